@@ -1,0 +1,5 @@
+"""ipdmeta: two-stage individual participant data meta-analysis."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
