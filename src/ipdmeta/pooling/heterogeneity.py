@@ -1,0 +1,98 @@
+"""Heterogeneity: Cochran's Q, I², H² and confidence intervals for tau², I² and H².
+
+I² and H² follow metafor: for a common-effect model ``I² = (Q - df)/Q`` and
+``H² = Q/df``; for a random-effects model ``I² = tau²/(tau² + s²)`` and
+``H² = (tau² + s²)/s²`` with the "typical" within-study variance
+``s² = (k - p)/tr(P)`` (Higgins & Thompson 2002).  The tau² interval is the
+Q-profile interval (Viechtbauer 2007) or, for ML/REML, the profile-likelihood
+interval (Hardy & Thompson 1996); the I² and H² intervals are its transforms.
+
+Example:
+    >>> import numpy as np
+    >>> het = cochran_q(np.array([0.1, 0.5, 0.3]), np.array([0.01, 0.02, 0.03]), np.ones((3, 1)))
+    >>> round(het.Q, 4), het.df
+    (6.4545, 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+from ipdmeta.pooling.projection import Projection
+from ipdmeta.pooling.tau2 import log_likelihood, solve_q_equation
+
+
+@dataclass(frozen=True)
+class CochranQ:
+    """Cochran's Q test of homogeneity and the typical within-study variance."""
+
+    Q: float
+    df: int
+    pvalue: float
+    typical_variance: float
+
+
+def cochran_q(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> CochranQ:
+    """Q with inverse-variance weights, its df ``k - p`` and p-value."""
+    k, p = X.shape
+    if k <= p:
+        return CochranQ(0.0, 0, 1.0, 0.0)
+    proj = Projection(1.0 / v, X)
+    q = max(0.0, proj.quad(y))
+    return CochranQ(q, k - p, float(stats.chi2.sf(q, k - p)), (k - p) / proj.trace)
+
+
+def i2_h2(tau2: float, het: CochranQ, common: bool) -> tuple[float, float]:
+    """I² (percent) and H² as metafor defines them for the common or random model."""
+    if het.df == 0:
+        return 0.0, 1.0
+    if common:
+        i2 = 0.0 if het.Q <= 0 else max(0.0, 100 * (het.Q - het.df) / het.Q)
+        return i2, het.Q / het.df
+    s2 = het.typical_variance
+    return 100 * tau2 / (s2 + tau2), tau2 / s2 + 1
+
+
+def tau2_ci_qprofile(y: np.ndarray, v: np.ndarray, X: np.ndarray, level: float
+                     ) -> tuple[float, float]:
+    """Q-profile interval: tau² values where Q(tau²) equals the chi² quantiles."""
+    k, p = X.shape
+    alpha = 1 - level
+    lower = solve_q_equation(float(stats.chi2.ppf(1 - alpha / 2, k - p)), y, v, X)
+    upper = solve_q_equation(float(stats.chi2.ppf(alpha / 2, k - p)), y, v, X)
+    return lower, upper
+
+
+def tau2_ci_likelihood(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray,
+                       level: float, reml: bool) -> tuple[float, float]:
+    """Profile-likelihood interval for tau² around the ML/REML estimate ``tau2``."""
+    crit = float(stats.chi2.ppf(level, 1)) / 2
+    top = log_likelihood(tau2, y, v, X, reml)
+
+    def drop(t: float) -> float:
+        return top - log_likelihood(t, y, v, X, reml) - crit
+
+    lower = 0.0
+    if tau2 > 0 and drop(0.0) > 0:
+        lower = optimize.brentq(drop, 0.0, tau2, xtol=1e-15, rtol=4e-16, maxiter=500)
+    upper = max(tau2 * 2, 1e-4)
+    while drop(upper) < 0:
+        upper *= 2
+        if upper > 1e12:
+            return float(lower), float("inf")
+    upper = optimize.brentq(drop, tau2, upper, xtol=1e-15, rtol=4e-16, maxiter=500)
+    return float(lower), float(upper)
+
+
+def i2_h2_interval(tau2_ci: tuple[float, float], het: CochranQ
+                   ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """I² and H² intervals from the tau² interval (monotone transforms)."""
+    s2 = het.typical_variance
+    if het.df == 0 or s2 <= 0:
+        return (float("nan"), float("nan")), (float("nan"), float("nan"))
+    i2 = tuple(100 * t / (s2 + t) for t in tau2_ci)
+    h2 = tuple(t / s2 + 1 for t in tau2_ci)
+    return i2, h2
