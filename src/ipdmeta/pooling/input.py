@@ -59,7 +59,8 @@ class StudyTable:
 
 
 def _column_error(name: str, frame: pd.DataFrame, role: str) -> InputError:
-    close = difflib.get_close_matches(str(name), [str(c) for c in frame.columns], n=3)
+    close = difflib.get_close_matches(str(name), [str(c) for c in frame.columns], n=3,
+                                      cutoff=0.4)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return InputError(f"{role} column {name!r} is not in the table (columns: "
                       f"{', '.join(map(str, frame.columns))}){hint}")
