@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+from ipdmeta import datasets
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
@@ -23,5 +24,6 @@ __all__ = [
     "SpecificationError",
     "SubgroupResult",
     "__version__",
+    "datasets",
     "pool",
 ]

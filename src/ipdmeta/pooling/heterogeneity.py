@@ -77,13 +77,13 @@ def tau2_ci_likelihood(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray,
 
     lower = 0.0
     if tau2 > 0 and drop(0.0) > 0:
-        lower = optimize.brentq(drop, 0.0, tau2, xtol=1e-15, rtol=4e-16, maxiter=500)
+        lower = optimize.brentq(drop, 0.0, tau2, xtol=1e-15, rtol=1e-15, maxiter=500)
     upper = max(tau2 * 2, 1e-4)
     while drop(upper) < 0:
         upper *= 2
         if upper > 1e12:
             return float(lower), float("inf")
-    upper = optimize.brentq(drop, tau2, upper, xtol=1e-15, rtol=4e-16, maxiter=500)
+    upper = optimize.brentq(drop, tau2, upper, xtol=1e-15, rtol=1e-15, maxiter=500)
     return float(lower), float(upper)
 
 

@@ -99,7 +99,7 @@ def _profile_tau2(mu: float, y: np.ndarray, v: np.ndarray) -> float:
     upper = max(float(np.max(e2)), 1e-8)
     while score(upper) > 0:
         upper *= 2
-    return float(optimize.brentq(score, 0.0, upper, xtol=1e-15, rtol=4e-16, maxiter=500))
+    return float(optimize.brentq(score, 0.0, upper, xtol=1e-15, rtol=1e-15, maxiter=500))
 
 
 def profile_loglik(mu: float, y: np.ndarray, v: np.ndarray) -> float:
@@ -127,7 +127,7 @@ def profile_likelihood_inference(y: np.ndarray, v: np.ndarray, mu_ml: float, se:
         while drop(far) < 0:
             far = mu_ml + 2 * (far - mu_ml)
         bounds.append(optimize.brentq(drop, min(mu_ml, far), max(mu_ml, far),
-                                      xtol=1e-14, rtol=4e-16, maxiter=500))
+                                      xtol=1e-14, rtol=1e-15, maxiter=500))
     lr = max(0.0, 2 * (top - profile_loglik(0.0, y, v)))
     stat = float(np.sign(mu_ml) * np.sqrt(lr))
     return Inference(se, bounds[0], bounds[1], stat, float(stats.chi2.sf(lr, 1)), None)
