@@ -24,6 +24,7 @@ FAILURE_CODES: dict[str, str] = {
     "not_converged": "the fitting algorithm did not converge",
     "runaway": "the estimate is implausibly large with an enormous standard error",
     "no_complete_cases": "no participant has complete data for the model",
+    "perfect_fit": "the model reproduces the outcome exactly (zero residual variance)",
 }
 
 
