@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import shutil
 import subprocess
 from importlib import resources
@@ -133,12 +132,6 @@ def test_truth_matches_data() -> None:
     ev = wb.data.groupby(["studyid", "trt"])["gdm"].sum().unstack("trt")
     assert ev[0].tolist() == wb.truth["events_control"].tolist()
     assert ev[1].tolist() == wb.truth["events_trt"].tolist()
-
-
-def test_docstring_examples() -> None:
-    for module in (datasets, make_datasets):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0, module.__name__
 
 
 # ---------------------------------------------------------------- hypertension

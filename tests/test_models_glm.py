@@ -7,7 +7,6 @@ written to tests/reference/stage1_glm.json with the data in tests/reference/data
 
 from __future__ import annotations
 
-import doctest
 import json
 import time
 from pathlib import Path
@@ -324,8 +323,3 @@ def test_large_study_is_fast_and_matches_statsmodels(family):
     np.testing.assert_allclose(np.sqrt(np.diag(f.cov)), r.bse, rtol=1e-7)
 
 
-# ----------------------------------------------------------------------------- docs
-@pytest.mark.parametrize("module", [_newton, linear, logistic, poisson, firth])
-def test_docstring_examples(module):
-    res = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert res.failed == 0

@@ -9,14 +9,22 @@ Example:
 from __future__ import annotations
 
 from ipdmeta import datasets
+from ipdmeta.aggregate import AggregateData, read_aggregate
+from ipdmeta.analysis import IPDMetaResult, ipdmeta
+from ipdmeta.combine import combine, read_published
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
+from ipdmeta.site import DisclosureRules, read_site_results, site_stage1
+from ipdmeta.stage1 import stage1
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AggregateData",
     "ConvergenceError",
+    "DisclosureRules",
+    "IPDMetaResult",
     "InputError",
     "IpdMetaError",
     "MetaResult",
@@ -24,6 +32,13 @@ __all__ = [
     "SpecificationError",
     "SubgroupResult",
     "__version__",
+    "combine",
     "datasets",
+    "ipdmeta",
     "pool",
+    "read_aggregate",
+    "read_published",
+    "read_site_results",
+    "site_stage1",
+    "stage1",
 ]

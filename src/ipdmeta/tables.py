@@ -105,8 +105,13 @@ def test_line(p: Pooled, eform: bool) -> str:
     return f"  Test of effect = {null}: {stat}{df} = {p.z_or_t:.2f}, p = {fmt_p(p.pvalue)}"
 
 
-def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3) -> str:
-    """The printed table of a MetaResult: studies, pooled rows, heterogeneity, tests."""
+def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
+                 show_studies: bool = True) -> str:
+    """The printed table of a MetaResult: studies, pooled rows, heterogeneity, tests.
+
+    ``show_studies=False`` leaves out the study rows (not the subgroup totals) when a
+    per-study table has been printed already.
+    """
     o = result.overall
     effect = (result.measure or ("exp(ES)" if eform else "ES"))
     pct = round(o.level * 100)
@@ -120,7 +125,7 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3) -> st
     for g, rows in groups:
         if g is not None:
             table.add(f"{result.subgroups.by} = {g}", [""] * 4)
-        for _, r in rows.iterrows():
+        for _, r in rows.iterrows() if show_studies else ():
             table.add(r["study"], [fmt(r.estimate, digits, eform), fmt(r.ci_low, digits, eform),
                                    fmt(r.ci_high, digits, eform), f"{r.weight:.2f}"])
         if g is not None:

@@ -11,7 +11,7 @@ Example:
     >>> import numpy as np
     >>> het = cochran_q(np.array([0.1, 0.5, 0.3]), np.array([0.01, 0.02, 0.03]), np.ones((3, 1)))
     >>> round(het.Q, 4), het.df
-    (6.4545, 2)
+    (5.4545, 2)
 """
 
 from __future__ import annotations

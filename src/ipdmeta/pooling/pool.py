@@ -6,7 +6,7 @@ Example:
     ...                       "vi": [0.01, 0.02, 0.03]})
     >>> m = ipd.pool(frame, estimate="yi", variance="vi", method="DL", ci="hksj")
     >>> round(m.overall.estimate, 4), m.overall.k
-    (0.2686, 3)
+    (0.2844, 3)
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         >>> import pandas as pd, ipdmeta as ipd
         >>> df = pd.DataFrame({"yi": [0.2, 0.4, 0.1, 0.6], "sei": [0.1, 0.2, 0.15, 0.3]})
         >>> round(ipd.pool(df, method="common").overall.estimate, 4)
-        0.2176
+        0.2277
     """
     spec = make_spec(method, ci, level, pi, tau2_ci)
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study,

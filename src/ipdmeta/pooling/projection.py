@@ -9,7 +9,7 @@ Example:
     >>> import numpy as np
     >>> proj = Projection(np.array([1.0, 2.0, 4.0]), np.ones((3, 1)))
     >>> round(proj.quad(np.array([0.1, 0.3, 0.2])), 6)
-    0.022857
+    0.028571
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Example:
     >>> import ipdmeta as ipd
     >>> bcg = ipd.datasets.load_bcg()
-    >>> m = ipd.pool(bcg, estimate="yi", variance="vi", study="author", method="DL")
+    >>> m = ipd.pool(bcg, estimate="yi", variance="vi", study="trial", method="DL")
     >>> round(m.overall.estimate, 4)
     -0.7141
 """
@@ -157,11 +157,12 @@ class MetaResult:
                                 "Q_between_pvalue": self.subgroups.Q_between_pvalue}
         return out
 
-    def summary(self, eform: bool | None = None, digits: int = 3) -> str:
+    def summary(self, eform: bool | None = None, digits: int = 3,
+                show_studies: bool = True) -> str:
         """A printable table in the spirit of Stata's metan output."""
         from ipdmeta.tables import meta_summary
         return meta_summary(self, eform=self.eform_default if eform is None else eform,
-                            digits=digits)
+                            digits=digits, show_studies=show_studies)
 
     def __str__(self) -> str:
         return self.summary()

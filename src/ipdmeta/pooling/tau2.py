@@ -12,7 +12,7 @@ Example:
     >>> y = np.array([-0.89, -1.59, -1.35, -1.44, -0.22, -0.79, -1.62])
     >>> v = np.array([0.33, 0.19, 0.42, 0.02, 0.05, 0.01, 0.22])
     >>> round(dersimonian_laird(y, v, np.ones((7, 1))).tau2, 4)
-    0.2093
+    0.2066
 """
 
 from __future__ import annotations

@@ -1,0 +1,200 @@
+"""``ipdmeta()``: both stages of a two-stage IPD meta-analysis in one call.
+
+Stage 1 (:func:`ipdmeta.stage1.stage1`) fits the model in each study; stage 2
+(:func:`ipdmeta.pool`) pools the estimable studies.  The result keeps both:
+``res.aggregate`` (the stage-1 table) and ``res.meta`` (the pooled result).
+
+Example:
+    >>> import numpy as np
+    >>> from ipdmeta import datasets
+    >>> from ipdmeta.analysis import ipdmeta
+    >>> hyp = datasets.load("hypertension")
+    >>> res = ipdmeta(hyp, study="trial", formula="Surv(time, event) ~ treat + age")
+    >>> res.meta.k, res.aggregate.measure, round(float(np.exp(res.meta.overall.estimate)), 3)
+    (10, 'HR', 0.816)
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ipdmeta.aggregate import AggregateData
+from ipdmeta.errors import InputError
+from ipdmeta.pooling.pool import make_spec, pool
+from ipdmeta.pooling.results import MetaResult, Pooled
+from ipdmeta.stage1 import stage1
+from ipdmeta.tables import TextTable, fmt
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.figure import Figure
+
+FAMILY_LABELS = {"linear": "Linear regression (least squares)",
+                 "logistic": "Logistic regression", "poisson": "Poisson regression",
+                 "cox": "Cox proportional hazards model"}
+
+
+@dataclass(frozen=True, eq=False)
+class IPDMetaResult:
+    """Both stages of a two-stage IPD meta-analysis.
+
+    Attributes:
+        aggregate: the stage-1 table (:class:`~ipdmeta.aggregate.AggregateData`).
+        meta: the stage-2 result (:class:`~ipdmeta.pooling.results.MetaResult`).
+    """
+
+    aggregate: AggregateData
+    meta: MetaResult
+
+    @property
+    def overall(self) -> Pooled:
+        """The pooled result of the chosen stage-2 model (``meta.overall``)."""
+        return self.meta.overall
+
+    def stage1_table(self) -> pd.DataFrame:
+        """The stage-1 table with the stage-2 weight (percent) of each pooled study."""
+        weights = dict(zip(self.meta.studies["study"], self.meta.studies["weight"],
+                           strict=True))
+        table = self.aggregate.to_frame()
+        table["weight"] = [weights.get(s, np.nan) if st == "ok" else np.nan
+                           for s, st in zip(table["study"], table["status"], strict=True)]
+        return table
+
+    def summary(self, eform: bool | None = None, digits: int = 3) -> str:
+        """Stage 1 (model, studies, participants, events, per-study table, studies
+        not estimable) followed by the stage-2 summary.
+
+        ``eform`` shows exponentiated estimates (default: for ratio measures).
+        """
+        eform = self.meta.eform_default if eform is None else eform
+        lines = ["Two-stage IPD meta-analysis", "", *stage1_header(self.aggregate), "",
+                 stage1_text(self.stage1_table(), self.aggregate, eform, digits)]
+        table = self.aggregate.to_frame()
+        bad = table[table["status"].ne("ok")]
+        if len(bad):
+            lines += ["", "Not estimable in stage 1 (not pooled):"]
+            lines += [f"  {r.study}: {r.reason} [{r.status}]" for r in bad.itertuples()]
+        noted = table[table["status"].eq("ok") & table["reason"].ne("")]
+        if len(noted):
+            lines += ["", "Study models that differ from the formula:"]
+            lines += [f"  {r.study}: {r.reason}" for r in noted.itertuples()]
+        stage2 = replace(self.meta, excluded=self.meta.excluded.iloc[0:0])
+        lines += ["", "Stage 2: " + stage2.summary(eform=eform, digits=digits,
+                                                    show_studies=False)]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        o = self.meta.overall
+        return (f"IPDMetaResult({self.aggregate.model} model, {self.aggregate.measure} of "
+                f"{self.aggregate.poolvar!r}: k={o.k}, estimate={o.estimate:.4g}, "
+                f"se={o.se:.4g}, tau2={o.tau2:.4g})")
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.summary())}</pre>"
+
+    def forest(self, **options: Any) -> Figure:
+        """Forest plot of the pooled result (``self.meta.forest(**options)``)."""
+        return self.meta.forest(**options)
+
+
+def stage1_header(ad: AggregateData) -> list[str]:
+    """Lines describing the stage-1 model and the numbers of studies, participants, events.
+
+    Example:
+        >>> import pandas as pd
+        >>> ad = AggregateData(pd.DataFrame({"study": ["A"], "estimate": [0.1], "se": [0.1],
+        ...                    "n": [50], "n_dropped": [2]}), model="linear", measure="MD",
+        ...                    formula="y ~ treat", poolvar="treat")
+        >>> stage1_header(ad)[1]
+        '  1 study (1 estimated), 50 participants (2 rows dropped for missing values)'
+    """
+    t = ad.table
+    family = FAMILY_LABELS.get(ad.model or "", ad.model or "aggregate data")
+    if ad.firth:
+        family += ", Firth-penalised"
+    if ad.model == "cox":
+        family += f", ties: {ad.ties or 'efron'}"
+    first = f"Stage 1: {family}; {ad.formula or ''}".rstrip("; ")
+    k = len(t)
+    counts = f"  {k} stud{'y' if k == 1 else 'ies'} ({int(t['status'].eq('ok').sum())} estimated)"
+    if "n" in t.columns:
+        counts += f", {int(t['n'].sum())} participants"
+        if "n_dropped" in t.columns and int(t["n_dropped"].sum()):
+            counts += f" ({int(t['n_dropped'].sum())} rows dropped for missing values)"
+    if "events" in t.columns:
+        counts += f", {int(t['events'].sum())} events"
+    pooled = f"  pooled term: {ad.poolvar} ({ad.measure})"
+    if ad.interaction:
+        pooled += " — within-study interaction"
+    return [first, counts, pooled]
+
+
+def stage1_text(table: pd.DataFrame, ad: AggregateData, eform: bool, digits: int) -> str:
+    """The per-study table: N, events, estimate, interval and % weight."""
+    pct = round(ad.level * 100)
+    has_events = "events" in table.columns
+    cols = ["N", *(["Events"] if has_events else []),
+            ad.measure or ("exp(ES)" if eform else "ES"), f"[{pct}% Conf.", "Interval]",
+            "% Weight"]
+    width = min(40, max([24] + [len(str(s)) + 1 for s in table["study"]]))
+    out = TextTable("Study", cols, label_width=width, width=11)
+    for r in table.itertuples():
+        counts = [str(r.n) if "n" in table.columns else ".",
+                  *([str(r.events)] if has_events else [])]
+        weight = f"{r.weight:.2f}" if np.isfinite(r.weight) else "."
+        out.add(r.study, [*counts, fmt(r.estimate, digits, eform), fmt(r.ci_low, digits, eform),
+                          fmt(r.ci_high, digits, eform), weight])
+    out.add_rule()
+    return str(out)
+
+
+def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None = None,
+            poolvar: str | None = None, method: str = "REML", ci: str = "z",
+            by: str | None = None, keep: str | Sequence[str] | None = None,
+            level: float = 0.95, pi: str = "hts", tau2_ci: str = "qp",
+            **stage1_options: Any) -> IPDMetaResult:
+    """Two-stage IPD meta-analysis: the model in each study, then pooling.
+
+    Stata's ``ipdmetan, study(trial): stcox treat ...`` in one call.
+
+    Args:
+        data: the participant data.
+        study, formula, model, poolvar, keep: as in :func:`ipdmeta.stage1.stage1`.
+        method, ci, level, pi, tau2_ci: as in :func:`ipdmeta.pool` (method "REML"
+            and Wald z intervals by default, as metafor).
+        by: a study-level column for subgroup analysis (kept automatically; it must
+            be constant within each study).
+        **stage1_options: any other option of :func:`~ipdmeta.stage1.stage1`
+            (``interaction=``, ``ties=``, ``strata=``, ``firth=``, ``engine=`` ...).
+
+    Returns:
+        :class:`IPDMetaResult` with ``.aggregate`` (stage 1) and ``.meta`` (stage 2).
+
+    Example:
+        >>> from ipdmeta import datasets
+        >>> wg = datasets.load("weight_gain")
+        >>> res = ipdmeta(wg, study="study_name", formula="final_wt ~ trt + baseline_wt",
+        ...               model="linear", by="intervention", ci="hksj")
+        >>> sorted(res.meta.subgroups.pooled), res.aggregate.measure
+        (['diet', 'exercise', 'mixed'], 'MD')
+    """
+    make_spec(method, ci, level, pi, tau2_ci)  # check stage-2 options before stage 1 runs
+    keep_list = [keep] if isinstance(keep, str) else list(keep or [])
+    if by is not None:
+        if not isinstance(by, str):
+            raise InputError(f"by= takes one column name, got {by!r}")
+        if by not in keep_list:
+            keep_list.append(by)
+    ad = stage1(data, study=study, formula=formula, model=model, poolvar=poolvar,
+                keep=keep_list, level=level, **stage1_options)
+    meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci)
+    return IPDMetaResult(aggregate=ad, meta=meta)
