@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.aggregate import AggregateData
+from ipdmeta.combine import combine
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.pool import make_spec, pool
 from ipdmeta.pooling.results import MetaResult, Pooled
@@ -161,7 +162,9 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             poolvar: str | None = None, method: str = "REML", ci: str = "z",
             by: str | None = None, keep: str | Sequence[str] | None = None,
             level: float = 0.95, pi: str = "hts", tau2_ci: str = "qp",
-            **stage1_options: Any) -> IPDMetaResult:
+            aggregate: Any = None, aggregate_columns: dict[str, str] | None = None,
+            aggregate_measure: str | None = None, aggregate_scale: str | None = None,
+            relabel: bool = False, **stage1_options: Any) -> IPDMetaResult:
     """Two-stage IPD meta-analysis: the model in each study, then pooling.
 
     Stata's ``ipdmetan, study(trial): stcox treat ...`` in one call.
@@ -172,7 +175,15 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         method, ci, level, pi, tau2_ci: as in :func:`ipdmeta.pool` (method "REML"
             and Wald z intervals by default, as metafor).
         by: a study-level column for subgroup analysis (kept automatically; it must
-            be constant within each study).
+            be constant within each study). With ``aggregate=``, ``by="source"``
+            compares IPD with aggregate-data studies.
+        aggregate: published aggregate data to add in stage 2 (ipdmetan's ``ad()``):
+            a DataFrame or file; ``aggregate_columns`` maps ``study``, ``estimate``
+            and ``se`` (or ``variance``, ``ci_low``/``ci_high``, or ``oe``/``v``) to
+            its columns; ``aggregate_measure`` states its measure (must match the
+            IPD model's; default: the same); ``aggregate_scale`` is "ratio" or "log"
+            for ratio measures; ``relabel=True`` renames clashing study labels. See
+            :func:`ipdmeta.combine.combine`.
         **stage1_options: any other option of :func:`~ipdmeta.stage1.stage1`
             (``interaction=``, ``ties=``, ``strata=``, ``firth=``, ``engine=`` ...).
 
@@ -192,9 +203,12 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
     if by is not None:
         if not isinstance(by, str):
             raise InputError(f"by= takes one column name, got {by!r}")
-        if by not in keep_list:
+        if by not in keep_list and not (aggregate is not None and by == "source"):
             keep_list.append(by)
     ad = stage1(data, study=study, formula=formula, model=model, poolvar=poolvar,
                 keep=keep_list, level=level, **stage1_options)
+    if aggregate is not None:
+        ad = combine(ad, aggregate, columns=aggregate_columns, measure=aggregate_measure,
+                     scale=aggregate_scale, level=level, relabel=relabel)
     meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci)
     return IPDMetaResult(aggregate=ad, meta=meta)

@@ -110,6 +110,15 @@ def apply_disclosure(frame: pd.DataFrame, rules: DisclosureRules
     return frame, withheld
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts with exact floats (repr round-trips) and None for NA."""
+    def plain(x: Any) -> Any:
+        if x is None or (isinstance(x, float | np.floating) and np.isnan(x)) or x is pd.NA:
+            return None
+        return x.item() if isinstance(x, np.generic) else x
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
 def _shareable(frame: pd.DataFrame, keep: tuple[str, ...]) -> pd.DataFrame:
     cols = [c for c in (*SHARED_COLUMNS, *ARM_COLUMNS, *keep) if c in frame.columns]
     return frame[cols]
@@ -127,7 +136,7 @@ def site_stage1(data: Any, *, site: str, out: str | Path | None = None,
     ad = stage1(data, **options)
     frame, withheld = apply_disclosure(_shareable(ad.to_frame(), ad.keep), rules)
     spec = model_spec(ad, options)
-    records = json.loads(frame.to_json(orient="records"))
+    records = _records(frame)
     from ipdmeta import __version__
     payload = {"format": FORMAT, "site": site, "ipdmeta_version": __version__,
                "created": datetime.now(UTC).isoformat(timespec="seconds"),

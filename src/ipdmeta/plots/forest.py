@@ -136,7 +136,8 @@ def forest_plot(
             ``result.eform_default``, or True when ``measure`` is a ratio).
         measure: the effect measure ("HR", "OR", "RR", "MD", ...) for the labels;
             default ``result.measure``.
-        effect: header of the estimate column, default "<measure> (95% CI)" (``effect()``).
+        effect: header of the estimate column, default "<measure> (95% CI)"; as Stata's
+            ``effect()``, "(95% CI)" is appended unless the text mentions a CI.
         xlabel: axis title (``xtitle``); default from the measure ("Hazard ratio"); ""
             for none.
         xticks: tick positions on the display scale, e.g. ``[0.2, 0.5, 1, 2]``
@@ -209,6 +210,8 @@ def forest_plot(
     pct = f"{100 * result.overall.level:g}"
     if effect is None:
         effect = f"{measure or 'Estimate'} ({pct}% CI)"
+    elif "CI" not in effect:  # as metan: effect(HR) heads the column "HR (95% CI)"
+        effect = f"{effect} ({pct}% CI)"
     if xlabel is None:
         xlabel = AXIS_TITLES.get((measure or "").upper(), "")
     options = TableOptions(
