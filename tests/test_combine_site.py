@@ -74,12 +74,12 @@ def test_measure_mismatch_and_label_clash_are_refused(hypertension, ipd_rows):
     with pytest.raises(InputError, match="OR but the IPD analysis gives HR"):
         ipd.combine(ipd_rows, PUBLISHED, columns=COLUMNS, measure="OR")
     clash = PUBLISHED.assign(trialname=["ARBOR-HT", "PUB-2", "PUB-3"])
-    with pytest.raises(InputError, match="ARBOR-HT.*relabel=True"):
+    with pytest.raises(InputError, match=r"ARBOR-HT.*relabel=True"):
         ipd.combine(ipd_rows, clash, columns=COLUMNS, measure="HR")
     ok = ipd.combine(ipd_rows, clash, columns=COLUMNS, measure="HR", relabel=True)
     assert "ARBOR-HT (AD)" in ok["study"].tolist()
     bad = PUBLISHED.assign(lci=[0.55, np.nan, 0.45])
-    with pytest.raises(InputError, match="row 1.*PUB-2"):
+    with pytest.raises(InputError, match=r"row 1.*PUB-2"):
         ipd.combine(ipd_rows, bad, columns=COLUMNS, measure="HR")
     with pytest.raises(InputError, match="'nope'"):
         ipd.combine(ipd_rows, PUBLISHED, columns={**COLUMNS, "estimate": "nope"}, measure="HR")

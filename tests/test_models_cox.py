@@ -247,6 +247,18 @@ def test_monotone_in_a_combination_only():
     assert "combination of 'a', 'b'" in f.reason
 
 
+def test_combination_found_without_the_linear_programme(monkeypatch):
+    """Very large studies skip the LP and check the directions the iterates ran away in."""
+    monkeypatch.setattr(cox, "recession_lp", lambda P: (False, None))
+    rng = np.random.default_rng(8)
+    n = 40
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    time = np.argsort(np.argsort(-(x1 + 0.5 * x2))) + 1.0
+    event = (rng.random(n) < 0.6).astype(float)
+    f = cox.fit(np.column_stack([time, event]), np.column_stack([x1, x2]), names=("a", "b"))
+    assert f.problem == "separation" and "combination of 'a', 'b'" in f.reason
+
+
 def test_input_errors_raise():
     y, X, _ = _simulate(n=20, seed=1)
     with pytest.raises(InputError):

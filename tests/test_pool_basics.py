@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.text import Text
 
 import ipdmeta as ipd
 from ipdmeta.errors import ConvergenceError, InputError
@@ -182,3 +183,17 @@ def test_cumulative_by_column_and_errors(frame):
     assert cum.estimate.iloc[-1] == pytest.approx(m.overall.estimate)
     with pytest.raises(InputError, match="order"):
         m.cumulative(order="nope")
+
+
+def test_convenience_methods_delegate(frame):
+    m = ipd.pool(frame, method="REML")
+    assert len(m.influence().table) == len(frame)
+    assert m.egger().pvalue == ipd.egger_test(m).pvalue
+    assert m.trimfill().k0 == ipd.trimfill(m).k0
+    fig = m.leave_one_out_forest()
+    texts = [t.get_text() for t in fig.findobj(Text)]
+    assert sum(t.startswith("Omitting ") for t in texts) == len(frame)
+    fig = m.cumulative_forest()
+    texts = [t.get_text() for t in fig.findobj(Text)]
+    assert any("(k = 10)" in t for t in texts)
+    assert m.funnel() is not None

@@ -13,6 +13,18 @@ from ipdmeta.aggregate import AggregateData, read_aggregate
 from ipdmeta.analysis import IPDMetaResult, ipdmeta
 from ipdmeta.combine import combine, read_published
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
+from ipdmeta.io import read_data
+from ipdmeta.pooling.bias import (
+    TrimFillResult,
+    egger_test,
+    funnel_data,
+    rank_test,
+    ranktest,
+    regtest,
+    trimfill,
+)
+from ipdmeta.pooling.influence import InfluenceResult, influence, tau2_sensitivity
+from ipdmeta.pooling.metareg import MetaRegResult, metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
 from ipdmeta.site import DisclosureRules, read_site_results, site_stage1
@@ -25,20 +37,33 @@ __all__ = [
     "ConvergenceError",
     "DisclosureRules",
     "IPDMetaResult",
+    "InfluenceResult",
     "InputError",
     "IpdMetaError",
+    "MetaRegResult",
     "MetaResult",
     "Pooled",
     "SpecificationError",
     "SubgroupResult",
+    "TrimFillResult",
     "__version__",
     "combine",
     "datasets",
+    "egger_test",
+    "funnel_data",
+    "influence",
     "ipdmeta",
+    "metareg",
     "pool",
+    "rank_test",
+    "ranktest",
     "read_aggregate",
+    "read_data",
     "read_published",
     "read_site_results",
+    "regtest",
     "site_stage1",
     "stage1",
+    "tau2_sensitivity",
+    "trimfill",
 ]

@@ -133,3 +133,17 @@ class TextMeasurer:
             w, _, _ = self.renderer.get_text_width_height_descent(text, prop, ismath=False)
             self._cache[key] = w / self.dpi
         return self._cache[key]
+
+
+def new_figure(**kwargs: Any) -> Figure:
+    """A Figure with an Agg canvas, not registered with pyplot (nothing to close).
+
+    Example:
+        >>> new_figure(figsize=(2, 1)).canvas.get_renderer() is not None
+        True
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig

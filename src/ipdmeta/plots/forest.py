@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib as mpl
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib import transforms
 from matplotlib.collections import LineCollection
@@ -51,7 +50,7 @@ from ipdmeta.plots._forest_layout import (
     x_range,
 )
 from ipdmeta.plots._forest_rows import Row, Table, TableOptions, build_table
-from ipdmeta.plots._text import TextMeasurer, fmt_tick
+from ipdmeta.plots._text import TextMeasurer, fmt_tick, new_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -227,7 +226,7 @@ def forest_plot(
     rc = {**BASE_RC, "font.family": [font_family or "DejaVu Sans", "DejaVu Sans"],
           "font.size": font_size}
     with mpl.rc_context(rc):
-        fig = ax.figure if ax is not None else plt.figure()
+        fig = ax.figure if ax is not None else new_figure()
         measurer = TextMeasurer(fig)
         fonts = Fonts(font_family or "DejaVu Sans", font_size)
         frame = None if ax is None else _axes_size(ax)

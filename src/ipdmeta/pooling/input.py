@@ -51,7 +51,8 @@ class StudyTable:
         """Per-study table: study, estimate, se, Wald CI at ``level`` (and the subgroup)."""
         se = np.sqrt(self.v)
         crit = stats.norm.ppf(1 - (1 - level) / 2)
-        frame = pd.DataFrame({"study": self.labels, "estimate": self.y, "se": se,
+        frame = pd.DataFrame({"study": pd.Series(self.labels, dtype=object),
+                              "estimate": self.y, "se": se,
                               "ci_low": self.y - crit * se, "ci_high": self.y + crit * se})
         if self.by is not None:
             frame[self.by_name or "by"] = self.by

@@ -171,3 +171,33 @@ class MetaResult:
         """Forest plot of this result; see ``ipdmeta.plots.forest.forest_plot``."""
         from ipdmeta.plots.forest import forest_plot
         return forest_plot(self, **options)
+
+    def leave_one_out_forest(self, **options: Any) -> Figure:
+        """Forest plot of the leave-one-out analysis (``plots.leave_one_out_plot``)."""
+        from ipdmeta.plots.sensitivity import leave_one_out_plot
+        return leave_one_out_plot(self, **options)
+
+    def cumulative_forest(self, order: Any = None, **options: Any) -> Figure:
+        """Forest plot of the cumulative analysis (``plots.cumulative_plot``)."""
+        from ipdmeta.plots.sensitivity import cumulative_plot
+        return cumulative_plot(self, order, **options)
+
+    def influence(self) -> Any:
+        """Influence diagnostics (``ipdmeta.influence``): rstudent, DFFITS, Cook's D, ..."""
+        from ipdmeta.pooling.influence import influence
+        return influence(self)
+
+    def egger(self, **options: Any) -> Any:
+        """Egger's regression test for funnel-plot asymmetry (``ipdmeta.egger_test``)."""
+        from ipdmeta.pooling.bias import egger_test
+        return egger_test(self, **options)
+
+    def trimfill(self, **options: Any) -> Any:
+        """Trim-and-fill (``ipdmeta.trimfill``): the filled studies and re-pooled result."""
+        from ipdmeta.pooling.bias import trimfill
+        return trimfill(self, **options)
+
+    def funnel(self, **options: Any) -> Figure:
+        """Funnel plot (``ipdmeta.plots.funnel_plot``)."""
+        from ipdmeta.plots.funnel import funnel_plot
+        return funnel_plot(self, **options)

@@ -1,0 +1,131 @@
+"""Funnel plot: study estimates against their standard error (or precision).
+
+Reads a ``MetaResult`` or a ``TrimFillResult`` through
+:func:`ipdmeta.pooling.bias.funnel_data`; the pooled line, the pseudo confidence
+region ``center ± z·se`` and the optional contour-enhanced significance regions are
+drawn from those numbers.  Filled studies of trim-and-fill are open circles.
+
+Example:
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import ipdmeta as ipd
+    >>> bcg = ipd.datasets.load_bcg()
+    >>> fig = funnel_plot(ipd.pool(bcg, estimate="yi", variance="vi", study="trial"))
+    >>> fig.axes[0].get_ylabel()
+    'Standard error'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ipdmeta.errors import InputError
+from ipdmeta.plots._text import new_figure
+from ipdmeta.pooling.bias import FunnelData, funnel_data
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+
+CONTOUR_SHADES = ("0.55", "0.70", "0.82", "0.91", "0.96")
+
+
+def _shade_contours(ax: Axes, data: FunnelData, se: np.ndarray, ypos: np.ndarray) -> list:
+    """Significance regions ``|estimate − null| > z_(1−α/2)·se``, darker for smaller p."""
+    from matplotlib.patches import Patch
+
+    alphas = sorted(a for a, _ in data.contours)
+    crits = dict(data.contours)
+    widest = crits[alphas[0]] * float(se.max())
+    span = max(widest, float(np.max(np.abs(data.points["estimate"] - data.null))),
+               abs(data.center - data.null) + data.crit * float(se.max())) * 1.1
+    left, right = data.null - span, data.null + span
+    shades = (*CONTOUR_SHADES[: len(alphas)], "white")
+    ax.fill_betweenx(ypos, left, right, color=shades[0], lw=0, zorder=0)
+    for j, alpha in enumerate(alphas):
+        z = crits[alpha]
+        ax.fill_betweenx(ypos, data.null - z * se, data.null + z * se, color=shades[j + 1],
+                         lw=0, zorder=0)
+    bounds = [0.0, *alphas]
+    handles = [Patch(facecolor=shades[j], edgecolor="0.5",
+                     label=(f"p < {alphas[0]:g}" if j == 0
+                            else f"{bounds[j]:g} ≤ p < {bounds[j + 1]:g}"))
+               for j in range(len(alphas))]
+    handles.append(Patch(facecolor="white", edgecolor="0.5", label=f"p ≥ {alphas[-1]:g}"))
+    ax.set_xlim(left, right)
+    return handles
+
+
+def funnel_plot(result: Any, *, yaxis: str = "se", contours: Any = None,
+                level: float | None = None, null: float = 0.0, eform: bool = False,
+                xlabel: str | None = None, title: str | None = None, ax: Axes | None = None,
+                figsize: tuple[float, float] = (6.0, 5.0)) -> Figure:
+    """Draw a funnel plot.
+
+    Args:
+        result: ``MetaResult``, ``TrimFillResult`` or ``FunnelData``.
+        yaxis: "se" (standard error, 0 at the top) or "precision" (1/se).
+        contours: None (plain funnel with the pseudo-CI), True for the usual
+            p < 0.10, 0.05, 0.01 regions, or a sequence of significance levels; the
+            regions are centred on ``null`` and shaded, darker for smaller p.
+        level: level of the pseudo confidence region (default: the result's).
+        eform: label the x axis with exponentiated values (the axis stays on the
+            analysis scale, so the funnel is symmetric).
+        xlabel, title, ax, figsize: labels, an existing Axes, the figure size.
+    """
+    from matplotlib.ticker import FuncFormatter
+
+
+    if yaxis not in ("se", "precision"):
+        raise InputError(f"yaxis={yaxis!r}: use 'se' or 'precision'")
+    if isinstance(result, FunnelData):
+        data = result
+    else:
+        levels = (0.10, 0.05, 0.01) if contours is True else (contours or ())
+        data = funnel_data(result, level=level, contours=tuple(levels), null=null)
+    if ax is None:
+        fig = new_figure(figsize=figsize)
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    top = data.se_max * 1.05
+    if yaxis == "se":
+        se = np.linspace(0.0, top, 200)
+        ypos = se
+    else:
+        low = max(1e-12, float(data.points["se"].min()) * 0.9)
+        se = np.linspace(low, top, 400)
+        ypos = 1.0 / se
+    extra = _shade_contours(ax, data, se, ypos) if data.contours else []
+    ax.plot(data.center - data.crit * se, ypos, color="0.3", lw=0.9, ls="--")
+    ax.plot(data.center + data.crit * se, ypos, color="0.3", lw=0.9, ls="--",
+            label=f"{round(100 * data.level)}% pseudo-CI")
+    ax.axvline(data.center, color="0.2", lw=1.0, label="Pooled estimate")
+    pts = data.points
+    observed = pts[~pts["filled"].astype(bool)]
+    filled = pts[pts["filled"].astype(bool)]
+    yval = (lambda s: s) if yaxis == "se" else (lambda s: 1.0 / s)
+    ax.scatter(observed["estimate"], yval(observed["se"]), s=28, color="black", zorder=3,
+               label="Studies")
+    if len(filled):
+        ax.scatter(filled["estimate"], yval(filled["se"]), s=28, facecolors="white",
+                   edgecolors="black", zorder=3, label="Filled studies")
+    if yaxis == "se":
+        ax.set_ylim(top, 0.0)
+        ax.set_ylabel("Standard error")
+    else:
+        ax.set_ylim(0.0, float(np.max(ypos)) * 1.02)
+        ax.set_ylabel("Precision (1/se)")
+    if eform:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{np.exp(x):.3g}"))
+    ax.set_xlabel(xlabel or (data.measure if data.measure else "Estimate")
+                  + (" (exponentiated)" if eform and not xlabel else ""))
+    if title:
+        ax.set_title(title)
+    handles, names = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, *extra], labels=[*names, *(h.get_label() for h in extra)],
+              fontsize="small", frameon=True, framealpha=0.9,
+              loc="lower right" if yaxis == "se" else "upper right")
+    return fig

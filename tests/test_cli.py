@@ -1,0 +1,203 @@
+"""The ``ipdmeta`` command: sub-commands in-process (``main([...])``) and once as a
+subprocess; exit codes, stdout/stderr separation, JSON output, helpful errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ipdmeta import datasets
+from ipdmeta.cli import jsonable, main
+
+COX = "Surv(time, event) ~ treat + smk + sbpi + age + bmi"
+
+
+def _strict_json(text: str) -> dict:
+    """Parse JSON, refusing NaN / Infinity (which strict JSON does not have)."""
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} in JSON output")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("cli")
+    out = {"dir": d}
+    for name in ("hypertension", "weight_gain", "weight_gain_binary"):
+        out[name] = d / f"{name}.csv"
+        datasets.load(name).to_csv(out[name], index=False)
+    out["bcg"] = d / "bcg.csv"
+    datasets.load_bcg().to_csv(out["bcg"], index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def wgb_ad(files: dict[str, Path]) -> Path:
+    """The logistic stage-1 table saved with ipdmetan names (.dta)."""
+    path = files["dir"] / "wgb_AD.dta"
+    code = main(["run", str(files["weight_gain_binary"]), "--study", "studyid", "--formula",
+                 "gdm ~ trt + baseline_wt", "--model", "logistic", "--by", "intervention",
+                 "--save", str(path), "--names", "ipdmetan", "--quiet"])
+    assert code == 0 and path.exists()
+    return path
+
+
+def test_run_cox_json(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    forest = files["dir"] / "forest.png"
+    code = main(["run", str(files["hypertension"]), "--study", "trial", "--formula", COX,
+                 "--method", "reml", "--ci", "hksj", "--eform", "--forest", str(forest),
+                 "--xlabel", "Hazard ratio", "--xticks", "0.2", "0.5", "1", "2", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    doc = _strict_json(out)                                  # stdout holds only the JSON
+    assert doc["result"]["stage2"]["overall"]["k"] == 10
+    assert doc["result"]["stage2"]["overall"]["ci_method"] == "hksj"
+    assert len(doc["result"]["stage1"]["studies"]) == 10
+    assert doc["files"]["forest"] == str(forest) and forest.stat().st_size > 10_000
+    assert 'ipd.ipdmeta(data, study="trial"' in doc["python"]
+    assert "stage 1: fitting the model in 10 studies" in err   # progress on stderr
+    assert "{" not in err
+
+
+def test_run_summary_and_save(files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+                              ) -> None:
+    save = files["dir"] / "wg_AD.csv"
+    code = main(["run", str(files["weight_gain"]), "--study", "studyid", "--formula",
+                 "final_wt ~ trt + baseline_wt", "--model", "linear", "--keep", "intervention",
+                 "study_name", "--save", str(save), "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0 and err == ""
+    assert "Two-stage IPD meta-analysis" in out and "Random (REML)" in out
+    table = pd.read_csv(save)
+    assert {"estimate", "se", "study_name", "intervention"} <= set(table.columns)
+
+
+def test_unknown_column_lists_close_matches(files: dict[str, Path],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", str(files["hypertension"]), "--study", "trail", "--formula", COX])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert "study column 'trail' is not in the data; did you mean 'trial'" in err
+    code = main(["run", str(files["hypertension"]), "--study", "trial", "--formula",
+                 "Surv(time, event) ~ treatment"])
+    assert code == 2
+    assert "formula column 'treatment'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "missing.csv", "--study", "s", "--formula", "y ~ x"],
+    ["run", "{hypertension}", "--study", "trial", "--formula", COX, "--method", "nope"],
+    ["run", "{hypertension}", "--study", "trial"],                 # argparse: no --formula
+    ["pool", "{bcg}", "--estimate", "yy"],
+    ["metareg", "{bcg}", "~ ablatt", "--estimate", "yi", "--variance", "vi"],
+    ["datasets", "nonesuch"],
+    ["frobnicate"],
+])
+def test_usage_errors_exit_2(argv: list[str], files: dict[str, Path],
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [a.format(**{k: str(v) for k, v in files.items()}) for a in argv]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "error" in err
+
+
+def test_analysis_failure_exits_1(files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+                                  ) -> None:
+    path = files["dir"] / "all_failed.csv"
+    pd.DataFrame({"study": ["A", "B"], "estimate": [None, None], "se": [None, None],
+                  "status": ["no_events", "separation"],
+                  "reason": ["no events", "separation"]}).to_csv(path, index=False)
+    assert main(["pool", str(path)]) == 1
+    assert "analysis failed" in capsys.readouterr().err
+
+
+def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "examples:" in capsys.readouterr().out
+    assert main(["stata", "--help"]) == 0
+    assert "ipdmetan, study(trial)" in capsys.readouterr().out
+
+
+def test_pool_metareg_forest_report(files: dict[str, Path], wgb_ad: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pool", str(files["bcg"]), "--estimate", "yi", "--variance", "vi", "--study",
+                 "trial", "--measure", "RR", "--ci", "hksj", "--quiet"]) == 0
+    assert "RR" in capsys.readouterr().out
+    assert main(["pool", str(wgb_ad), "--by", "intervention", "--json", "--quiet"]) == 0
+    doc = _strict_json(capsys.readouterr().out)
+    assert doc["result"]["subgroups"]["Q_between_df"] == 2
+    assert len(doc["result"]["excluded"]) > 0                # sparse trials, with reasons
+    assert main(["metareg", str(wgb_ad), "~ C(intervention)", "--eform", "--quiet"]) == 0
+    assert "C(intervention)[T.mixed]" in capsys.readouterr().out
+    png = files["dir"] / "f2.png"
+    assert main(["forest", str(wgb_ad), "--out", str(png), "--eform", "--quiet"]) == 0
+    assert png.exists() and capsys.readouterr().out.strip() == str(png)
+    assert main(["forest", str(wgb_ad), "--out", str(png), "--left-columns", "interventon"]) == 2
+    assert "did you mean 'intervention'" in capsys.readouterr().err
+    html = files["dir"] / "r.html"
+    assert main(["report", str(wgb_ad), "--metareg", "~ C(intervention)", "--out", str(html),
+                 "--quiet"]) == 0
+    text = html.read_text(encoding="utf-8")
+    assert "Meta-regression" in text and "data:image/png;base64," in text
+
+
+def test_stata_command(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    line = ("ipdmetan, study(trial) re(reml, hksj) forest(xtitle(hazard ratio) boxsca(30) "
+            "xlab(0.2 0.5 1 2) astext(40)) hr effect(HR) : stcox treat smk sbpi age bmi")
+    out_dir = files["dir"] / "stata"
+    code = main(["stata", line, "--data", str(files["hypertension"]), "--stset", "time",
+                 "event", "--out", str(out_dir), "--quiet"])
+    out, _ = capsys.readouterr()
+    assert code == 0 and (out_dir / "forest1.png").exists()
+    assert "# The equivalent ipdmeta Python code:" in out
+    assert 'ties="breslow", method="REML", ci="hksj")' in out
+    assert main(["stata", line.replace("hr ", "hr robust "), "--data",
+                 str(files["hypertension"]), "--stset", "time", "event", "--dry-run"]) == 2
+    assert "option 'robust' is not supported in ipdmetan" in capsys.readouterr().err
+    assert main(["stata", "metareg _ES x, wsse(_seES)", "--dry-run", "--json"]) == 0
+    doc = _strict_json(capsys.readouterr().out)
+    assert doc["steps"][0]["call"]["formula"] == "~ x"
+
+
+def test_datasets(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["datasets"]) == 0
+    assert "hypertension" in capsys.readouterr().out
+    dta = files["dir"] / "hyp.dta"
+    assert main(["datasets", "hypertension", "--out", str(dta), "--quiet"]) == 0
+    assert len(pd.read_stata(dta)) == 4410
+
+
+def test_demo_writes_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--quiet", "--json"]) == 0
+    doc = _strict_json(capsys.readouterr().out)
+    names = {Path(f).name for f in doc["files"]}
+    for stem in ("hypertension", "weight_gain", "weight_gain_binary"):
+        assert {f"{stem}_summary.txt", f"{stem}_forest.png", f"{stem}_stage1.csv"} <= names
+    assert {"weight_gain_binary_AD.dta", "weight_gain_binary_metareg.txt",
+            "report.html"} <= names
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert report.count('<img id="forest-') == 3 and "Meta-regression" in report
+
+
+def test_jsonable() -> None:
+    doc = jsonable({"a": float("nan"), "b": [float("inf"), 1], "c": pd.DataFrame({"x": [1.5]})})
+    assert doc == {"a": None, "b": [None, 1], "c": [{"x": 1.5}]}
+
+
+def test_subprocess_exit_codes_and_streams(files: dict[str, Path]) -> None:
+    cmd = [sys.executable, "-m", "ipdmeta.cli"]
+    ok = subprocess.run([*cmd, "pool", str(files["bcg"]), "--estimate", "yi", "--variance",
+                         "vi", "--study", "trial", "--json"], capture_output=True, text=True,
+                        timeout=120, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert _strict_json(ok.stdout)["result"]["overall"]["k"] == 13
+    assert ok.stderr.startswith("ipdmeta: pooling 13 rows")
+    bad = subprocess.run([*cmd, "pool", str(files["bcg"]), "--estimate", "yj"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "did you mean 'yi'" in bad.stderr
