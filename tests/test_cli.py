@@ -201,3 +201,47 @@ def test_subprocess_exit_codes_and_streams(files: dict[str, Path]) -> None:
                          capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 2 and bad.stdout == ""
     assert "did you mean 'yi'" in bad.stderr
+
+
+def test_site_files_pool_to_the_single_table_result(files: dict[str, Path],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    data = pd.read_csv(files["hypertension"])
+    trials = sorted(data.trial.unique())
+    paths = []
+    for site, part in (("A", data[data.trial.isin(trials[:5])]),
+                       ("B", data[~data.trial.isin(trials[:5])])):
+        csv = files["dir"] / f"site_{site}.csv"
+        part.to_csv(csv, index=False)
+        out = files["dir"] / f"site_{site}.ipdmeta.json"
+        assert main(["site", str(csv), "--site", site, "--study", "trial", "--formula", COX,
+                     "--out", str(out)]) == 0
+        paths.append(str(out))
+    capsys.readouterr()
+    assert main(["pool", *paths, "--ci", "hksj", "--json"]) == 0
+    pooled = _strict_json(capsys.readouterr().out)["result"]["overall"]
+    assert main(["run", str(files["hypertension"]), "--study", "trial", "--formula", COX,
+                 "--ci", "hksj", "--json"]) == 0
+    single = _strict_json(capsys.readouterr().out)["result"]["stage2"]["overall"]
+    assert pooled["estimate"] == single["estimate"] and pooled["tau2"] == single["tau2"]
+    assert main(["pool", paths[0], str(files["bcg"])]) == 2
+    assert "site files" in capsys.readouterr().err
+
+
+def test_run_with_published_aggregate_data(files: dict[str, Path],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    published = files["dir"] / "published.csv"
+    pd.DataFrame({"name": ["PUB-1", "PUB-2"], "hr": [0.75, 0.9], "lci": [0.55, 0.7],
+                  "uci": [1.02, 1.16]}).to_csv(published, index=False)
+    code = main(["run", str(files["hypertension"]), "--study", "trial", "--formula", COX,
+                 "--aggregate", str(published), "--aggregate-columns", "study=name",
+                 "estimate=hr", "ci_low=lci", "ci_high=uci", "--aggregate-measure", "HR",
+                 "--json"])
+    assert code == 0
+    assert _strict_json(capsys.readouterr().out)["result"]["stage2"]["overall"]["k"] == 12
+    assert main(["run", str(files["hypertension"]), "--study", "trial", "--formula", COX,
+                 "--aggregate", str(published), "--aggregate-columns", "study:name"]) == 2
+    assert main(["run", str(files["hypertension"]), "--study", "trial", "--formula", COX,
+                 "--aggregate", str(published), "--aggregate-columns", "study=name",
+                 "estimate=hr", "ci_low=lci", "ci_high=uci",
+                 "--aggregate-measure", "OR"]) == 1
+    assert "same scale" in capsys.readouterr().err

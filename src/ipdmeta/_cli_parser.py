@@ -44,6 +44,12 @@ examples:
   ipdmeta run wgb.csv --study studyid --formula "gdm ~ trt + baseline_wt" \\
       --model logistic --firth --report report.html
 """,
+    "site": """\
+examples:
+  ipdmeta site site_A.csv --site A --study trial \\
+      --formula "Surv(time, event) ~ treat + age" --out site_A.ipdmeta.json
+  ipdmeta pool site_*.ipdmeta.json --method REML --ci hksj --eform
+""",
     "pool": """\
 examples:
   ipdmeta pool AD.csv --estimate _ES --se _seES --method DL
@@ -194,10 +200,36 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
                    help="column names of --save: ipdmeta or Stata ipdmetan (_ES, _seES ...)")
     g.add_argument("--report", metavar="FILE", help="write an HTML report")
     g.add_argument("--title", help="report title")
+    g = p.add_argument_group("published aggregate data added in stage 2 (ipdmetan's ad())")
+    g.add_argument("--aggregate", metavar="FILE", help="table of published study results")
+    g.add_argument("--aggregate-columns", nargs="+", metavar="KEY=COLUMN",
+                   help="e.g. study=trial estimate=hr ci_low=lci ci_high=uci (keys: study, "
+                        "estimate, se, variance, ci_low, ci_high, oe, v, n, events)")
+    g.add_argument("--aggregate-measure", help="measure of the published rows (HR, OR ...)")
+    g.add_argument("--aggregate-scale", choices=["ratio", "log"],
+                   help="ratio measures given as ratios (default) or logs")
+    g.add_argument("--relabel", action="store_true",
+                   help="rename published studies whose labels clash with IPD studies")
     _output(p)
 
+    p = add("site", "stage 1 at one site: write only shareable per-study results")
+    p.add_argument("data", help="this site's participant data file")
+    p.add_argument("--site", required=True, help="site name written into the file")
+    p.add_argument("--out", required=True, metavar="FILE", help="e.g. site_A.ipdmeta.json")
+    _stage1(p)
+    g = p.add_argument_group("disclosure control")
+    g.add_argument("--min-participants", type=int, default=10,
+                   help="withhold studies with fewer participants (default 10)")
+    g.add_argument("--min-events", type=int, default=3,
+                   help="withhold studies with fewer events in an arm (default 3)")
+    g.add_argument("--no-counts", action="store_true",
+                   help="do not export per-arm counts (then --min-events does not apply)")
+    _output(p, eform=False)
+
     p = add("pool", "pool a table of study estimates (stage 2)")
-    p.add_argument("data", help="one row per study: csv, dta, parquet, xlsx or json")
+    p.add_argument("data", nargs="+",
+                   help="one row per study: csv, dta, parquet, xlsx or json; or several "
+                        "site files (*.ipdmeta.json) from `ipdmeta site`")
     _aggregate(p)
     _stage2(p)
     _forest(p)

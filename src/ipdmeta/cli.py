@@ -213,7 +213,8 @@ def stage1_kwargs(args: argparse.Namespace, frame: pd.DataFrame) -> dict[str, An
         variables = parse_formula(args.formula).variables
     except SpecificationError as err:
         raise UsageError(str(err)) from err
-    check_columns(frame, {"study": args.study, "formula": list(variables), "by": args.by,
+    check_columns(frame, {"study": args.study, "formula": list(variables),
+                          "by": getattr(args, "by", None),
                           "keep": args.keep, "strata": args.strata, "exposure": args.exposure,
                           "offset": args.offset, "interaction": args.interaction})
     out: dict[str, Any] = {"study": args.study, "formula": args.formula, "model": args.model,
@@ -224,6 +225,42 @@ def stage1_kwargs(args: argparse.Namespace, frame: pd.DataFrame) -> dict[str, An
                 "firth": True if args.firth else None}
     out.update({k: v for k, v in optional.items() if v is not None})
     return out
+
+
+def aggregate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``aggregate=`` options of ``ipdmeta()`` from --aggregate and friends."""
+    if not args.aggregate:
+        return {}
+    columns = {}
+    for item in args.aggregate_columns or []:
+        key, sep, column = item.partition("=")
+        if not sep:
+            raise UsageError(f"--aggregate-columns {item!r}: write KEY=COLUMN, e.g. study=trial")
+        columns[key] = column
+    return {"aggregate": read_table(args.aggregate), "aggregate_columns": columns or None,
+            "aggregate_measure": args.aggregate_measure, "aggregate_scale": args.aggregate_scale,
+            "relabel": args.relabel}
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    """``ipdmeta site``: stage 1 at one site, writing only shareable per-study results."""
+    from ipdmeta.site import DisclosureRules, site_stage1
+    frame = read_table(args.data)
+    s1 = {k: v for k, v in stage1_kwargs(args, frame).items() if v is not None}
+    rules = DisclosureRules(args.min_participants, args.min_events, not args.no_counts)
+    payload = site_stage1(frame, site=args.site, out=args.out, rules=rules, **s1)
+    for w in payload["withheld"]:
+        progress(args, f"{w['study']}: {w['reason']}")
+    shared = sum(r["status"] == "ok" for r in payload["studies"])
+    if args.json:
+        print(dumps({"file": args.out, "spec_hash": payload["spec_hash"],
+                     "studies": len(payload["studies"]), "estimated": shared,
+                     "withheld": payload["withheld"]}))
+    else:
+        print(f"{args.out}: {len(payload['studies'])} studies from site {args.site!r} "
+              f"({shared} estimated, {len(payload['withheld'])} withheld by disclosure "
+              f"control); model specification hash {payload['spec_hash'][:12]}")
+    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -239,7 +276,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     k = frame[args.study].nunique()
     progress(args, f"stage 1: fitting the model in {k} studies; stage 2: {args.method}, "
                    f"ci={args.ci}")
-    res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2)
+    res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2,
+                  **aggregate_kwargs(args))
     files: dict[str, str] = {}
     if args.save:
         files["aggregate"] = str(res.aggregate.save(args.save, names=args.names))
@@ -259,10 +297,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _site_files(paths: list[str]) -> bool:
+    return all(p.endswith(".ipdmeta.json") for p in paths)
+
+
 def cmd_pool(args: argparse.Namespace) -> int:
-    """``ipdmeta pool``: stage 2 on a table of study estimates."""
+    """``ipdmeta pool``: stage 2 on a table of study estimates, or on site files."""
     from ipdmeta.pooling.pool import pool
-    data = read_aggregate_table(args)
+    if _site_files(args.data):
+        from ipdmeta.site import read_site_results
+        data = read_site_results(args.data)
+        args.data = " ".join(args.data)
+    elif len(args.data) > 1:
+        raise UsageError("several files can be pooled only when all are site files "
+                         "(*.ipdmeta.json, written by `ipdmeta site`)")
+    else:
+        args.data = args.data[0]
+        data = read_aggregate_table(args)
     kwargs = {**pool_kwargs(args), "estimate": args.estimate, "se": args.se,
               "variance": args.variance, "study": args.study, "measure": args.measure}
     progress(args, f"pooling {len(data)} rows of {args.data} ({args.method}, ci={args.ci})")
@@ -334,7 +385,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError("--formula needs --study (the study column)")
         frame = read_table(args.data)
         s1, s2 = stage1_kwargs(args, frame), pool_kwargs(args)
-        res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2)
+        res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2,
+                  **aggregate_kwargs(args))
         call = python_call("ipdmeta", args.data, {**s1, **s2})
     else:
         from ipdmeta.pooling.pool import pool
@@ -439,8 +491,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "pool": cmd_pool, "forest": cmd_forest, "metareg": cmd_metareg,
-            "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
+COMMANDS = {"run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_forest,
+            "metareg": cmd_metareg, "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
             "datasets": cmd_datasets}
 
 
