@@ -282,19 +282,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.save:
         files["aggregate"] = str(res.aggregate.save(args.save, names=args.names))
         progress(args, f"aggregate data saved to {args.save} (names: {args.names})")
+    call = python_call("ipdmeta", args.data, {**s1, **s2})
+    write_outputs(args, res, call, "ipdmeta analysis", files)
+    return EXIT_OK
+
+
+def write_outputs(args: argparse.Namespace, res: Any, call: str, title: str,
+                  files: dict[str, str]) -> None:
+    """Forest plot and report when asked for, then the printed (or JSON) result."""
     if args.forest:
         draw_forest(args, res, args.forest)
         files["forest"] = args.forest
-    call = python_call("ipdmeta", args.data, {**s1, **s2})
     if args.report:
         from ipdmeta.report import write_report
-        write_report(res, args.report, title=args.title or "ipdmeta analysis",
+        write_report(res, args.report, title=args.title or title,
                      command=command_line(args.argv), call=call, forest=forest_kwargs(args),
                      eform=args.eform)
         files["report"] = args.report
         progress(args, f"report written to {args.report}")
     emit(args, res, {"command": command_line(args.argv), "python": call, "files": files})
-    return EXIT_OK
 
 
 def _site_files(paths: list[str]) -> bool:
@@ -318,19 +324,8 @@ def cmd_pool(args: argparse.Namespace) -> int:
               "variance": args.variance, "study": args.study, "measure": args.measure}
     progress(args, f"pooling {len(data)} rows of {args.data} ({args.method}, ci={args.ci})")
     res = pool(data, **kwargs)
-    files = {}
-    if args.forest:
-        draw_forest(args, res, args.forest)
-        files["forest"] = args.forest
-    call = python_call("pool", args.data, kwargs)
-    if args.report:
-        from ipdmeta.report import write_report
-        write_report(res, args.report, title=args.title or "ipdmeta meta-analysis",
-                     command=command_line(args.argv), call=call, forest=forest_kwargs(args),
-                     eform=args.eform)
-        files["report"] = args.report
-        progress(args, f"report written to {args.report}")
-    emit(args, res, {"command": command_line(args.argv), "python": call, "files": files})
+    write_outputs(args, res, python_call("pool", args.data, kwargs), "ipdmeta meta-analysis",
+                  {})
     return EXIT_OK
 
 
