@@ -388,11 +388,16 @@ def test_long_reasons_are_shortened_to_fit_the_figure():
     assert all(display_bbox(fig, t).x1 <= width for t in notes)
 
 
-def test_excluded_studies_with_subgroups_get_a_block():
+def test_excluded_studies_sit_in_their_subgroup():
     m = ipd.pool(baselines.MD_TRIALS, method="DL", measure="MD", by="intervention")
     found = texts(forest_plot(m))
-    assert "Not pooled" in found
-    assert found["Not pooled"][0].get_position()[1] < found["Dunmore 2002"][0].get_position()[1]
+    assert "Not pooled" not in found
+    group = m.excluded.set_index("study").loc["Dunmore 2002", "intervention"]
+    heads = sorted((found[g][0].get_position()[1], g) for g in m.subgroups.pooled)
+    y = found["Dunmore 2002"][0].get_position()[1]
+    # the nearest heading above the excluded study (y grows downwards) is its own group
+    above = [g for pos, g in heads if pos < y]
+    assert above and above[-1] == group
 
 
 # ------------------------------------------------------------------ columns and options

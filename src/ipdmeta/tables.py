@@ -133,7 +133,7 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
             table.add("  Subtotal",
                       _pooled_cells(sub, digits, eform, f"{rows.weight.sum():.2f}"))
             table.add_rule()
-    if result.subgroups is None:
+    if result.subgroups is None and show_studies:
         table.add_rule()
     if o.model == "random":
         table.add(model_label(result.common), _pooled_cells(result.common, digits, eform, "."))

@@ -91,9 +91,12 @@ def _numeric(frame: pd.DataFrame, column: str, labels: list) -> np.ndarray:
     return values
 
 
-def _split_status(frame: pd.DataFrame, study_col: str | None) -> tuple[pd.DataFrame,
-                                                                      pd.DataFrame, tuple]:
-    """Keep rows with status 'ok'; return the excluded rows with their reasons."""
+def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, tuple]:
+    """Keep rows with status 'ok'; return the excluded rows with their reasons.
+
+    With ``by``, the excluded rows carry their subgroup too (for tables and plots).
+    """
     empty = pd.DataFrame(columns=["study", "status", "reason"])
     if "status" not in frame.columns:
         return frame, empty, ()
@@ -104,6 +107,8 @@ def _split_status(frame: pd.DataFrame, study_col: str | None) -> tuple[pd.DataFr
         "status": bad["status"].astype(str).tolist(),
         "reason": (bad["reason"].astype(str).tolist() if "reason" in bad.columns
                    else [""] * len(bad))})
+    if by is not None and by in bad.columns:
+        excluded[by] = bad[by].to_numpy()
     messages: tuple = ()
     if len(excluded):
         listing = "; ".join(f"{s}: {r}" for s, r in zip(excluded.study, excluded.reason,
@@ -127,7 +132,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
     if len(data) == 0:
         raise InputError("the table of study estimates has no rows")
     study_col = _pick(data, study, STUDY_NAMES, "study")
-    frame, excluded, messages = _split_status(data, study_col)
+    frame, excluded, messages = _split_status(data, study_col, by)
     if len(frame) == 0:
         raise InputError("no study can be pooled: every study was excluded "
                          f"({'; '.join(excluded.reason.astype(str))})")
