@@ -105,9 +105,9 @@ def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             values = pd.to_numeric(frame[c], errors="coerce")
             frame[c] = values.astype("Int64" if values.isna().any() else "int64")
     status = frame["status"] if "status" in frame.columns else pd.Series("ok", frame.index)
-    frame["status"] = status.fillna("ok").astype(str)
+    frame["status"] = status.astype(object).where(status.notna(), "ok").astype(str)
     reason = frame["reason"] if "reason" in frame.columns else pd.Series("", frame.index)
-    frame["reason"] = reason.fillna("").astype(str)
+    frame["reason"] = reason.astype(object).where(reason.notna(), "").astype(str)
     order = [c for c in STANDARD_COLUMNS if c in frame.columns]
     return frame[order + [c for c in frame.columns if c not in order]]
 

@@ -41,6 +41,10 @@ import pandas as pd
 
 from ipdmeta.errors import InputError
 
+#: exact float parsing: pandas 3 parses round-trip by default (and deprecates the option)
+ROUND_TRIP: dict[str, str] = ({} if int(pd.__version__.split(".")[0]) >= 3
+                              else {"float_precision": "round_trip"})
+
 __all__ = [
     "columns",
     "list",
@@ -124,14 +128,14 @@ def load(name: str) -> pd.DataFrame:
         >>> df = load("hypertension")
         >>> df.shape
         (4410, 8)
-        >>> df.dtypes["trial"] == object, str(df.dtypes["event"])
+        >>> pd.api.types.is_string_dtype(df["trial"]), str(df.dtypes["event"])
         (True, 'int64')
     """
     spec = _DATASETS[_check_name(name)]
     dtypes = {col: _PANDAS_DTYPES[kind] for col, kind in spec.dtypes.items()}
     with _resource(spec.filename).open("rb") as fh:
         frame = pd.read_csv(fh, dtype=dtypes, keep_default_na=False, na_filter=False,
-                            float_precision="round_trip", encoding="utf-8")
+                            encoding="utf-8", **ROUND_TRIP)
     return frame
 
 

@@ -347,8 +347,8 @@ def bcg_from_r(rscript: str | None = None) -> pd.DataFrame:
         raise FileNotFoundError("Rscript was not found on PATH; bcg.csv needs R with metafor")
     res = subprocess.run([exe, "--vanilla", "-e", BCG_R_SCRIPT], check=True,
                          capture_output=True, text=True)
-    frame = pd.read_csv(io.StringIO(res.stdout), float_precision="round_trip",
-                        keep_default_na=False)
+    from ipdmeta.datasets import ROUND_TRIP
+    frame = pd.read_csv(io.StringIO(res.stdout), keep_default_na=False, **ROUND_TRIP)
     return frame[list(BCG_COLUMNS)]
 
 
