@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +99,8 @@ class IPDMetaResult:
                 f"se={o.se:.4g}, tau2={o.tau2:.4g})")
 
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(self.summary())}</pre>"
+        from ipdmeta.report import result_html
+        return result_html(self)
 
     def forest(self, **options: Any) -> Figure:
         """Forest plot of the pooled result (``self.meta.forest(**options)``)."""

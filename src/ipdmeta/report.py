@@ -295,6 +295,22 @@ def _metareg_body(result: Any, eform: bool) -> str:
     return (facts + "<h3>Coefficients</h3>" + _table(head, rows, css="metareg") + excluded)
 
 
+def result_html(result: Any, eform: bool | None = None) -> str:
+    """An HTML fragment of a result (no figure): data, stage-1 table, pooled results,
+    heterogeneity and subgroups — what Jupyter shows for a result object.
+
+    Example:
+        >>> import pandas as pd, ipdmeta as ipd
+        >>> m = ipd.pool(pd.DataFrame({"yi": [0.1, 0.4, 0.2], "vi": [0.01, 0.02, 0.03]}))
+        >>> "<table" in result_html(m)
+        True
+    """
+    meta = _meta_of(result)
+    eform = meta.eform_default if eform is None else eform
+    return "".join([_data_facts(result), _stage1_table(result, eform),
+                    _pooled_table(meta, eform), _heterogeneity(meta), _subgroups(meta, eform)])
+
+
 def _forest(section: ReportSection, eform: bool, index: int) -> str:
     if section.forest is False or not hasattr(_meta_of(section.result), "overall"):
         return ""

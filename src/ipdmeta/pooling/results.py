@@ -167,6 +167,10 @@ class MetaResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_html_(self) -> str:
+        from ipdmeta.report import result_html
+        return result_html(self)
+
     def forest(self, **options: Any) -> Figure:
         """Forest plot of this result; see ``ipdmeta.plots.forest.forest_plot``."""
         from ipdmeta.plots.forest import forest_plot
