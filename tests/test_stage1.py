@@ -397,7 +397,6 @@ def test_keep_columns(data: pd.DataFrame) -> None:
     ({"formula": "y ~ treat + agee", "model": "linear"}, InputError),
     ({"formula": "y ~ treat", "model": "linear", "outcome": "y"}, SpecificationError),
     ({"formula": "y ~ treat", "model": "linear", "engine": "threads"}, InputError),
-    ({"formula": "y ~ treat", "model": "linear", "engine": "dask"}, InputError),
 ])
 def test_option_errors(data: pd.DataFrame, kwargs: dict, error: type) -> None:
     with pytest.raises(error):
@@ -410,8 +409,6 @@ def test_error_messages_name_the_problem(data: pd.DataFrame) -> None:
     with pytest.raises(InputError, match="study column 'trial' is missing in 1 row"):
         stage1(data.assign(trial=data["trial"].where(data.index != 5)), study="trial",
                formula="y ~ treat", model="linear")
-    with pytest.raises(InputError, match="dask"):
-        stage1(data, study="trial", formula="y ~ treat", model="linear", engine="dask")
     with pytest.raises(InputError, match="study 'T0"):
         stage1(data.assign(bin=data["bin"] * 2), study="trial", formula="bin ~ treat",
                model="logistic")

@@ -20,6 +20,13 @@ Per study, before fitting:
   The pooled term is checked last: when it is aliased with the nuisance terms
   the study is ``collinear`` (its estimate would not be adjusted as asked).
 
+With many studies (20 or more by default, ``batch=``) the design matrix is built
+once for all of them and linear, logistic, Poisson and Cox models are fitted in
+all studies at once (:mod:`ipdmeta.engines`); every study that needs the special
+handling above goes through the per-study path, so the table is the same (to
+1e-10).  ``engine=`` runs the work in this process, in worker processes or on a
+dask cluster (:mod:`ipdmeta.engines`, :mod:`ipdmeta.dask_engine`).
+
 After fitting, an estimate of a ratio model (Cox, logistic, Poisson) with
 ``|estimate| > 10`` and ``se > 10`` on the log scale is never ``ok`` (``runaway``),
 whatever the fitter said.
@@ -41,12 +48,9 @@ Example:
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -80,15 +84,12 @@ MODEL_ALIASES = {"ols": "linear", "gaussian": "linear", "regress": "linear", "lm
                  "count": "poisson", "stcox": "cox", "coxph": "cox", "survival": "cox"}
 #: the effect measure of each family (``linear`` with a continuous pooled term: "coef")
 MEASURES = {"cox": "HR", "logistic": "OR", "poisson": "IRR", "linear": "MD"}
-ENGINES = ("serial", "processes", "dask")
 #: every status of a stage-1 row other than "ok", with a short description
 STATUS_CODES = {**FAILURE_CODES,
                 "missing_poolvar": "the pooled term is not in the study's model"}
 #: ratio models: an estimate beyond this with a standard error beyond RUNAWAY_SE is runaway
 RUNAWAY_EST = 10.0
 RUNAWAY_SE = 10.0
-#: more studies than this show a progress bar by default (on a terminal)
-PROGRESS_MIN_STUDIES = 20
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,18 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
         raise InputError(f"study {task.label!r}: {err}") from err
     if not fit.ok:
         return _failure(row, fit.problem or "not_converged", fit.reason or "")
-    est, se = fit.estimate(setup.poolvar), fit.se(setup.poolvar)
+    return study_row(setup, row, fit.estimate(setup.poolvar), fit.se(setup.poolvar), notes)
+
+
+@lru_cache(maxsize=8)
+def _critical(level: float) -> float:
+    return float(stats.norm.ppf(0.5 + level / 2))
+
+
+def study_row(setup: Setup, row: dict[str, Any], est: float, se: float,
+              notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The row of a fitted study: estimate, se and Wald interval, or a failure when the
+    estimate is not finite or runaway (``notes``: terms dropped from its model)."""
     if not (np.isfinite(est) and np.isfinite(se) and se > 0):
         return _failure(row, "not_converged", f"the estimate of '{setup.poolvar}' or its "
                         f"standard error is not finite (estimate {est:g}, se {se:g})")
@@ -220,9 +232,9 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
         return _failure(row, "runaway", f"the estimate of '{setup.poolvar}' ({est:.3g} on "
                         f"the log scale, se {se:.3g}) is implausibly large: the likelihood "
                         "has (almost) no maximum")
-    crit = stats.norm.ppf(0.5 + setup.level / 2)
+    crit = _critical(setup.level)
     reason = f"not in this study's model: {', '.join(notes)}" if notes else ""
-    return {**row, "estimate": est, "se": se, "ci_low": est - crit * se,
+    return {**row, "estimate": float(est), "se": float(se), "ci_low": est - crit * se,
             "ci_high": est + crit * se, "status": "ok", "reason": reason}
 
 
@@ -302,46 +314,7 @@ def kept_covariates(data: pd.DataFrame, study: str, keep: Sequence[str]) -> pd.D
     return groups.first()
 
 
-# ------------------------------------------------------------------------ engines
-def _show_progress(progress: bool | None, k: int) -> bool:
-    if progress is not None:
-        return bool(progress)
-    return sys.stderr.isatty() and k > PROGRESS_MIN_STUDIES
-
-
-def run_engine(setup: Setup, tasks: list[StudyTask], engine: str, n_jobs: int | None,
-               progress: bool | None) -> list[dict[str, Any]]:
-    """Fit every study with the chosen engine; rows in the order of ``tasks``."""
-    from tqdm import tqdm
-
-    work = partial(fit_study, setup)
-    bar = partial(tqdm, total=len(tasks), file=sys.stderr, unit="study", desc="stage 1",
-                  disable=not _show_progress(progress, len(tasks)))
-    if engine == "serial":
-        return list(bar(map(work, tasks)))
-    if engine == "processes":
-        workers = n_jobs or os.cpu_count() or 1
-        chunk = max(1, len(tasks) // (4 * workers))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(bar(pool.map(work, tasks, chunksize=chunk)))
-    _check_engine(engine)
-    raise AssertionError(f"unreachable engine {engine!r}")  # pragma: no cover
-
-
-def _check_engine(engine: str) -> None:
-    """Refuse an unknown engine, and "dask" (not available in this version)."""
-    if engine not in ENGINES:
-        raise InputError(f"engine={engine!r} is not known; use one of {', '.join(ENGINES)}")
-    if engine == "dask":
-        try:
-            import dask  # noqa: F401
-        except ImportError as err:
-            raise InputError("engine='dask' needs dask: pip install 'ipdmeta[dask]' (or use "
-                             "engine='serial' or 'processes')") from err
-        raise InputError("engine='dask' is not available yet in this version; use "
-                         "engine='processes'")
-
-
+# ------------------------------------------------------------------------ data
 def split_studies(frame: pd.DataFrame, study: str, columns: Sequence[str]
                   ) -> tuple[list, list[np.ndarray], np.ndarray, np.ndarray]:
     """Sort once by study: labels, row positions per study, complete-case mask, all-missing.
@@ -366,9 +339,9 @@ def as_frame(data: Any) -> pd.DataFrame:
     return data.to_pandas() if hasattr(data, "to_pandas") else pd.DataFrame(data)
 
 
-def prepare(data: pd.DataFrame, study: str, formula: ModelFormula, extra: Sequence[str],
-            keep: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
-    """Check the columns and copy the ones the model uses (categoricals given levels)."""
+def check_columns(data: Any, study: str, formula: ModelFormula, extra: Sequence[str],
+                  keep: Sequence[str]) -> list[str]:
+    """Check that the study, model and keep= columns exist; the model's columns."""
     needed = list(dict.fromkeys([*formula.variables, *extra]))
     for name, role in [(study, "study"), *((c, "model") for c in needed),
                        *((c, "keep=") for c in keep)]:
@@ -378,20 +351,27 @@ def prepare(data: pd.DataFrame, study: str, formula: ModelFormula, extra: Sequen
     if clash:
         raise InputError(f"keep= column(s) {', '.join(map(repr, clash))} would overwrite a "
                          "stage-1 column; rename them first")
+    return needed
+
+
+def prepare(data: pd.DataFrame, study: str, formula: ModelFormula, extra: Sequence[str],
+            keep: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Check the columns and copy the ones the model uses, then the keep= columns
+    (categoricals given the levels of the whole data); no other column is copied."""
+    needed = check_columns(data, study, formula, extra, keep)
     if data[study].isna().any():
         rows = np.flatnonzero(data[study].isna().to_numpy())
         raise InputError(f"study column {study!r} is missing in {rows.size} row(s) (first: "
                          f"row {rows[0]}); give those rows a study or drop them")
-    frame = data[list(dict.fromkeys([study, *needed]))]
+    frame = data[list(dict.fromkeys([study, *needed, *keep]))]
     frame = apply_levels(frame, categorical_levels(frame, formula))
     return frame, needed
 
 
-def _sample_names(formula: ModelFormula, frame: pd.DataFrame, complete: np.ndarray,
-                  model: str) -> tuple[list[str], dict[str, list[str]]]:
-    """Design column names and term -> columns, from (at most 500) complete rows."""
-    rows = np.flatnonzero(complete)[:500]
-    _, _, names, term_columns = formula.matrices(frame.iloc[rows], intercept=model != "cox")
+def _sample_names(formula: ModelFormula, sample: pd.DataFrame, model: str
+                  ) -> tuple[list[str], dict[str, list[str]]]:
+    """Design column names and term -> columns, from a sample of complete rows."""
+    _, _, names, term_columns = formula.matrices(sample, intercept=model != "cox")
     return list(names), term_columns
 
 
@@ -434,11 +414,13 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
            offset: str | None = None, firth: bool = False, level: float = 0.95,
            engine: str = "serial", n_jobs: int | None = None, progress: bool | None = None,
            outcome: str | None = None, time: str | None = None, event: str | None = None,
-           covariates: str | Sequence[str] | None = None) -> AggregateData:
+           covariates: str | Sequence[str] | None = None, batch: bool | None = None,
+           client: Any = None) -> AggregateData:
     """Fit the model in every study: the stage-1 table of a two-stage IPD meta-analysis.
 
     Args:
-        data: the participant data (a DataFrame, one row per participant).
+        data: the participant data (a DataFrame, one row per participant; with
+            ``engine="dask"`` also a dask DataFrame, e.g. from partitioned Parquet).
         study: the column that identifies the study; rows are grouped by it and the
             table is sorted by it.
         formula: ``"y ~ treat + age + C(region)"`` or ``"Surv(time, event) ~ treat +
@@ -463,10 +445,21 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
             offset column.
         firth: Firth's penalised likelihood (logistic and Cox).
         level: confidence level of the per-study intervals.
-        engine: "serial" (default) or "processes" (``n_jobs`` worker processes,
-            default all CPUs); "dask" is reserved.
+        engine: "serial" (default): in this process; "processes": ``n_jobs`` worker
+            processes (default all CPUs; one BLAS thread each); "dask": tasks on a
+            ``dask.distributed`` cluster, ``client=`` or a local one with ``n_jobs``
+            workers (``pip install 'ipdmeta[dask]'``; see :mod:`ipdmeta.engines` and
+            docs/scaling.md).  All engines give the same table.
         progress: show a progress bar on stderr; default: on a terminal with more
             than 20 studies.
+        batch: fit all studies at once where the family allows (linear, logistic,
+            Poisson and Cox without Firth): one design matrix for the whole table and
+            batched Newton iterations; studies that need special handling are fitted
+            one by one, so the results are those of the per-study fits (to 1e-10).
+            Default (None): from 20 studies (below, the per-study overhead is under
+            0.1 s and the per-study path is the reference).  False: always one
+            by one.
+        client: a ``dask.distributed.Client`` for ``engine="dask"``.
 
     Returns:
         :class:`~ipdmeta.aggregate.AggregateData` with one row per study.
@@ -489,35 +482,41 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
     fit_options = _options(model, ties, firth, strata_cols, exposure, offset)
     inter = _interaction(interaction)
     keep = [c for c in dict.fromkeys(_as_list(keep)) if c != study]   # study is a column
-    _check_engine(engine)
+    from ipdmeta import engines  # imported here: engines builds on this module
+
+    engines.check_engine(engine, data)
     level = normalise_level(level)
     extra = [*strata_cols, *(c for c in (exposure, offset) if c), *(inter or ())]
-    data = as_frame(data)
-    frame, needed = prepare(data, study, spec, extra, keep)
+    split = None
+    if engines.is_dask_frame(data):
+        from ipdmeta.dask_engine import prepare_dask
+
+        frame, needed, sample = prepare_dask(data, study, spec, extra, keep)
+    else:
+        frame, needed = prepare(as_frame(data), study, spec, extra, keep)
+        split = split_studies(frame, study, needed)
+        if not split[2].any():
+            raise InputError(f"no row of the data is complete for the model's columns "
+                             f"({', '.join(needed)})")
+        sample = frame.iloc[np.flatnonzero(split[2])[:500]]
     if inter is not None:
         for var in inter:
             if not pd.api.types.is_numeric_dtype(frame[var]):
                 raise InputError(f"interaction column {var!r} must be numeric (code it 0/1 "
                                  "or as a number)")
-    labels, positions, complete, all_missing = split_studies(frame, study, needed)
-    if not complete.any():
-        raise InputError(f"no row of the data is complete for the model's columns "
-                         f"({', '.join(needed)})")
-    names, term_columns = _sample_names(spec, frame, complete, model)
+    names, term_columns = _sample_names(spec, sample, model)
     if inter is not None:
         names.append(interaction_name(inter))
     pooled = resolve_poolvar(poolvar, names, term_columns, spec, inter)
     setup = Setup(formula=spec, model=model, poolvar=pooled, interaction=inter,
                   center=center, strata=tuple(strata_cols), exposure=exposure, offset=offset,
                   fit_options=fit_options, level=level)
-    tasks = [StudyTask(label, frame.iloc[pos[complete[pos]], 1:],
-                       int((~complete[pos]).sum()),
-                       tuple(c for c, m in zip(needed, all_missing[i], strict=True) if m))
-             for i, (label, pos) in enumerate(zip(labels, positions, strict=True))]
-    rows = run_engine(setup, tasks, engine, n_jobs, progress)
+    plan = engines.make_plan(setup, study, needed, keep, sample, names, batch)
+    rows = engines.run(plan, frame, split, engine=engine, n_jobs=n_jobs, progress=progress,
+                       client=client)
     arms = [r.pop("_binary") for r in rows]
     binary = inter is None and all(a is not False for a in arms)
-    table = _table(rows, binary, data, study, keep)
+    table = _table(rows, binary)
     measure = MEASURES[model] if (model != "linear" or binary) else "coef"
     return AggregateData(table, measure=measure, model=model, formula=spec.text,
                          poolvar=pooled, ties=fit_options.get("ties"), level=level,
@@ -525,10 +524,9 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
                          keep=tuple(keep))
 
 
-def _table(rows: list[dict[str, Any]], binary: bool, data: pd.DataFrame, study: str,
-           keep: list[str]) -> pd.DataFrame:
-    """The stage-1 frame from the study rows, with per-arm counts (when the pooled term
-    is 0/1) and kept covariates."""
+def _table(rows: list[dict[str, Any]], binary: bool) -> pd.DataFrame:
+    """The stage-1 frame from the study rows (kept covariates included), with per-arm
+    counts when the pooled term is 0/1."""
     table = pd.DataFrame(rows)
     arm_cols = ["n_0", "n_1", "events_0", "events_1"]
     if binary:
@@ -536,7 +534,4 @@ def _table(rows: list[dict[str, Any]], binary: bool, data: pd.DataFrame, study: 
             table[[c for c in arm_cols if c in table.columns]].fillna(0))
     else:
         table = table.drop(columns=[c for c in arm_cols if c in table.columns])
-    if keep:
-        kept = kept_covariates(data, study, keep)
-        table = table.join(kept, on="study")
     return table
