@@ -113,7 +113,7 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--offset", help="Poisson offset column")
     g.add_argument("--firth", action="store_true",
                    help="Firth's penalised likelihood (logistic, Cox): sparse trials")
-    g.add_argument("--engine", choices=["serial", "processes"], help="stage-1 engine")
+    g.add_argument("--engine", choices=["serial", "processes", "dask"], help="stage-1 engine")
     g.add_argument("--n-jobs", type=int, help="worker processes for --engine processes")
 
 

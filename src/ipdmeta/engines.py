@@ -7,7 +7,8 @@ whole studies (model columns only) in, one stage-1 row per study out.
   built once (formulaic on all rows; categorical levels come from the whole
   data, as in the per-study path), rows are sliced per study, and linear,
   logistic, Poisson and Cox models are fitted in all studies at once
-  (:mod:`ipdmeta.models.batched`, :mod:`ipdmeta.models.batched_cox`).  Studies
+  (:mod:`ipdmeta.models.batched`, :mod:`ipdmeta.models.batched_cox`; Cox studies of
+  more than ``COX_BATCH_MAX_ROWS`` rows are fitted one by one, as fast).  Studies
   that need special handling -- no complete cases, a constant pooled term, a
   dropped or aliased nuisance term, too few rows, no events, separation,
   non-convergence, Firth's penalty, a step size near a convergence threshold --
@@ -72,6 +73,10 @@ BATCH_MIN_STUDIES = 20
 #: (small blocks: their design matrices and work arrays stay in the CPU caches and are a
 #: few tens of MB, whatever the size of the data)
 BLOCK_ROWS = 1 << 17
+#: Cox studies with more complete rows than this are fitted one by one: there the per-study
+#: fit (risk-set sums over tied-time groups) is as fast as the batched one (which works row
+#: by row) and the per-study overhead is small (measured crossover: ~7,000 rows)
+COX_BATCH_MAX_ROWS = 5_000
 #: more studies than this show a progress bar by default (on a terminal)
 PROGRESS_MIN_STUDIES = 20
 #: environment variables that limit BLAS / OpenMP threads in worker processes
@@ -190,17 +195,18 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     setup = plan.setup
     if not plan.design_names or setup.fit_options.get("firth"):
         return {}
+    cox = setup.model == "cox"
     sizes = np.fromiter((p.size for p in positions), np.intp, len(positions))
     order = np.concatenate(positions)
     cc = complete[order]
     n_ok = np.add.reduceat(cc.astype(np.intp), np.cumsum(sizes) - sizes)
-    cand = np.flatnonzero(n_ok > 0)
+    take = (n_ok > 0) & (n_ok <= COX_BATCH_MAX_ROWS) if cox else n_ok > 0
+    cand = np.flatnonzero(take)
     if cand.size == 0:
         return {}
     counts = n_ok[cand]
     starts = np.cumsum(counts) - counts
-    sub = block.iloc[order[cc]]
-    cox = setup.model == "cox"
+    sub = block.iloc[order[cc & np.repeat(take, sizes)]]
     try:
         y, X, names = study_design(setup.formula, sub, cox=cox,
                                    interaction=setup.interaction, center=False)
