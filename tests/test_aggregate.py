@@ -51,7 +51,7 @@ def test_metadata(ad: AggregateData) -> None:
         "measure": "OR", "model": "logistic", "formula": "gdm ~ trt + baseline_wt",
         "poolvar": "trt", "ties": None, "level": 0.95, "firth": False,
         "study_var": "study_name", "interaction": None,
-        "keep": ["intervention", "year", "long name (kg)"]}
+        "keep": ["intervention", "year", "long name (kg)"], "notes": []}
 
 
 def test_canonical_defaults() -> None:

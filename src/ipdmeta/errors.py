@@ -1,6 +1,10 @@
 """Exception types of ipdmeta.
 
 Every message names the column, row or study at fault and says what to do.
+``IpdMetaError`` is the base of all of them; ``InputError`` (data, arguments, files),
+``SpecificationError`` (formulas, model options) and ``EstimationError`` (nothing
+left to estimate) are also ``ValueError`` (``ConvergenceError`` is a ``RuntimeError``).
+docs/errors.md lists them with examples.
 
 Example:
     >>> from ipdmeta.errors import InputError
@@ -22,6 +26,11 @@ class IpdMetaError(Exception):
 
 class InputError(IpdMetaError, ValueError):
     """The data or an argument cannot be used as given (bad column, value or option)."""
+
+
+class EstimationError(InputError):
+    """The input is valid but nothing can be estimated from it (for example, every study
+    was excluded in stage 1, so there is nothing to pool)."""
 
 
 class ConvergenceError(IpdMetaError, RuntimeError):

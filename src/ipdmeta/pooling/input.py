@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipdmeta.errors import InputError, missing_column
+from ipdmeta.errors import EstimationError, InputError, missing_column
+from ipdmeta.io.labels import check_unique
 
 ESTIMATE_NAMES = ("estimate", "yi", "_ES", "es", "effect", "logor", "loghr", "logrr")
 SE_NAMES = ("se", "sei", "_seES", "stderr", "std_err")
@@ -82,20 +83,43 @@ def _numeric(frame: pd.DataFrame, column: str, labels: list) -> np.ndarray:
     return values
 
 
+def normalise_status(frame: pd.DataFrame, study_col: str | None) -> pd.Series:
+    """The ``status`` column stripped and lower-cased ("OK", " ok" -> "ok"); a missing or
+    empty status is refused, naming the rows (it cannot say whether to pool the study).
+
+    Example:
+        >>> normalise_status(pd.DataFrame({"status": ["OK", " ok", "no_events"]}), None).tolist()
+        ['ok', 'ok', 'no_events']
+    """
+    raw = frame["status"]
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip().str.lower()
+    blank = np.flatnonzero(text.eq("").to_numpy())
+    if blank.size:
+        labels = frame[study_col].iloc[blank].tolist() if study_col else blank.tolist()
+        rows = ", ".join(f"row {i} (study {lab!r})" for i, lab in zip(blank[:5], labels[:5],
+                                                                         strict=False))
+        raise InputError(f"column 'status' is missing or empty in {blank.size} row(s): {rows}; "
+                         "write 'ok' for the studies to pool and a failure code (e.g. "
+                         "'not_estimable') for the others")
+    return text
+
+
 def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame, tuple]:
     """Keep rows with status 'ok'; return the excluded rows with their reasons.
 
-    With ``by``, the excluded rows carry their subgroup too (for tables and plots).
+    Statuses are compared after :func:`normalise_status`.  With ``by``, the excluded
+    rows carry their subgroup too (for tables and plots).
     """
     empty = pd.DataFrame(columns=["study", "status", "reason"])
     if "status" not in frame.columns:
         return frame, empty, ()
-    ok = frame["status"].astype(str).eq("ok").to_numpy()
+    status = normalise_status(frame, study_col)
+    ok = status.eq("ok").to_numpy()
     bad = frame.loc[~ok]
     excluded = pd.DataFrame({
         "study": bad[study_col].tolist() if study_col else bad.index.tolist(),
-        "status": bad["status"].astype(str).tolist(),
+        "status": status[~ok].tolist(),
         "reason": (bad["reason"].astype(str).tolist() if "reason" in bad.columns
                    else [""] * len(bad))})
     if by is not None and by in bad.columns:
@@ -125,7 +149,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
     study_col = _pick(data, study, STUDY_NAMES, "study")
     frame, excluded, messages = _split_status(data, study_col, by)
     if len(frame) == 0:
-        raise InputError("no study can be pooled: every study was excluded "
+        raise EstimationError("no study can be pooled: every study was excluded "
                          f"({'; '.join(excluded.reason.astype(str))})")
     est_col = _pick(frame, estimate, ESTIMATE_NAMES, "estimate")
     if est_col is None:
@@ -141,10 +165,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
                          f"or 'vi'; columns: {', '.join(map(str, frame.columns))})")
     labels = (frame[study_col].tolist() if study_col
               else [f"Study {i + 1}" for i in range(len(frame))])
-    dup = pd.Series(labels)[pd.Series(labels).duplicated()].unique().tolist()
-    if dup:
-        raise InputError(f"study labels must be unique; duplicated in column {study_col!r}: "
-                         f"{', '.join(map(repr, dup))}")
+    check_unique(labels, f"the study column {study_col!r}")
     y = _numeric(frame, est_col, labels)
     spread = _numeric(frame, se_col or var_col, labels)
     nonpos = np.flatnonzero(spread <= 0)

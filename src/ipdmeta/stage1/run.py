@@ -59,7 +59,13 @@ from ipdmeta.pooling.options import normalise_level
 from ipdmeta.stage1 import engines
 from ipdmeta.stage1.blocks import make_plan
 from ipdmeta.stage1.dask_engine import prepare_dask
-from ipdmeta.stage1.data import as_frame, prepare, split_studies
+from ipdmeta.stage1.data import (
+    as_frame,
+    check_outcome,
+    missing_studies,
+    prepare,
+    split_studies,
+)
 from ipdmeta.stage1.formula import (
     ModelFormula,
     build_formula,
@@ -184,7 +190,7 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
            engine: str = "serial", n_jobs: int | None = None, progress: bool | None = None,
            outcome: str | None = None, time: str | None = None, event: str | None = None,
            covariates: str | Sequence[str] | None = None, batch: bool | None = None,
-           client: Any = None) -> AggregateData:
+           client: Any = None, missing_study: str = "error") -> AggregateData:
     """Fit the model in every study: the stage-1 table of a two-stage IPD meta-analysis.
 
     Args:
@@ -229,6 +235,10 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
             0.1 s and the per-study path is the reference).  False: always one
             by one.
         client: a ``dask.distributed.Client`` for ``engine="dask"``.
+        missing_study: rows whose study id is missing: "error" (default: refused,
+            naming the rows), "drop" (left out) or "group" (pooled as one study
+            labelled "Missing", Stata's ``study(, missing)``; the labels become text).
+            What was done is in ``ad.notes``.
 
     Returns:
         :class:`~ipdmeta.stage1.table.AggregateData` with one row per study.
@@ -255,10 +265,17 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
     level = normalise_level(level)
     extra = [*strata_cols, *(c for c in (exposure, offset) if c), *(inter or ())]
     split = None
+    notes: list[str] = []
     if engines.is_dask_frame(data):
+        if missing_study != "error":
+            raise InputError(f"missing_study={missing_study!r} needs a pandas frame; with dask, "
+                             f"drop the rows first: data.dropna(subset=[{study!r}])")
         frame, needed, sample = prepare_dask(data, study, spec, extra, keep)
     else:
-        frame, needed = prepare(as_frame(data), study, spec, extra, keep)
+        frame, note = missing_studies(as_frame(data), study, missing_study)
+        notes += [note] if note else []
+        frame, needed = prepare(frame, study, spec, extra, keep)
+        check_outcome(frame, study, spec, model)
         split = split_studies(frame, study, needed)
         if not split[2].any():
             raise InputError(f"no row of the data is complete for the model's columns "
@@ -286,7 +303,7 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
     return AggregateData(table, measure=measure, model=model, formula=spec.text,
                          poolvar=pooled, ties=fit_options.get("ties"), level=level,
                          firth=bool(firth), study_var=study, interaction=inter,
-                         keep=tuple(keep))
+                         keep=tuple(keep), notes=tuple(notes))
 
 
 def _table(rows: list[dict[str, Any]], binary: bool) -> pd.DataFrame:

@@ -57,6 +57,8 @@ from ipdmeta.io.aggregate_files import (
     with_names,
     write_table,
 )
+from ipdmeta.pooling.input import normalise_status
+from ipdmeta.pooling.options import normalise_level
 
 FLOAT_COLUMNS = ("estimate", "se", "ci_low", "ci_high")
 COUNT_COLUMNS = ("n", "events", "n_dropped", "n_0", "n_1", "events_0", "events_1")
@@ -67,8 +69,9 @@ def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """A copy of ``frame`` with the standard columns first and their standard types.
 
     Estimates are float64, counts int64 (nullable ``Int64`` when some are
-    missing), ``status`` defaults to ``"ok"`` and ``reason`` to ``""``; a missing
-    interval is the Wald interval at ``level``.
+    missing), ``status`` defaults to ``"ok"`` when the column is absent (a
+    missing value in a ``status`` column is refused; "OK " is read as "ok") and
+    ``reason`` to ``""``; a missing interval is the Wald interval at ``level``.
     """
     frame = frame.reset_index(drop=True).copy()
     missing = [c for c in ("estimate", "se") if c not in frame.columns]
@@ -89,8 +92,8 @@ def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         if c in frame.columns:
             values = pd.to_numeric(frame[c], errors="coerce")
             frame[c] = values.astype("Int64" if values.isna().any() else "int64")
-    status = frame["status"] if "status" in frame.columns else pd.Series("ok", frame.index)
-    frame["status"] = status.astype(object).where(status.notna(), "ok").astype(str)
+    frame["status"] = (normalise_status(frame, "study") if "status" in frame.columns
+                       else pd.Series("ok", frame.index).astype(str))
     reason = frame["reason"] if "reason" in frame.columns else pd.Series("", frame.index)
     frame["reason"] = reason.astype(object).where(reason.notna(), "").astype(str)
     order = [c for c in STANDARD_COLUMNS if c in frame.columns]
@@ -106,7 +109,9 @@ class AggregateData:
     is "HR" (Cox), "OR" (logistic), "IRR" (Poisson), "MD" (linear model with a
     0/1 pooled term) or "coef" (linear model with a continuous pooled term or
     an interaction); ratio measures are shown exponentiated by stage 2.  The
-    estimates are always stored on the analysis (log) scale.
+    estimates are always stored on the analysis (log) scale.  ``notes`` says
+    what stage 1 did to the data beyond the model (rows without a study id left
+    out or grouped, ``missing_study=``).
 
     Example:
         >>> import pandas as pd
@@ -128,14 +133,15 @@ class AggregateData:
     study_var: str | None = None
     interaction: tuple[str, ...] | None = None
     keep: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        level = float(self.level)
-        object.__setattr__(self, "level", level / 100 if 1 < level < 100 else level)
+        object.__setattr__(self, "level", normalise_level(self.level))
         object.__setattr__(self, "table", canonical_table(pd.DataFrame(self.table), self.level))
         if self.interaction is not None:
             object.__setattr__(self, "interaction", tuple(self.interaction))
         object.__setattr__(self, "keep", tuple(self.keep))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     # ------------------------------------------------------------------ table access
     def to_frame(self) -> pd.DataFrame:
@@ -169,6 +175,7 @@ class AggregateData:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "table"}
         out["interaction"] = list(self.interaction) if self.interaction else None
         out["keep"] = list(self.keep)
+        out["notes"] = list(self.notes)
         return out
 
     def describe(self) -> str:
@@ -227,8 +234,9 @@ def _restore(frame: pd.DataFrame, meta: dict[str, Any]) -> AggregateData:
                 frame[col] = frame[col].astype(dtype)
     known = {f.name for f in fields(AggregateData)} - {"table"}
     kwargs = {k: v for k, v in meta.items() if k in known and v is not None}
-    if "keep" in kwargs:
-        kwargs["keep"] = tuple(kwargs["keep"])
+    for key in ("keep", "notes"):
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])
     return AggregateData(frame, **kwargs)
 
 

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipdmeta.pooling.options import normalise_level
+
 if TYPE_CHECKING:
     from ipdmeta.stata.translate import Step
 
@@ -64,7 +66,7 @@ def python_code(step: Step) -> str:
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
             level = call.get("level", 0.95)
-            lines.append(f"z = scipy.stats.norm.ppf(0.5 + {py(fraction(level))} / 2)")
+            lines.append(f"z = scipy.stats.norm.ppf(0.5 + {py(normalise_level(level))} / 2)")
             lines.append(f'data["_seES"] = (data[{py(hi)}] - data[{py(lo)}]) / (2 * z)')
             call["se"] = "_seES"
         if step.measure:
@@ -82,7 +84,3 @@ def python_code(step: Step) -> str:
     elif step.saving:
         lines.append(f"res.to_frame().to_csv({py(step.saving)}, index=False)")
     return "\n".join(lines)
-
-
-def fraction(level: float) -> float:
-    return level / 100 if level > 1 else level

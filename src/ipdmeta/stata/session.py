@@ -22,8 +22,9 @@ from scipy import stats
 from ipdmeta.analysis import ipdmeta
 from ipdmeta.io import read_data
 from ipdmeta.pooling.metareg import metareg
+from ipdmeta.pooling.options import normalise_level
 from ipdmeta.pooling.pool import pool
-from ipdmeta.stata.codegen import fraction, py
+from ipdmeta.stata.codegen import py
 from ipdmeta.stata.parse import StataSyntaxError
 from ipdmeta.stata.translate import Step, translate
 
@@ -126,7 +127,7 @@ class StataSession:
         _require(frame, [v for k, v in call.items() if k in _COLUMN_KEYS])
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
-            z = stats.norm.ppf(0.5 + fraction(call.get("level", 0.95)) / 2)
+            z = stats.norm.ppf(0.5 + normalise_level(call.get("level", 0.95)) / 2)
             frame = frame.assign(_seES=(frame[hi] - frame[lo]) / (2 * z))
             call["se"] = "_seES"
         if "status" not in frame.columns:
