@@ -303,7 +303,8 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
     return AggregateData(table, measure=measure, model=model, formula=spec.text,
                          poolvar=pooled, ties=fit_options.get("ties"), level=level,
                          firth=bool(firth), study_var=study, interaction=inter,
-                         keep=tuple(keep), notes=tuple(notes))
+                         keep=tuple(keep), notes=tuple(notes),
+                         source=getattr(data, "attrs", {}).get("source"))
 
 
 def _table(rows: list[dict[str, Any]], binary: bool) -> pd.DataFrame:

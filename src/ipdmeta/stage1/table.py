@@ -57,6 +57,8 @@ from ipdmeta.io.aggregate_files import (
     with_names,
     write_table,
 )
+from ipdmeta.io.labels import check_unique
+from ipdmeta.io.output import output_path
 from ipdmeta.pooling.input import normalise_status
 from ipdmeta.pooling.options import normalise_level
 
@@ -71,7 +73,8 @@ def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     Estimates are float64, counts int64 (nullable ``Int64`` when some are
     missing), ``status`` defaults to ``"ok"`` when the column is absent (a
     missing value in a ``status`` column is refused; "OK " is read as "ok") and
-    ``reason`` to ``""``; a missing interval is the Wald interval at ``level``.
+    ``reason`` to ``""``; a missing interval (or bound) is the Wald interval at
+    ``level``.
     """
     frame = frame.reset_index(drop=True).copy()
     missing = [c for c in ("estimate", "se") if c not in frame.columns]
@@ -86,8 +89,8 @@ def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     crit = stats.norm.ppf(0.5 + level / 2)
     for c, sign in (("ci_low", -1), ("ci_high", 1)):
-        if c not in frame.columns:
-            frame[c] = frame["estimate"] + sign * crit * frame["se"]
+        wald = frame["estimate"] + sign * crit * frame["se"]
+        frame[c] = frame[c].fillna(wald) if c in frame.columns else wald
     for c in COUNT_COLUMNS:
         if c in frame.columns:
             values = pd.to_numeric(frame[c], errors="coerce")
@@ -111,7 +114,9 @@ class AggregateData:
     an interaction); ratio measures are shown exponentiated by stage 2.  The
     estimates are always stored on the analysis (log) scale.  ``notes`` says
     what stage 1 did to the data beyond the model (rows without a study id left
-    out or grouped, ``missing_study=``).
+    out or grouped, ``missing_study=``); ``source`` is the file the table (or the
+    participant data it came from) was read from, which :meth:`save` never
+    overwrites.
 
     Example:
         >>> import pandas as pd
@@ -134,6 +139,7 @@ class AggregateData:
     interaction: tuple[str, ...] | None = None
     keep: tuple[str, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())
+    source: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "level", normalise_level(self.level))
@@ -172,7 +178,8 @@ class AggregateData:
 
     def metadata(self) -> dict[str, Any]:
         """The model description (every field but the table) as plain Python values."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "table"}
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.name not in ("table", "source")}
         out["interaction"] = list(self.interaction) if self.interaction else None
         out["keep"] = list(self.keep)
         out["notes"] = list(self.notes)
@@ -196,14 +203,23 @@ class AggregateData:
                 + self.table.to_html(max_rows=60, index=False))
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | Path, names: str = "ipdmeta") -> Path:
+    def save(self, path: str | Path, names: str = "ipdmeta", overwrite: bool = True) -> Path:
         """Write the table to ``path``: ``.csv``, ``.dta``, ``.parquet`` or ``.json``.
 
+        Every format reads back (:func:`read_aggregate`) with the same study labels
+        (as text: ``"001"`` stays ``"001"``), values and column types, or the save is
+        refused with an :class:`~ipdmeta.errors.InputError` naming the problem (see
+        :mod:`ipdmeta.io.aggregate_files`; CSV keeps text, numbers and booleans but
+        writes dates and categoricals as text).  Study labels that name one study
+        twice (``1`` and ``"1"``: :mod:`ipdmeta.io.labels`) are refused.
+
         Args:
-            path: the file; its suffix chooses the format.
+            path: the file; its suffix chooses the format.  Never the file this
+                table (or its participant data) was read from (``source``).
             names: "ipdmeta" (the column names above) or "ipdmetan" (Stata's
                 ``ipdmetan`` results-set names ``_ES``, ``_seES``, ``_LCI``,
                 ``_UCI``, ``_NN``, ``_STUDY``, plus ``_USE`` and ``_LABELS``).
+            overwrite: replace an existing file (default True; False refuses).
 
         Returns:
             The path written.
@@ -215,29 +231,33 @@ class AggregateData:
             >>> read_aggregate(p).to_frame().equals(ad.to_frame())
             True
         """
-        path = Path(path)
+        path = output_path(path, inputs=[self.source], overwrite=overwrite,
+                           what="aggregate-data file")
         format_of(path)
         if names not in NAME_STYLES:
             raise InputError(f"names={names!r} is not known; use 'ipdmeta' or 'ipdmetan'")
+        check_unique(self.table["study"].tolist(), "the stage-1 table",
+                     "rename one of them before saving")
         meta = {**self.metadata(), "names": names,
                 "dtypes": {str(c): str(t) for c, t in self.table.dtypes.items()}}
         write_table(with_names(self.table, names), path, meta)
         return path
 
 
-def _restore(frame: pd.DataFrame, meta: dict[str, Any]) -> AggregateData:
+def _restore(frame: pd.DataFrame, meta: dict[str, Any], source: str | None = None
+             ) -> AggregateData:
     """AggregateData from a frame read from a file and its metadata (possibly empty)."""
     frame = from_names(frame)
     for col, dtype in (meta.get("dtypes") or {}).items():
         if col in frame.columns and str(frame[col].dtype) != dtype:
             with contextlib.suppress(TypeError, ValueError):
                 frame[col] = frame[col].astype(dtype)
-    known = {f.name for f in fields(AggregateData)} - {"table"}
+    known = {f.name for f in fields(AggregateData)} - {"table", "source"}
     kwargs = {k: v for k, v in meta.items() if k in known and v is not None}
     for key in ("keep", "notes"):
         if key in kwargs:
             kwargs[key] = tuple(kwargs[key])
-    return AggregateData(frame, **kwargs)
+    return AggregateData(frame, **kwargs, source=source)
 
 
 
@@ -258,4 +278,4 @@ def read_aggregate(path: str | Path) -> AggregateData:
         >>> back.measure, back.poolvar, back["estimate"].tolist()
         ('HR', 'treat', [0.1])
     """
-    return _restore(*read_table(path))
+    return _restore(*read_table(path), source=str(path))
