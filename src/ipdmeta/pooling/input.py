@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipdmeta.errors import EstimationError, InputError, missing_column
+from ipdmeta.errors import EstimationError, InputError, check_unique_columns, missing_column
 from ipdmeta.io.labels import check_unique
 
 ESTIMATE_NAMES = ("estimate", "yi", "_ES", "es", "effect", "logor", "loghr", "logrr")
@@ -133,6 +133,38 @@ def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = N
     return frame.loc[ok].reset_index(drop=True), excluded, messages
 
 
+#: the smallest variance that can be pooled (its weight squared stays finite)
+MIN_VARIANCE = 1e-100
+#: the largest ratio of two variances (of weights) that double precision pools reliably
+MAX_VARIANCE_RATIO = 1e12
+
+
+def check_variance_range(v: np.ndarray, labels: list, column: str | None) -> None:
+    """Refuse variances too small, or too unequal, for double precision: the weights
+    ``1/v`` of a study 10^12 times more precise than another leave nothing of the
+    others' in sums such as ``sum(w)^2 - sum(w^2)`` (division by zero), so the
+    heterogeneity statistics cannot be computed.
+
+    Example:
+        >>> check_variance_range(np.array([1e-19, 0.01]), ["A", "B"], "vi")
+        Traceback (most recent call last):
+        ...
+        ipdmeta.errors.InputError: study 'A' has variance 1e-19, 1e+17 times smaller than ...
+    """
+    i, j = int(np.argmin(v)), int(np.argmax(v))
+    if v[i] < MIN_VARIANCE:
+        raise InputError(f"study {labels[i]!r} has variance {v[i]:.3g} (column {column!r}), "
+                         f"below {MIN_VARIANCE:g}: too small to pool in double precision; "
+                         "express the estimates in larger units")
+    if v[j] / v[i] > MAX_VARIANCE_RATIO:
+        raise InputError(f"study {labels[i]!r} has variance {v[i]:.3g}, {v[j] / v[i]:.3g} "
+                         f"times smaller than study {labels[j]!r} ({v[j]:.3g}; column "
+                         f"{column!r}): weights more unequal than {MAX_VARIANCE_RATIO:g} "
+                         "cannot be pooled reliably in double precision; check those "
+                         "variances (a standard error given as a variance? a variance of 0 "
+                         "rounded up?) or leave the study out")
+
+
 def read_study_table(data: Any, *, estimate: str | None = None, se: str | None = None,
                      variance: str | None = None, study: str | None = None,
                      by: str | None = None, weights: str | None = None) -> StudyTable:
@@ -146,6 +178,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
         data = data.to_frame() if hasattr(data, "to_frame") else pd.DataFrame(data)
     if len(data) == 0:
         raise InputError("the table of study estimates has no rows")
+    check_unique_columns(data, "the table of study estimates")
     study_col = _pick(data, study, STUDY_NAMES, "study")
     frame, excluded, messages = _split_status(data, study_col, by)
     if len(frame) == 0:
@@ -176,6 +209,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
                          f"({spread[i]!r}) in row {i} (study {labels[i]!r}); every study "
                          f"needs a positive {what}")
     v = spread**2 if se_col else spread
+    check_variance_range(v, labels, se_col or var_col)
     by_values = None
     if by is not None:
         if by not in frame.columns:
@@ -190,6 +224,12 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
         if weights not in frame.columns:
             raise missing_column(weights, frame, "weights")
         genq = _numeric(frame, weights, labels)
+        bad = np.flatnonzero(genq <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise InputError(f"weights column {weights!r} must be positive; row {i} (study "
+                             f"{labels[i]!r}) has {genq[i]:g} ({bad.size} such row(s)); give "
+                             "every study a positive weight or leave it out")
     return StudyTable(y=y, v=v, labels=labels, data=frame.reset_index(drop=True), by=by_values,
                       by_name=by, genq_weights=genq, excluded=excluded, measure=measure,
                       messages=messages)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipdmeta.errors import InputError, missing_column
+from ipdmeta.errors import InputError, check_unique_columns, missing_column
 from ipdmeta.io.labels import check_unique, study_key
 from ipdmeta.stage1.formula import ModelFormula, apply_levels, categorical_levels
 from ipdmeta.stage1.table import STANDARD_COLUMNS
@@ -145,6 +145,7 @@ def prepare(data: pd.DataFrame, study: str, formula: ModelFormula, extra: Sequen
     :mod:`ipdmeta.io.labels`) are refused; rows with a missing id must have been
     handled by :func:`missing_studies`.
     """
+    check_unique_columns(data, "the participant data")
     needed = check_columns(data, study, formula, extra, keep)
     if len(data) == 0:
         raise InputError("the data have no rows")
@@ -193,7 +194,9 @@ def check_outcome(frame: pd.DataFrame, study: str, formula: ModelFormula, model:
             bad = np.flatnonzero(~np.isnan(values) & ~valid(values))
         if bad.size:
             i = int(bad[0])
+            label = frame[study].iloc[i]
+            label = label.item() if isinstance(label, np.generic) else label
             raise InputError(
                 f"{roles[part]} column {column!r} must be {rule}; {bad.size} row(s) are not "
-                f"(first: row {i}, study {frame[study].iloc[i]!r}, value "
+                f"(first: row {i}, study {label!r}, value "
                 f"{values[i]:g}); fix or drop them")
