@@ -137,7 +137,8 @@ def test_pool_metareg_forest_report(files: dict[str, Path], wgb_ad: Path,
     png = files["dir"] / "f2.png"
     assert main(["forest", str(wgb_ad), "--out", str(png), "--eform", "--quiet"]) == 0
     assert png.exists() and capsys.readouterr().out.strip() == str(png)
-    assert main(["forest", str(wgb_ad), "--out", str(png), "--left-columns", "interventon"]) == 2
+    assert main(["forest", str(wgb_ad), "--out", str(png), "--left-columns", "interventon",
+                 "--force"]) == 2
     assert "did you mean 'intervention'" in capsys.readouterr().err
     html = files["dir"] / "r.html"
     assert main(["report", str(wgb_ad), "--metareg", "~ C(intervention)", "--out", str(html),
@@ -243,5 +244,5 @@ def test_run_with_published_aggregate_data(files: dict[str, Path],
     assert main(["run", str(files["hypertension"]), "--study", "trial", "--formula", COX,
                  "--aggregate", str(published), "--aggregate-columns", "study=name",
                  "estimate=hr", "ci_low=lci", "ci_high=uci",
-                 "--aggregate-measure", "OR"]) == 1
+                 "--aggregate-measure", "OR"]) == 2     # an option that cannot be used
     assert "same scale" in capsys.readouterr().err

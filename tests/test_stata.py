@@ -4,6 +4,7 @@ mission command lines translated and run on the example data."""
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -146,10 +147,11 @@ def test_cox_line_translates_to_expected_call() -> None:
                            "xticks": [0.2, 0.5, 1, 2], "box_scale": 0.3,
                            "text_fraction": 0.4}
     assert step.eform is True
-    assert step.python.splitlines()[0] == (
-        'res = ipd.ipdmeta(data, study="trial", formula="Surv(time, event) ~ treat + smk + '
+    assert step.python.splitlines()[:2] == [
+        'stset = data[~(data["time"] <= 0)]  # stset excludes records with time <= 0',
+        'res = ipd.ipdmeta(stset, study="trial", formula="Surv(time, event) ~ treat + smk + '
         'sbpi + age + bmi", model="cox", poolvar="treat", ties="breslow", method="REML", '
-        'ci="hksj")')
+        'ci="hksj")']
 
 
 def test_cox_line_runs_and_matches_the_python_call(tmp_path) -> None:
@@ -163,7 +165,7 @@ def test_cox_line_runs_and_matches_the_python_call(tmp_path) -> None:
     assert "HR" in step.output
     # the printed Python code does the same thing
     ns = {"ipd": _fake_ipd(), "data": data}
-    exec(step.python.splitlines()[0], ns)
+    exec("\n".join(step.python.splitlines()[:2]), ns)
     assert ns["res"].meta.overall.estimate == pytest.approx(res.meta.overall.estimate, abs=1e-12)
 
 
@@ -208,7 +210,7 @@ def test_logistic_line_saving_then_metareg(tmp_path) -> None:
         direct.loc["C(intervention)[T.mixed]", "estimate"], abs=1e-8)
     assert "exp(b)" in reg.output
     script = session.python()
-    assert 'res.aggregate.save("AD.dta", names="ipdmetan")' in script
+    assert 'res.aggregate.save("AD.dta", names="ipdmetan", overwrite=False)' in script
     assert 'ipd.metareg(data, "~ int_type2 + int_type3", estimate="_ES", se="_seES"' in script
 
 
@@ -281,6 +283,7 @@ def test_printed_script_reproduces_the_session(tmp_path, monkeypatch) -> None:
         last = session.run(line)
     script = session.python()
     assert script.startswith("import ipdmeta as ipd\n")
+    Path("AD.dta").unlink()   # the script runs as a fresh session (saving() has no replace)
     ns: dict = {"print": lambda *a, **k: None}
     exec(script.replace("import ipdmeta as ipd\n", ""), {**ns, "ipd": _fake_ipd()}, ns)
     pd.testing.assert_frame_equal(ns["res"].coef, last.result.coef)

@@ -1,9 +1,15 @@
 """The ``ipdmeta`` command: two-stage IPD meta-analysis from the shell.
 
-Results go to standard output (the printed summary, or JSON with ``--json``);
-progress and errors go to standard error.  Exit codes: 0 success, 1 the analysis
-failed (for example no study could be estimated), 2 a usage error (unknown
-option, column or file; the message lists close matches).
+Results go to standard output (the printed summary, or JSON with ``--json``;
+then a failure is a JSON object ``{"error": {"type", "message", "exit_code",
+"command"}}`` on standard output too); progress and errors go to standard error.
+Exit codes: 0 success; 1 the analysis ran but failed (no study could be estimated
+or pooled: :class:`~ipdmeta.errors.EstimationError`; an estimator did not
+converge: :class:`~ipdmeta.errors.ConvergenceError`); 2 a usage error (unknown
+command, option, column or file -- the message lists close matches --, an invalid
+value, data that cannot be used as given: every other ipdmeta error).  Output files
+are checked before anything is computed: an input file is never written, an
+existing file is replaced only with ``--force``.
 
 Example:
     $ ipdmeta datasets hypertension --out hyp.csv
@@ -36,7 +42,13 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.cli.parser import build_parser
-from ipdmeta.errors import IpdMetaError, SpecificationError
+from ipdmeta.errors import (
+    ConvergenceError,
+    EstimationError,
+    IpdMetaError,
+    SpecificationError,
+)
+from ipdmeta.io.output import output_path, same_file
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -97,6 +109,25 @@ def progress(args: argparse.Namespace, message: str) -> None:
     """A progress line on standard error (not with ``--quiet``)."""
     if not getattr(args, "quiet", False):
         print(f"ipdmeta: {message}", file=sys.stderr, flush=True)
+
+
+def check_outputs(args: argparse.Namespace, outputs: dict[str, Any],
+                  inputs: Sequence[Any] = ()) -> None:
+    """Refuse output files that are inputs, exist (without ``--force``), repeat one
+    another, or lie in a missing or read-only folder -- before anything runs."""
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if not path:
+            continue
+        try:
+            output_path(path, inputs=[p for p in inputs if p], interface="cli",
+                        overwrite=getattr(args, "force", False), what=f"{option} file")
+        except IpdMetaError as err:
+            raise UsageError(str(err)) from err
+        for other, earlier in seen.items():
+            if same_file(earlier, path):
+                raise UsageError(f"{option} and {other} name the same file {path!r}")
+        seen[option] = path
 
 
 def check_columns(frame: pd.DataFrame, wanted: dict[str, Any], what: str = "the data") -> None:
@@ -245,10 +276,12 @@ def aggregate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_site(args: argparse.Namespace) -> int:
     """``ipdmeta site``: stage 1 at one site, writing only shareable per-study results."""
     from ipdmeta.stage1.site import DisclosureRules, site_stage1
+    check_outputs(args, {"--out": args.out}, [args.data])
     frame = read_table(args.data)
     s1 = {k: v for k, v in stage1_kwargs(args, frame).items() if v is not None}
     rules = DisclosureRules(args.min_participants, args.min_events, not args.no_counts)
-    payload = site_stage1(frame, site=args.site, out=args.out, rules=rules, **s1)
+    payload = site_stage1(frame, site=args.site, out=args.out, rules=rules,
+                          overwrite=args.force, **s1)
     for w in payload["withheld"]:
         progress(args, f"{w['study']}: {w['reason']}")
     shared = sum(r["status"] == "ok" for r in payload["studies"])
@@ -266,6 +299,8 @@ def cmd_site(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """``ipdmeta run``: both stages on participant data."""
     from ipdmeta.analysis import ipdmeta
+    check_outputs(args, {"--save": args.save, "--forest": args.forest,
+                         "--report": args.report}, [args.data, args.aggregate])
     frame = read_table(args.data)
     progress(args, f"read {args.data}: {len(frame)} rows, {frame.shape[1]} columns")
     s1 = stage1_kwargs(args, frame)
@@ -280,7 +315,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   **aggregate_kwargs(args))
     files: dict[str, str] = {}
     if args.save:
-        files["aggregate"] = str(res.aggregate.save(args.save, names=args.names))
+        files["aggregate"] = str(res.aggregate.save(args.save, names=args.names,
+                                                   overwrite=args.force))
         progress(args, f"aggregate data saved to {args.save} (names: {args.names})")
     call = python_call("ipdmeta", args.data, {**s1, **s2})
     write_outputs(args, res, call, "ipdmeta analysis", files)
@@ -310,6 +346,7 @@ def _site_files(paths: list[str]) -> bool:
 def cmd_pool(args: argparse.Namespace) -> int:
     """``ipdmeta pool``: stage 2 on a table of study estimates, or on site files."""
     from ipdmeta.pooling.pool import pool
+    check_outputs(args, {"--forest": args.forest, "--report": args.report}, args.data)
     if _site_files(args.data):
         from ipdmeta.stage1.site import read_site_results
         data = read_site_results(args.data)
@@ -332,6 +369,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
 def cmd_forest(args: argparse.Namespace) -> int:
     """``ipdmeta forest``: pool a table and draw its forest plot."""
     from ipdmeta.pooling.pool import pool
+    check_outputs(args, {"--out": args.out}, [args.data])
     data = read_aggregate_table(args)
     res = pool(data, **pool_kwargs(args), estimate=args.estimate, se=args.se,
                variance=args.variance, study=args.study, measure=args.measure)
@@ -373,6 +411,7 @@ def cmd_metareg(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """``ipdmeta report``: an HTML report of ``run`` (with --formula) or ``pool``."""
     from ipdmeta.report.html import ReportSection, write_report
+    check_outputs(args, {"--out": args.out}, [args.data, getattr(args, "aggregate", None)])
     sections = []
     if args.formula:
         from ipdmeta.analysis import ipdmeta
@@ -414,13 +453,17 @@ def cmd_stata(args: argparse.Namespace) -> int:
     from ipdmeta.stata.session import StataSession
     lines = list(args.commands)
     if args.do:
+        if not Path(args.do).is_file():
+            raise UsageError(f"--do file {args.do!r} does not exist")
         lines = read_do_file(args.do) + lines
     if not lines:
         raise UsageError("give a Stata command line (in quotes) or --do FILE")
+    check_outputs(args, {"--python": args.python}, [args.data, args.do])
     data = read_table(args.data) if args.data else None
     out = Path(args.out)
     session = StataSession(data, stset=tuple(args.stset) if args.stset else None, workdir=out,
-                           graph_dir=None if args.no_graph else out, data_path=args.data)
+                           graph_dir=None if args.no_graph else out, data_path=args.data,
+                           replace_graphs=args.force)
     steps = []
     for line in lines:
         if args.dry_run:
@@ -452,7 +495,7 @@ def cmd_stata(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``ipdmeta demo``: the three example analyses into an output folder."""
     from ipdmeta.cli.demo import run_demo
-    files = run_demo(Path(args.out), quiet=args.quiet or args.json)
+    files = run_demo(Path(args.out), quiet=args.quiet or args.json, overwrite=args.force)
     if args.json:
         print(dumps({"files": [str(f) for f in files]}))
     return EXIT_OK
@@ -476,6 +519,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
         return EXIT_OK
+    check_outputs(args, {"--out": args.out})
     suffix = Path(args.out).suffix.lower()
     writers = {".csv": lambda p: frame.to_csv(p, index=False),
                ".dta": lambda p: frame.to_stata(p, write_index=False, version=118),
@@ -505,22 +549,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (UsageError, StataSyntaxError) as err:
-        print(f"{where}: error: {err}", file=sys.stderr)
-        print(f"(see: ipdmeta {args.command} --help)", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(args, err, EXIT_USAGE, f"{where}: error: {err}\n"
+                                            f"(see: ipdmeta {args.command} --help)")
+    except (EstimationError, ConvergenceError) as err:
+        return _fail(args, err, EXIT_FAILURE, f"{where}: analysis failed: {err}")
     except IpdMetaError as err:
-        print(f"{where}: analysis failed: {err}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _fail(args, err, EXIT_USAGE, f"{where}: error: {err}")
     except BrokenPipeError:                      # e.g. `ipdmeta ... | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except OSError as err:
-        print(f"{where}: error: {err}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _fail(args, err, EXIT_FAILURE, f"{where}: error: {err}")
     except Exception as err:
         if args.debug:
             raise
-        print(f"{where}: unexpected error ({type(err).__name__}: {err}); rerun with --debug "
-              "for the traceback and please report it", file=sys.stderr)
-        return EXIT_FAILURE
+        return _fail(args, err, EXIT_FAILURE,
+                     f"{where}: unexpected error ({type(err).__name__}: {err}); rerun with "
+                     "--debug for the traceback and please report it")
+
+
+def _fail(args: argparse.Namespace, err: BaseException, code: int, text: str) -> int:
+    """Report a failure on standard error (and as JSON on standard output with --json)."""
+    print(text, file=sys.stderr)
+    if getattr(args, "json", False):
+        print(dumps({"error": {"type": type(err).__name__, "message": str(err),
+                               "exit_code": code, "command": args.command}}))
+    return code

@@ -59,7 +59,12 @@ def python_code(step: Step) -> str:
         v, stub = py(c["variable"]), c["stub"]
         return (f"for i, level in enumerate(sorted(data[{v}].dropna().unique()), start=1):\n"
                 f"    data[f{py(stub + '{i}')}] = (data[{v}] == level).astype(float)")
-    if step.kind == "ipdmeta":
+    if step.kind == "ipdmeta" and step.stset_time:
+        t = py(step.stset_time)
+        lines.append(f"stset = data[~(data[{t}] <= 0)]  # stset excludes records with "
+                     "time <= 0")
+        lines.append(f"res = ipd.ipdmeta(stset, {_kwargs(c)})")
+    elif step.kind == "ipdmeta":
         lines.append(f"res = ipd.ipdmeta(data, {_kwargs(c)})")
     elif step.kind == "pool":
         call = dict(c)
@@ -80,7 +85,8 @@ def python_code(step: Step) -> str:
     if step.forest is not None and step.kind != "metareg":
         lines.append(f"res.forest({_kwargs(step.forest)})")
     if step.saving and step.kind == "ipdmeta":
-        lines.append(f'res.aggregate.save({py(step.saving)}, names="ipdmetan")')
+        replace = ", overwrite=True" if step.replace else ", overwrite=False"
+        lines.append(f'res.aggregate.save({py(step.saving)}, names="ipdmetan"{replace})')
     elif step.saving:
         lines.append(f"res.to_frame().to_csv({py(step.saving)}, index=False)")
     return "\n".join(lines)

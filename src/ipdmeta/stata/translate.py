@@ -49,7 +49,10 @@ class Step:
 
     ``kind`` is "ipdmeta", "pool", "metareg", "use", "tabulate" or "stset";
     ``call`` the keyword arguments of the ipdmeta function, ``forest`` those of
-    the forest plot (None: no plot), ``saving`` the file for the aggregate data.
+    the forest plot (None: no plot), ``saving`` the file for the aggregate data
+    (``replace``: its ``replace`` sub-option), ``stset_time`` the survival time of
+    a ``stcox`` model under ``stset`` (records with time <= 0 are excluded, as
+    Stata's ``stset`` does).
     After :meth:`StataSession.run`, ``result`` holds the result object and
     ``output`` the printed summary.
     """
@@ -59,6 +62,8 @@ class Step:
     call: dict[str, Any] = field(default_factory=dict)
     forest: dict[str, Any] | None = None
     saving: str | None = None
+    replace: bool = False
+    stset_time: str | None = None
     eform: bool | None = None
     measure: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -178,6 +183,7 @@ def _common_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, 
             if sub.lower() not in ("replace", "stacklabel"):
                 raise StataSyntaxError(f"sub-option {sub!r} of saving() is not supported; "
                                        "use replace")
+            step.replace = step.replace or sub.lower() == "replace"
     elif any(s.name == name for s in FOREST_OPTIONS):
         _forest_option(opt, spec, forest, where)
     else:
@@ -227,8 +233,11 @@ def translate_ipdmetan(cmd: Command, stage1: Command,
         if spec.name == "study":
             parts = split_top(opt.args or "", ",")
             step.call["study"] = words(parts[0])[0]
-            if len(parts) > 1:
-                raise StataSyntaxError(f"sub-options of study() are not supported: {opt}")
+            for sub in words(",".join(parts[1:])):
+                if sub.lower() not in ("missing", "missin", "missi", "miss"):
+                    raise StataSyntaxError(f"sub-option {sub!r} of study() is not supported "
+                                           f"(only missing): {opt}")
+                step.call["missing_study"] = "group"   # missing ids are one study
         elif spec.name == "poolvar":
             step.call["poolvar"] = stata_coefficient(unquote(opt.args or ""))
         elif spec.name == "interaction":
@@ -241,6 +250,8 @@ def translate_ipdmetan(cmd: Command, stage1: Command,
     if "study" not in step.call:
         raise StataSyntaxError("ipdmetan needs study(varname)")
     step.call.update(_stage1(stage1, stset, interaction))
+    if step.call.get("model") == "cox" and stset is not None:
+        step.stset_time = stset[0]
     terms = step.call.pop("_terms")
     if "poolvar" not in step.call and "interaction" not in step.call:
         step.call["poolvar"] = terms[0]
