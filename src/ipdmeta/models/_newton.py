@@ -398,7 +398,8 @@ def strictly_separable(A: np.ndarray) -> bool:
     return bool(res.status == 0 and -res.fun > 1e-8)
 
 
-def explain_direction(find: Callable[[list[int]], np.ndarray | None], X: np.ndarray
+def explain_direction(find: Callable[[list[int]], np.ndarray | None], X: np.ndarray,
+                      single: Callable[[int, int], np.ndarray | None] | None = None
                       ) -> tuple[list[int], np.ndarray] | None:
     """The simplest explanation of a recession direction, or None when there is none.
 
@@ -407,12 +408,26 @@ def explain_direction(find: Callable[[list[int]], np.ndarray | None], X: np.ndar
     constant columns alone, so the reason can name the one term that separates;
     otherwise the terms moved by the full-design direction are returned.  The
     direction is returned in full-design coordinates.
+
+    ``single(c, j)``, when given, answers ``find([c, j])`` for the one constant
+    column ``c`` (the intercept) without a linear programme; a term that separates
+    alone implies a full-design direction, so the full programme then runs only
+    when no single term separates (the same answer with fewer programmes).
     """
     p = X.shape[1]
+    const = [j for j in range(p) if np.ptp(X[:, j]) == 0]
+    if single is not None and len(const) == 1:
+        for j in range(p):
+            bj = None if j in const else single(const[0], j)
+            if bj is not None:
+                full = np.zeros(p)
+                full[[const[0], j]] = bj
+                return [j], full
+        b = find(list(range(p)))
+        return None if b is None else (direction_terms(b, X), b)
     b = find(list(range(p)))
     if b is None:
         return None
-    const = [j for j in range(p) if np.ptp(X[:, j]) == 0]
     for j in range(p):
         if j in const:
             continue
