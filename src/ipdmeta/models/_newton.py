@@ -285,6 +285,11 @@ class Family(Protocol):
                 ) -> tuple[float, np.ndarray, np.ndarray] | None:
         """``(loglik, y - mu, weights)`` at ``eta``, or None when undefined."""
 
+    def separated_by_one_term(self, X: np.ndarray, y: np.ndarray, starts: np.ndarray
+                              ) -> np.ndarray:
+        """Per study: certainly no finite maximum because one term separates the outcome
+        (a cheap screen: True means separation, False means "not shown")."""
+
     def separation_reason(self, X: np.ndarray, y: np.ndarray, names: tuple[str, ...]
                           ) -> str | None:
         """Plain-words separation / monotone-likelihood reason, or None when none."""
@@ -491,13 +496,16 @@ def glm_fit(family: Family, y, X, *, names: Sequence[str], offset=None, maxiter:
            or collinear(X, names, events=events))
     if bad is not None:
         return bad
+    one = np.zeros(1, dtype=np.intp)
+    if penalised is None and family.separated_by_one_term(X, y, one)[0]:
+        return failed("separation", family.separation_reason(X, y, names) or "separation",
+                      names=names, n=n, events=events, converged=False)
     scale = column_scale(X)
     Xs = X / scale
     if penalised is None:
         state_fn = canonical_state(family, Xs, y, off)
     else:  # the penalty is computed on the scaled design: pass the log-Jacobian
         state_fn = penalised(family, Xs, y, off, logscale=float(np.sum(np.log(scale))))
-    one = np.zeros(1, dtype=np.intp)
     beta0 = start_values(family, Xs, y, off, one, np.array([n]))[0]
     res = newton(state_fn, beta0, maxiter=maxiter, tol=tol, maxstep=maxstep)
     common = {"names": names, "n": n, "events": events, "iterations": res.iterations}

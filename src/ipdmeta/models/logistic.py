@@ -67,9 +67,33 @@ class LogisticFamily:
         ll = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
         return ll, resid, p * q
 
+    def separated_by_one_term(self, X: np.ndarray, y: np.ndarray, starts: np.ndarray
+                              ) -> np.ndarray:
+        """Per study (rows from ``starts``): does a threshold on one term separate the
+        events from the non-events (with an intercept column of ones)?  Then the
+        maximum-likelihood estimate does not exist, whatever Newton's method does."""
+        out = np.zeros(starts.size, bool)
+        if X.shape[0] == 0 or not np.any(np.all(X == 1.0, axis=0)):
+            return out
+        event = y == 1
+        for x in X.T:
+            e_min = np.minimum.reduceat(np.where(event, x, np.inf), starts)
+            e_max = np.maximum.reduceat(np.where(event, x, -np.inf), starts)
+            n_min = np.minimum.reduceat(np.where(event, np.inf, x), starts)
+            n_max = np.maximum.reduceat(np.where(event, -np.inf, x), starts)
+            varies = np.minimum(e_min, n_min) < np.maximum(e_max, n_max)
+            both = np.isfinite(e_min) & np.isfinite(n_min)
+            out |= varies & both & ((n_max <= e_min) | (n_min >= e_max))
+        return out
+
     def separation_reason(self, X: np.ndarray, y: np.ndarray, names: tuple[str, ...]
                           ) -> str | None:
-        """Plain words naming the separating term(s), or None when there is no separation."""
+        """Plain words naming the separating term(s), or None when there is no separation.
+
+        A term that separates alone (a threshold on it, with the intercept) is named
+        first, and its separation is "complete" when nobody is at the threshold,
+        "quasi-complete" otherwise; a combination of terms is found, and called
+        complete or not, by linear programmes (Konis 2007)."""
         scale = column_scale(X)
         A = (2 * y - 1)[:, None] * (X / scale)
         found = explain_direction(lambda cols: recession_direction(A[:, cols]), X,
@@ -77,8 +101,11 @@ class LogisticFamily:
         if found is None:
             return None
         idx, b = found
-        strict = len(idx) == 1 and threshold_side(X[:, idx[0]], y)[1]
-        kind = "complete" if strict or strictly_separable(A) else "quasi-complete"
+        side, strict = threshold_side(X[:, idx[0]], y) if len(idx) == 1 else (0, False)
+        if side:   # the named term separates alone: complete when no one is at its threshold
+            kind = "complete" if strict else "quasi-complete"
+        else:
+            kind = "complete" if strictly_separable(A) else "quasi-complete"
         if not idx:
             return f"{kind} separation: the outcome is perfectly predicted"
         if len(idx) > 1:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -64,12 +64,21 @@ class Setup:
 
 @dataclass(frozen=True)
 class StudyTask:
-    """One study's complete cases (model columns only) and its bookkeeping."""
+    """One study: its complete cases (rows ``rows`` of ``source``, whose first column is
+    the study), its bookkeeping and, when the block's design was built at once, its
+    slice of that design (``design``: outcome, design matrix, column names)."""
 
     label: Any
-    frame: pd.DataFrame
+    source: pd.DataFrame
+    rows: np.ndarray
     n_dropped: int
     all_missing: tuple[str, ...]
+    design: tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None = None
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The study's complete cases (model columns only), made when first needed."""
+        return self.source.iloc[self.rows, 1:]
 
 
 # ------------------------------------------------------------------------ one study
@@ -137,12 +146,19 @@ def _failure(row: dict, status: str, reason: str) -> dict:
     return {**row, "status": status, "reason": reason}
 
 
-def _constant_reason(setup: Setup, frame: pd.DataFrame, x: np.ndarray) -> str | None:
+def _options(setup: Setup, task: StudyTask) -> dict[str, Any]:
+    """The fitter options of one study (its rows are only looked at when needed)."""
+    if setup.strata or setup.exposure or setup.offset:
+        return fitter_options(setup, task.frame)
+    return dict(setup.fit_options)
+
+
+def _constant_reason(setup: Setup, task: StudyTask, x: np.ndarray) -> str | None:
     """Why the pooled term cannot be estimated because it does not vary, or None."""
     n = x.size
     parts = list(setup.interaction) if setup.interaction else []
     for var in parts:
-        v = frame[var].to_numpy(dtype=float)
+        v = task.frame[var].to_numpy(dtype=float)
         if np.ptp(v) == 0:
             return (f"'{var}' is {_value(v[0])} for all {_people(n)}, so the interaction "
                     f"'{setup.poolvar}' cannot be estimated")
@@ -156,8 +172,7 @@ _ONE = np.zeros(1, dtype=np.intp)
 
 def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
     """Fit one study and return its row of the stage-1 table (never raises for data)."""
-    frame = task.frame
-    n = len(frame)
+    n = task.rows.size
     row: dict[str, Any] = {"study": task.label, "estimate": np.nan, "se": np.nan,
                            "n": n, "n_dropped": task.n_dropped}
     if n == 0:
@@ -168,25 +183,28 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
         return _failure({**row, **arm_counts(setup.model, np.zeros((0, 2)), None, _ONE)[0]},
                         "no_complete_cases", f"no complete cases: {why}")
     cox = setup.model == "cox"
-    y, X, names = study_design(setup.formula, frame, cox=cox, interaction=setup.interaction,
-                               center=setup.center)
+    if task.design is not None:
+        y, X, names = task.design[0], task.design[1], list(task.design[2])
+    else:
+        y, X, names = study_design(setup.formula, task.frame, cox=cox,
+                                   interaction=setup.interaction, center=setup.center)
     if setup.poolvar not in names:
         return _failure({**row, **arm_counts(setup.model, y, None, _ONE)[0]}, "missing_poolvar",
                         f"the pooled term '{setup.poolvar}' is not in this study's model "
                         f"(its terms: {', '.join(names)})")
     j = names.index(setup.poolvar)
     row.update(arm_counts(setup.model, y, X[:, j], _ONE)[0])
-    why = _constant_reason(setup, frame, X[:, j])
+    why = _constant_reason(setup, task, X[:, j])
     if why is not None:
         return _failure(row, "constant_poolvar", why)
-    strata = strata_codes(frame, setup.strata) if cox and setup.strata else None
+    strata = strata_codes(task.frame, setup.strata) if cox and setup.strata else None
     base, base_names, base_idx = baseline_columns(X, names, cox=cox, strata=strata)
     X, names, notes, aliased = reduce_design(X, names, j, base, base_names, base_idx)
     if aliased is not None:
         return _failure(row, "collinear", aliased)
     fit_one = fitter(setup.model, setup.firth)
     try:
-        fit = fit_one(y, X, names=tuple(names), **fitter_options(setup, frame))
+        fit = fit_one(y, X, names=tuple(names), **_options(setup, task))
     except InputError as err:
         raise InputError(f"study {task.label!r}: {err}") from err
     if not fit.ok:
