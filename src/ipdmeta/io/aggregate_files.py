@@ -4,8 +4,14 @@ The functions here know formats, not models: :func:`write_table` writes a
 DataFrame and a metadata dictionary (the model description of
 :class:`ipdmeta.stage1.AggregateData`), :func:`read_table` gives both back.
 JSON and Parquet keep the metadata and the column types; a ``.dta`` file keeps
-them in its notes (``notes list`` in Stata) and data label; a CSV file is plain
-(columns only).  :func:`with_names` / :func:`from_names` map between ipdmeta's
+them in its notes (``notes list`` in Stata) and data label (with the cells of missing
+text, which Stata stores as ""); a CSV file keeps text and numbers apart by quoting
+(:mod:`ipdmeta.io.typed_csv`) but has no other metadata.  Every format gives back
+the same labels, values and types (a CSV gives dates and categoricals back as text),
+or the save is refused with an :class:`~ipdmeta.errors.InputError`: infinite values
+in a ``.dta`` file, text and numbers mixed in one column (except in JSON, and except
+the study column, which is then written as text), value labels beyond Stata's 32,000
+bytes.  :func:`with_names` / :func:`from_names` map between ipdmeta's
 column names and those of Stata's ``ipdmetan`` results set (``_ES``, ``_seES``
 ...).
 
@@ -300,7 +306,13 @@ def _dta_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[int, s
 def _write_dta(frame: pd.DataFrame, path: Path, meta: dict) -> None:
     names = stata_names([str(c) for c in frame.columns])
     renamed = {new: old for old, new in names.items() if new != old}
-    meta = {**meta, "stata_names": renamed}
+    missing_text = {str(c): np.flatnonzero(frame[c].isna().to_numpy()).tolist()
+                    for c in frame.columns
+                    if not pd.api.types.is_numeric_dtype(frame[c])
+                    and not pd.api.types.is_datetime64_any_dtype(frame[c])
+                    and not isinstance(frame[c].dtype, pd.CategoricalDtype)
+                    and frame[c].isna().any()}
+    meta = {**meta, "stata_names": renamed, "missing_text": missing_text}
     data, value_labels, strl = _dta_frame(frame)
     data = data.rename(columns=names)
     labels = {names[c]: _LABELS.get(c, c)[:80] for c in frame.columns}
@@ -326,7 +338,12 @@ def _read_dta(path: Path) -> tuple[pd.DataFrame, dict]:
     for note in read_dta_notes(path):
         if note.startswith(META_TAG + ":"):
             meta = json.loads(note[len(META_TAG) + 1:])
-    return frame.rename(columns=meta.get("stata_names") or {}), meta
+    frame = frame.rename(columns=meta.get("stata_names") or {})
+    for col, rows in (meta.get("missing_text") or {}).items():   # Stata has no missing text
+        if col in frame.columns:
+            frame[col] = frame[col].astype(object)
+            frame.loc[frame.index[rows], col] = None
+    return frame, meta
 
 
 WRITERS = {"csv": _write_csv, "json": _write_json, "parquet": _write_parquet,

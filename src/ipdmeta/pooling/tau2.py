@@ -165,7 +165,9 @@ def _fisher_scoring(y, v, X, step: Callable[[Projection], float], name: str,
     score -- ``score(projection)``, whose sign is that of the derivative of the
     (restricted) log-likelihood; for EB the Q equation -- is bracketed and found
     by Brent's method (the role of metafor's ``stepadj``).  Only when no bracket
-    exists below 1e12 is the estimate ``converged=False``.
+    exists (up to 1e12 times the variance of the estimates) is the estimate
+    ``converged=False``, and pooling raises a
+    :class:`~ipdmeta.errors.ConvergenceError`.
     """
     tau2 = hedges(y, v, X).tau2
     iterations = 0
@@ -182,9 +184,10 @@ def _fisher_scoring(y, v, X, step: Callable[[Projection], float], name: str,
         found = _bracketed_root(y, v, X, score or step, tau2)
         if found is None:
             return Tau2Estimate(tau2, converged=False, iterations=FISHER_ITER,
-                                message=f"{name}: the likelihood has no maximum below tau² = "
-                                        "1e12 (Fisher scoring and a bracketed search both "
-                                        "failed); try method='PM' or 'DL'")
+                                message=f"{name}: no maximum of the likelihood was found "
+                                        "(Fisher scoring did not converge and the score has no "
+                                        "root in a bracket up to 1e12 var(y)); try method='PM' "
+                                        "or 'DL'")
         tau2, extra = found
         iterations += extra
     tau2 = max(0.0, tau2)
@@ -200,18 +203,22 @@ def _bracketed_root(y, v, X, score: Callable[[Projection], float], start: float
                     ) -> tuple[float, int] | None:
     """The tau² >= 0 where ``score`` changes from positive to negative (0 when it is not
     positive at 0), by Brent's method in a bracket grown from ``start``; None when the
-    score stays positive up to 1e12.  Returns the root and the evaluations used."""
+    score is not finite or stays positive up to 1e12 times the variance of the
+    estimates.  Returns the root and the evaluations used."""
     def f(t: float) -> float:
         return float(score(Projection(1.0 / (v + t), X)))
 
-    if f(0.0) <= 0:
+    at_zero = f(0.0)
+    if not np.isfinite(at_zero):
+        return None
+    if at_zero <= 0:
         return 0.0, 1
     upper = max(2.0 * abs(start), float(np.var(y)), 1e-8)
     evaluations = 2
-    while f(upper) > 0:
+    while (value := f(upper)) > 0 or not np.isfinite(value):
         upper *= 2
         evaluations += 1
-        if upper > 1e12:
+        if upper > 1e12 * max(1.0, float(np.var(y))):
             return None
     root, info = optimize.brentq(f, 0.0, upper, xtol=1e-15, rtol=4 * np.finfo(float).eps,
                                  maxiter=500, full_output=True)
