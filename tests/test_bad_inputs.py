@@ -281,9 +281,11 @@ def test_reml_ml_converge_where_fisher_scoring_cycles(name, method):
     data = pd.read_csv(REFERENCE / "data" / f"{name}.csv")
     y, v = data.yi.to_numpy(), data.vi.to_numpy()
     fit = (restricted_ml if method == "REML" else maximum_likelihood)(y, v, np.ones((len(y), 1)))
-    assert fit.converged and fit.iterations > FISHER_ITER     # the bracketed search was needed
+    assert fit.converged
+    if not ref["default_converged"]:   # metafor's default cycles: so does plain scoring
+        assert fit.iterations > FISHER_ITER
+        assert fit.tau2 == pytest.approx(ref["tau2_uniroot"], abs=1e-8)
     assert fit.tau2 == pytest.approx(ref["tau2"], abs=1e-8)
-    assert fit.tau2 == pytest.approx(ref["tau2_uniroot"], abs=1e-8)
     m = ipd.pool(data, estimate="yi", variance="vi", method=method)
     assert m.overall.estimate == pytest.approx(ref["estimate"], abs=1e-8)
     assert m.overall.se == pytest.approx(ref["se"], abs=1e-8)
