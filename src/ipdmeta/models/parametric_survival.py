@@ -29,7 +29,8 @@ in a level of a covariate: the log hazard ratio diverges), ``not_converged``,
 
 Example:
     >>> import numpy as np
-    >>> t = np.array([2.0, 3, 5, 7, 11, 4, 9, 12, 15, 20]); d = np.array([1, 1, 1, 0, 1, 1, 1, 0, 1, 0])
+    >>> t = np.array([2.0, 3, 5, 7, 11, 4, 9, 12, 15, 20])
+    >>> d = np.array([1, 1, 1, 0, 1, 1, 1, 0, 1, 0])
     >>> X = np.column_stack([np.ones(10), np.repeat([0.0, 1], 5)])
     >>> f = fit(np.column_stack([t, d]), X, names=("Intercept", "treat"), dist="exponential")
     >>> round(f.estimate("treat"), 6)   # log(3 / 60) - log(4 / 28)
