@@ -65,8 +65,9 @@ class RubinResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per combined value."""
-        d = {k: np.atleast_1d(v) for k, v in self.to_dict().items()}
-        d["se"] = np.atleast_1d(self.se)
+        k = np.atleast_1d(self.estimate).shape
+        d = {key: np.broadcast_to(v, k) for key, v in self.to_dict().items()}
+        d["se"] = np.broadcast_to(self.se, k)
         return pd.DataFrame(d)
 
     def summary(self) -> str:
