@@ -158,7 +158,7 @@ def test_log_binomial_zero_arm_is_separation():
     assert f.problem == "separation" and "no events among the 10 participants with t=0" in f.reason
 
 
-# ----------------------------------------------------------------------------- Weibull / exponential
+# ------------------------------------------------------------------------- Weibull / exponential
 @pytest.mark.parametrize(("name", "ref"), list(_cases("survreg")))
 @pytest.mark.parametrize("scale", ["ph", "aft"])
 def test_parametric_survival_matches_survreg(name, ref, scale):
