@@ -49,10 +49,11 @@ from ipdmeta.models._mle import conclude, constant_column, count_text, inverse, 
 from ipdmeta.models._newton import (
     State,
     as_design,
+    check_outcome,
     column_scale,
+    events_problem,
     information_chol,
     newton,
-    start_beta,
 )
 from ipdmeta.models.base import Fit, failed
 from ipdmeta.models.logistic import LOGISTIC
@@ -99,8 +100,11 @@ def _start(link: str, Xs: np.ndarray, y: np.ndarray) -> np.ndarray | None:
     """Intercept at the overall risk (log or identity scale), other coefficients 0; for a
     design without an intercept, least squares on R's ``mustart = (y + 0.5) / 2``."""
     m = float(y.mean())
-    if constant_column(Xs) is not None:
-        return start_beta(Xs, np.log(m) if link == "log" else m)
+    j = constant_column(Xs)
+    if j is not None:
+        beta = np.zeros(Xs.shape[1])
+        beta[j] = (np.log(m) if link == "log" else m) / Xs[0, j]
+        return beta
     mu = (y + 0.5) / 2
     target = np.log(mu) if link == "log" else mu
     beta = np.linalg.lstsq(Xs, target, rcond=None)[0]
@@ -149,10 +153,10 @@ def fit(y, X, *, names: Sequence[str], link: str = "log", maxiter: int = 100,
         raise InputError(f"link={link!r} is not known; use 'log' (risk ratio) or 'identity' "
                          "(risk difference)")
     y, X, names, _off = as_design(y, X, names)
-    LOGISTIC.check_outcome(y)
+    check_outcome(LOGISTIC, y)
     n = X.shape[0]
     events = round(float(y.sum()))
-    bad = screen(X, names, events=events, problem=LOGISTIC.events_problem(y, names))
+    bad = screen(X, names, events=events, problem=events_problem(LOGISTIC, y, names))
     if bad is not None:
         return bad
     scale = column_scale(X)

@@ -42,7 +42,15 @@ from scipy.special import digamma, gammaln, polygamma
 from ipdmeta.errors import InputError
 from ipdmeta.models import poisson
 from ipdmeta.models._mle import conclude, inverse, screen
-from ipdmeta.models._newton import State, as_design, column_scale, information_chol, newton
+from ipdmeta.models._newton import (
+    State,
+    as_design,
+    check_outcome,
+    column_scale,
+    events_problem,
+    information_chol,
+    newton,
+)
 from ipdmeta.models.base import Fit
 from ipdmeta.models.poisson import _ETA_MAX, POISSON
 
@@ -117,11 +125,11 @@ def fit(y, X, *, names: Sequence[str], offset=None, variance: str = "expected",
         raise InputError(f"variance={variance!r} is not known; use 'expected' (as R's "
                          "glm.nb) or 'observed' (as Stata's nbreg)")
     y, X, names, offset = as_design(y, X, names, offset)
-    POISSON.check_outcome(y)
+    check_outcome(POISSON, y)
     n, p = X.shape
     off = np.zeros(n) if offset is None else offset
     events = round(float(y.sum()))
-    bad = screen(X, names, events=events, problem=POISSON.events_problem(y, names))
+    bad = screen(X, names, events=events, problem=events_problem(POISSON, y, names))
     if bad is not None:
         return bad
     pois = poisson.fit(y, X, names=names, offset=offset, maxiter=maxiter, tol=tol)
