@@ -355,6 +355,23 @@ for (ties in c("efron", "breslow"))
   rob[[paste0("cox_rats_", ties)]] <- list(description = "survival::rats, Surv(time, status) ~ rx by sex, cluster = litter",
                                            family = "cox", ties = ties, data = rtr$path, names = arr("rx"), cluster = "litter",
                                            clusters = by_cluster(rtr$data, function(s) robust_cox(s, "rx", ties)))
+wine <- read.csv("tests/reference/data/fam_wine.csv", colClasses = c(cluster = "character"))
+robust_ordinal <- function(s, names) {
+  y <- factor(s$y); X <- as.matrix(s[, names])
+  m <- clm(y ~ X, control = clm.control(gradTol = 1e-12, relTol = 1e-14, maxIter = 500))
+  U <- rowsum(sandwich::estfun(m), s$cluster); G <- nrow(U)
+  V0 <- vcov(m) %*% crossprod(U) %*% vcov(m)
+  K <- nlevels(y); slope <- K:(K + length(names) - 1)
+  list(n = nrow(s), status = "ok", coef = arr(unname(coef(m)[slope])),
+       none = arr(unname(sqrt(diag(V0))[slope])),
+       stata = arr(unname(sqrt(diag(V0) * G / (G - 1))[slope])),
+       hc1 = arr(unname(sqrt(diag(V0) * G / (G - 1) * (nrow(s) - 1) / (nrow(s) - length(coef(m))))[slope])),
+       vcovCL_stata = arr(unname(sqrt(diag(vcovCL(m, cluster = s$cluster, type = "HC0")))[slope])))
+}
+rob$ordinal_wine <- list(description = "ordinal::wine, rating ~ temp + contact, all judges, cluster = judge",
+                         family = "ordinal", data = "data/fam_wine.csv", names = arr(c("tempwarm", "contactyes")),
+                         cluster = "cluster", by = "all",
+                         clusters = list(c(list(cluster = "all"), robust_ordinal(wine, c("tempwarm", "contactyes")))))
 out$robust <- rob
 
 # ---------------------------------------------------------------- Rubin's rules

@@ -27,13 +27,6 @@ from scipy import linalg
 from ipdmeta.models._newton import NewtonResult, collinear, runaway_terms, too_few_rows
 from ipdmeta.models.base import Fit, failed
 
-#: failure codes added by the families of this module (merged into ``FAILURE_CODES``)
-FAMILY_FAILURE_CODES: dict[str, str] = {
-    "boundary": "the maximum-likelihood estimate is on the edge of the parameter space "
-                "(a fitted risk of 0 or 1)",
-    "constant_outcome": "every participant has the same outcome category",
-}
-
 
 def screen(X: np.ndarray, names: tuple[str, ...], *, events: int | None,
            problem: Fit | None = None) -> Fit | None:

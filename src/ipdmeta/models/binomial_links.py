@@ -181,3 +181,13 @@ def fit(y, X, *, names: Sequence[str], link: str = "log", maxiter: int = 100,
 
     return conclude(res, X=X, scale=scale, names=names, n=n, events=events, family=family,
                     cov_scaled=cov, separation=separation, extra={"link": link})
+
+
+def fit_rr(y, X, *, names: Sequence[str], **options) -> Fit:
+    """``model="rr"``: :func:`fit` with the log link (log risk ratios)."""
+    return fit(y, X, names=names, **{**options, "link": "log"})
+
+
+def fit_rd(y, X, *, names: Sequence[str], **options) -> Fit:
+    """``model="rd"``: :func:`fit` with the identity link (risk differences)."""
+    return fit(y, X, names=names, **{**options, "link": "identity"})

@@ -44,8 +44,6 @@ import pandas as pd
 from ipdmeta.errors import InputError
 from ipdmeta.models.base import Fit, failed
 
-#: failure code of a user's model that raised an exception
-CUSTOM_FAILURE_CODES = {"model_error": "the user's model function raised an error"}
 NAMES = ("estimate",)
 
 

@@ -39,6 +39,7 @@ import numpy as np
 from scipy import linalg
 from scipy.special import expit, log_expit
 
+from ipdmeta.errors import InputError
 from ipdmeta.models._mle import conclude, inverse, screen
 from ipdmeta.models._newton import (
     State,
@@ -68,26 +69,41 @@ class _Layout:
         self.has_up, self.has_low = has_up, has_low
 
 
+def _derivatives(Xs: np.ndarray, L: _Layout, theta: np.ndarray):
+    """Per participant: ``log P``, its derivatives in the upper and lower cut (``a``,
+    ``b``), and the second-derivative terms; None outside the parameter space."""
+    p = Xs.shape[1]
+    beta, zeta = theta[:p], theta[p:]
+    if np.any(np.diff(zeta) <= 0):
+        return None
+    eta = Xs @ beta
+    a = np.where(L.has_up, L.up @ zeta - eta, np.inf)
+    b = np.where(L.has_low, L.low @ zeta - eta, -np.inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        logP = log_expit(a) + log_expit(-b) + np.log(-np.expm1(b - a))
+    if not np.all(np.isfinite(logP)):
+        return None
+    P = np.exp(logP)
+    Fa, Fb = expit(a), expit(b)
+    fa, fb = Fa * (1 - Fa), Fb * (1 - Fb)
+    ga, gb = fa * (1 - 2 * Fa), fb * (1 - 2 * Fb)
+    ua, ub = fa / P, -fb / P          # d log P / d a, d log P / d b
+    return eta, logP, ua, ub, ga / P - ua * ua, -gb / P - ub * ub, -ua * ub
+
+
+def _row_scores(Xs: np.ndarray, L: _Layout, ua: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """Per-participant score contributions ``(n, p + K - 1)`` in ``(b, zeta)``."""
+    return np.column_stack([-Xs * (ua + ub)[:, None], L.up * ua[:, None] + L.low * ub[:, None]])
+
+
 def _state_fn(Xs: np.ndarray, L: _Layout):
     p = Xs.shape[1]
 
     def state(theta: np.ndarray) -> State | None:
-        beta, zeta = theta[:p], theta[p:]
-        if np.any(np.diff(zeta) <= 0):
+        d = _derivatives(Xs, L, theta)
+        if d is None:
             return None
-        eta = Xs @ beta
-        a = np.where(L.has_up, L.up @ zeta - eta, np.inf)
-        b = np.where(L.has_low, L.low @ zeta - eta, -np.inf)
-        with np.errstate(over="ignore", invalid="ignore"):
-            logP = log_expit(a) + log_expit(-b) + np.log(-np.expm1(b - a))
-        if not np.all(np.isfinite(logP)):
-            return None
-        P = np.exp(logP)
-        Fa, Fb = expit(a), expit(b)
-        fa, fb = Fa * (1 - Fa), Fb * (1 - Fb)
-        ga, gb = fa * (1 - 2 * Fa), fb * (1 - 2 * Fb)
-        ua, ub = fa / P, -fb / P          # d log P / d a, d log P / d b
-        haa, hbb, hab = ga / P - ua * ua, -gb / P - ub * ub, -ua * ub
+        eta, logP, ua, ub, haa, hbb, hab = d
         score = np.r_[-Xs.T @ (ua + ub), L.up.T @ ua + L.low.T @ ub]
         H = np.empty((p + L.K - 1,) * 2)
         H[:p, :p] = Xs.T @ ((haa + 2 * hab + hbb)[:, None] * Xs)
@@ -104,6 +120,20 @@ def _state_fn(Xs: np.ndarray, L: _Layout):
         return State(ll, score, chol, eta, ll)
 
     return state
+
+
+def scores(y, X, fit: Fit) -> np.ndarray:
+    """Per-participant score contributions ``(n, p + K - 1)`` of an ordinal fit at its
+    estimate (slopes, then cut-points), for :mod:`ipdmeta.models.robust`."""
+    X = np.asarray(X, dtype=float)
+    y, X, _names, _off = as_design(y, X, [f"x{j}" for j in range(X.shape[1])])
+    X = X[:, (np.ptp(X, axis=0) > 0) | (X[0] == 0)]   # the intercept: the cut-points
+    cats, k = np.unique(y, return_inverse=True)
+    L = _Layout(k.astype(np.intp), cats.size)
+    d = _derivatives(X, L, fit.coef)
+    if d is None:
+        raise InputError("the fit's cut-points are not increasing: refit the model")
+    return _row_scores(X, L, d[2], d[3])
 
 
 def _separation(Xs: np.ndarray, L: _Layout, names: tuple[str, ...]) -> str | None:

@@ -100,7 +100,7 @@ def _state_fn(Xs: np.ndarray, logt: np.ndarray, d: np.ndarray):
     return state
 
 
-def _to_aft(f: Fit, dist: str) -> Fit:
+def to_aft(f: Fit, dist: str) -> Fit:
     """The accelerated-failure-time form of a PH fit (delta method)."""
     k = len(f.names) - (dist == "weibull")
     b = f.coef[:k]
@@ -145,7 +145,7 @@ def fit(y, X, *, names: Sequence[str], dist: str = "weibull", scale: str = "ph",
     if dist == "exponential":
         f = replace(exp_fit, loglik=exp_fit.loglik - float(d @ logt),
                     extra={"family": dist, "dist": dist, "shape": 1.0, "scale": "ph"})
-        return _to_aft(f, dist) if scale == "aft" else f
+        return to_aft(f, dist) if scale == "aft" else f
     n, k = X.shape
     sc = np.r_[column_scale(X), 1.0]
     Xs = X / sc[:k]
@@ -158,4 +158,14 @@ def fit(y, X, *, names: Sequence[str], dist: str = "weibull", scale: str = "ph",
     if not f.ok:
         return f
     f = replace(f, extra={**f.extra, "shape": float(np.exp(f.coef[k]))})
-    return _to_aft(f, dist) if scale == "aft" else f
+    return to_aft(f, dist) if scale == "aft" else f
+
+
+def fit_weibull(y, X, *, names: Sequence[str], **options) -> Fit:
+    """``model="weibull"``: :func:`fit` with ``dist="weibull"``."""
+    return fit(y, X, names=names, **{**options, "dist": "weibull"})
+
+
+def fit_exponential(y, X, *, names: Sequence[str], **options) -> Fit:
+    """``model="exponential"``: :func:`fit` with ``dist="exponential"``."""
+    return fit(y, X, names=names, **{**options, "dist": "exponential"})

@@ -14,7 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ipdmeta.errors import SpecificationError
-from ipdmeta.models import cox, cox_firth, firth, linear, logistic, poisson
+from ipdmeta.models import (
+    binomial_links,
+    cox,
+    cox_firth,
+    firth,
+    linear,
+    logistic,
+    negbin,
+    ordinal,
+    parametric_survival,
+    poisson,
+)
 from ipdmeta.models.base import Fit
 
 FITTERS: dict[str, Callable[..., Fit]] = {
@@ -22,6 +33,12 @@ FITTERS: dict[str, Callable[..., Fit]] = {
     "logistic": logistic.fit,
     "poisson": poisson.fit,
     "cox": cox.fit,
+    "rr": binomial_links.fit_rr,
+    "rd": binomial_links.fit_rd,
+    "negbin": negbin.fit,
+    "ordinal": ordinal.fit,
+    "weibull": parametric_survival.fit_weibull,
+    "exponential": parametric_survival.fit_exponential,
 }
 FIRTH_FITTERS: dict[str, Callable[..., Fit]] = {
     "logistic": firth.fit,

@@ -26,7 +26,8 @@ identity-binomial ``x (y - p) dmu/deta / (p (1 - p))``; negative binomial
 Weibull and exponential (PH form) the derivatives in ``(b, log p)``; Cox the
 score residuals of Lin & Wei (1989) with Efron's or Breslow's ties, as
 ``residuals(coxph, "score")`` (their cluster sums ``D'D`` give ``coxph``'s robust
-variance).  Ordinal models are not covered.
+variance); ordinal models the derivatives in the slopes and cut-points (as
+``sandwich::estfun`` of ``ordinal::clm``).
 
 Example:
     >>> import numpy as np
@@ -48,13 +49,13 @@ import pandas as pd
 from scipy.special import expit
 
 from ipdmeta.errors import InputError
-from ipdmeta.models import cox
+from ipdmeta.models import cox, ordinal
 from ipdmeta.models.base import Fit
 from ipdmeta.models.binomial_links import _moments
 
 ADJUSTMENTS = ("stata", "hc1", "none")
 FAMILIES = ("linear", "logistic", "poisson", "rr", "rd", "negbin", "weibull", "exponential",
-            "cox")
+            "cox", "ordinal")
 
 
 def glm_scores(model: str, y: np.ndarray, X: np.ndarray, fit: Fit,
@@ -188,6 +189,8 @@ def robust_fit(model: str, y, X, fit: Fit, *, cluster=None, adjust: str = "stata
     X = np.asarray(X, dtype=float)
     if model == "cox":
         S = cox_scores(y, X, fit, strata=strata, ties=ties)
+    elif model == "ordinal":
+        S = ordinal.scores(y, X, fit)
     elif model in ("weibull", "exponential"):
         if fit.extra.get("scale") != "ph":
             raise InputError("robust standard errors are computed on the PH form: fit with "
