@@ -23,7 +23,7 @@ Example:
     ...           "reason": "", "_k": 2}]]
     >>> out = combine_rows(rows, [1, 2], level=0.95)
     >>> round(out[0]["estimate"], 3), out[0]["m"], round(out[0]["df"], 2)
-    (0.6, 2, 5.64)
+    (0.6, 2, 5.55)
 """
 
 from __future__ import annotations
