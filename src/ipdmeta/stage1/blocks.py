@@ -153,11 +153,13 @@ def fit_block(plan: Plan, block: pd.DataFrame,
             if advance is not None and part:
                 advance(len(part))
     rows = []
+    # a study's own rows: the model's columns (model=callable: all, the study's included)
+    first = slice(0 if plan.setup.func is not None else 1, None)
     for i, (label, pos) in enumerate(zip(labels, positions, strict=True)):
         row = done.get(i)
         if row is None:
             c = complete[pos]
-            task = StudyTask(label, block.iloc[pos[c], 1:], int((~c).sum()),
+            task = StudyTask(label, block.iloc[pos[c], first], int((~c).sum()),
                              tuple(v for v, m in zip(plan.needed, all_missing[i], strict=True)
                                    if m))
             row = fit_study(plan.setup, task)

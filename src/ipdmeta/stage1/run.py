@@ -262,8 +262,8 @@ def stage1(data: Any, study: str, formula: str | None = None,
             :mod:`ipdmeta.models.robust`.  Not for ordinal models.
         imputation: multiply imputed data: a column numbering the imputations (long
             format, mice's ``.imp``, Stata's ``_mi_m``; imputation 0 is left out) or a
-            list of DataFrames; each study is fitted in each imputation and combined by
-            Rubin's rules (columns ``m``, ``df``, ``fmi``): see
+            list of DataFrames (then ``data`` may be None); each study is fitted in each
+            imputation and combined by Rubin's rules (columns ``m``, ``df``, ``fmi``): see
             :mod:`ipdmeta.stage1.imputation`.
         measure: the measure of a ``model=callable`` estimate ("OR", "HR", "MD"...;
             default "coef"), for display.
@@ -302,6 +302,8 @@ def stage1(data: Any, study: str, formula: str | None = None,
             None if callable(model) and outcome is None and time is None else
             build_formula(outcome=outcome, time=time, event=event,
                           covariates=_as_list(covariates)))
+    if imputation is not None and not isinstance(imputation, str) and data is None:
+        data = imputation[0]
     engines.check_engine(engine, data)
     level = normalise_level(level)
     if adjust not in ADJUSTMENTS:
