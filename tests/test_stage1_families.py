@@ -201,3 +201,29 @@ def test_ipdmeta_passes_the_new_options():
     res = ipd.ipdmeta(_data("fam_quine.csv"), study="cluster", formula="y ~ EthN + SexM",
                       model="negbin", method="DL")
     assert res.aggregate.measure == "IRR" and res.meta.overall.k == 4
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_cluster_and_imputation(tmp_path, capsys):
+    from ipdmeta.cli import main
+
+    resp = tmp_path / "resp.csv"
+    _data("fam_respiratory.csv").to_csv(resp, index=False)
+    out = tmp_path / "ad.csv"
+    assert main(["run", str(resp), "--study", "centre", "--formula",
+                 "y ~ treatmenttreatment + gendermale + age", "--model", "logistic",
+                 "--cluster", "subject", "--save", str(out)]) == 0
+    ref = {c["cluster"]: c["stata"][1] for c in J["robust"]["logistic_respiratory"]["clusters"]}
+    for _, r in pd.read_csv(out, dtype={"study": str}).iterrows():
+        assert r["se"] == pytest.approx(ref[r["study"]], rel=1e-7)
+    long = _data("fam_nhanes_long.csv")
+    two = pd.concat([long.assign(cluster="A"), long.assign(cluster="B")])
+    path = tmp_path / "long.csv"
+    two.to_csv(path, index=False)
+    out2 = tmp_path / "mi.csv"
+    assert main(["run", str(path), "--study", "cluster", "--formula", "chl ~ bmi + age",
+                 "--model", "linear", "--imputation", "imp", "--save", str(out2)]) == 0
+    t = pd.read_csv(out2)
+    assert t["m"].tolist() == [5, 5]
+    assert t["estimate"].tolist() == pytest.approx([J["mice"]["linear"]["estimate"]] * 2)
+    capsys.readouterr()
