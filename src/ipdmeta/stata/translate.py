@@ -268,22 +268,65 @@ def _split_interaction(names: list[str]) -> tuple[list[str], tuple[str, str]]:
     return list(dict.fromkeys(out)), (a, b)
 
 
+#: glm family(binomial) link(...) -> model
+_GLM_BINOMIAL_LINKS = {"log": "rr", "identity": "rd", "logit": "logistic"}
+#: glm family -> model (binomial: by link)
+_GLM_FAMILIES = {"poisson": "poisson", "gaussian": "linear", "normal": "linear"}
+
+
+def _glm_model(cmd: Command, spec: OptionSpec) -> str:
+    """The model of ``glm ..., family() link()``."""
+    opts = {match(o.name, spec.options, cmd.name).name: words(o.args or "")
+            for o in cmd.options}
+    fam = (opts.get("family") or ["gaussian"])[0].lower()
+    link = (opts.get("link") or [None])[0]
+    if "binomial".startswith(fam):
+        link = (link or "logit").lower()
+        if link not in _GLM_BINOMIAL_LINKS:
+            raise StataSyntaxError(f"glm, family(binomial) link({link}) is not supported; use "
+                                   "link(log) (risk ratio), link(identity) (risk difference) "
+                                   "or link(logit)")
+        return _GLM_BINOMIAL_LINKS[link]
+    model = next((m for f, m in _GLM_FAMILIES.items() if f.startswith(fam)), None)
+    if model is None or (link is not None and link.lower() not in ("log", "identity")):
+        raise StataSyntaxError(f"glm, family({fam}) is not supported; use family(binomial) "
+                               "with link(log), link(identity) or link(logit), family(poisson) "
+                               "or family(gaussian)")
+    return model
+
+
+def _vce(opt: Option, out: dict[str, Any]) -> None:
+    """``vce(robust)`` / ``vce(cluster x)`` / ``cluster(x)`` -> robust= / cluster=."""
+    parts = words(opt.args or "")
+    if opt.name.lower().startswith("cl"):
+        parts = ["cluster", *parts]
+    kind = parts[0].lower() if parts else ""
+    if kind and "robust".startswith(kind) and len(kind) >= 1:
+        out["robust"] = True
+    elif kind and "cluster".startswith(kind) and len(kind) >= 2 and len(parts) == 2:
+        out["cluster"] = parts[1]
+    elif kind not in ("oim", "eim", "opg"):
+        raise StataSyntaxError(f"vce({opt.args}) is not supported; use vce(robust) or "
+                               "vce(cluster varname)")
+
+
 def _stage1(cmd: Command, stset: tuple[str, str] | None,
             interaction: bool = False) -> dict[str, Any]:
-    """The stage-1 command after the colon: formula, model, ties, exposure."""
+    """The stage-1 command after the colon: formula, model, ties, exposure, vce."""
     spec = match(cmd.name, STAGE1_COMMANDS, "ipdmetan (after the colon)", what="command")
-    out: dict[str, Any] = {"model": spec.model}
+    out: dict[str, Any] = {"model": _glm_model(cmd, spec) if spec.name == "glm" else spec.model}
     if spec.name == "firthlogit":
         out["firth"] = True                    # Firth's penalised logistic regression
     names = list(cmd.words)
-    if spec.name == "stcox":
+    if spec.name in ("stcox", "streg"):
         if stset is None:
-            raise StataSyntaxError("stcox needs survival data: give --stset TIME EVENT or run "
-                                   "'stset time, failure(event)' first")
+            raise StataSyntaxError(f"{spec.name} needs survival data: give --stset TIME EVENT "
+                                   "or run 'stset time, failure(event)' first")
         if not names:
-            raise StataSyntaxError("stcox needs at least one covariate")
+            raise StataSyntaxError(f"{spec.name} needs at least one covariate")
         lhs = f"Surv({stset[0]}, {stset[1]})"
-        out["ties"] = "breslow"                # Stata's stcox default
+        if spec.name == "stcox":
+            out["ties"] = "breslow"            # Stata's stcox default
     else:
         if len(names) < 2:
             raise StataSyntaxError(f"{cmd.name} needs an outcome and at least one covariate")
@@ -301,7 +344,24 @@ def _stage1(cmd: Command, stset: tuple[str, str] | None,
         elif o.name in ("exposure", "offset"):
             var = words(opt.args or "")[0]
             out["exposure" if o.name == "exposure" else "offset"] = var
-        # or / irr / hr / nohr / nolog only change Stata's display of stage 1
+        elif o.name in ("vce", "cluster"):
+            _vce(opt, out)
+        elif o.name == "distribution":
+            dist = words(opt.args or "")[0].lower()
+            match_dist = [d for d in ("weibull", "exponential") if d.startswith(dist)]
+            if not match_dist:
+                raise StataSyntaxError(f"streg, dist({dist}) is not supported; use "
+                                       "dist(weibull) or dist(exponential)")
+            out["model"] = match_dist[0]
+        elif o.name == "time":
+            out["scale"] = "aft"
+        elif o.name == "dispersion" and not "mean".startswith(words(opt.args or "")[0].lower()):
+            raise StataSyntaxError("nbreg, dispersion(constant) (NB1) is not supported; "
+                                   "ipdmeta's negative binomial is NB2, dispersion(mean)")
+        # or / irr / hr / nohr / nolog / eform / irls only change Stata's display
+    if spec.name == "streg" and "distribution" not in {
+            match(o.name, spec.options, cmd.name).name for o in cmd.options}:
+        raise StataSyntaxError("streg needs dist(weibull) or dist(exponential)")
     out["formula"] = f"{lhs} ~ {' + '.join(terms)}"
     out["_terms"] = terms
     return out
@@ -370,6 +430,14 @@ def translate_metareg(cmd: Command) -> Step:
     return step
 
 
+def _mi_prefix(text: str) -> tuple[str, bool]:
+    """``mi estimate[, post]: command`` -> (command, True); other text -> (text, False)."""
+    m = re.match(r"^\s*mi\s+est(?:i(?:m(?:a(?:te?)?)?)?)?\b\s*(,[^:]*)?:\s*(.*)$", text)
+    if m is None:
+        return text, False
+    return m.group(2), True
+
+
 def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
     """Translate one Stata command line into a :class:`Step` (without running it).
 
@@ -378,6 +446,13 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
         '~ C(intervention)'
     """
     line = " ".join(line.strip().rstrip(";").split())
+    if re.match(r"^mi\s+est(i(m(a(te?)?)?)?)?\b", line):     # mi estimate: ipdmetan ...
+        rest, _ = _mi_prefix(line)
+        if not rest.lower().startswith("ipdmetan"):
+            raise StataSyntaxError("mi estimate is supported with ipdmetan: write "
+                                   "'mi estimate, post: ipdmetan, study(...) : command'")
+        cmd_part, after_part = rest.split(":", 1)
+        return translate(f"{cmd_part}: mi estimate, post: {after_part.strip()}", stset)
     colons = [i for i, _ in _scan(line, ":")]
     prefix, after = (line[:colons[0]], line[colons[0] + 1:]) if colons else (line, None)
     cmd = parse_command(prefix)
@@ -386,7 +461,14 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
         if after is None:
             raise StataSyntaxError("ipdmetan needs ': command' after its options (Syntax 1), "
                                    "e.g. 'ipdmetan, study(trial) : regress y treat'")
-        return translate_ipdmetan(cmd, parse_command(after), stset)
+        after, imputed = _mi_prefix(after)
+        step = translate_ipdmetan(cmd, parse_command(after), stset)
+        if imputed:
+            step.call["imputation"] = "_mi_m"
+            step.notes.append("mi estimate: the data must be in long (flong) form with the "
+                              "imputation number in _mi_m (mi convert flong); imputation 0, "
+                              "the original data, is left out")
+        return step
     if after is not None:
         raise StataSyntaxError(f"only ipdmetan takes a ': command' part, not {cmd.name}")
     if name == "metan":
