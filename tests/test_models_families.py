@@ -20,6 +20,7 @@ import pytest
 from ipdmeta.models import (
     binomial_links,
     cox,
+    finegray,
     linear,
     logistic,
     negbin,
@@ -182,6 +183,36 @@ def test_parametric_survival_bad_times():
 
     with pytest.raises(InputError, match="positive"):
         parametric_survival.fit(np.array([[0.0, 1], [2, 0]]), np.ones((2, 1)), names=("I",))
+
+
+# ----------------------------------------------------------------------------- Fine-Gray
+@pytest.mark.parametrize(("name", "ref"), list(_cases("finegray")))
+def test_finegray_matches_crr(name, ref):
+    a = J["finegray"][name]
+    sub = _sub(a, ref["cluster"])
+    f = finegray.fit(sub[["time", "status"]].to_numpy(float), _X(sub, a),
+                     names=tuple(a["names"]))
+    assert f.ok, f.reason
+    assert (f.n, f.events, f.extra["competing"]) == (ref["n"], ref["events"], ref["competing"])
+    np.testing.assert_allclose(f.coef, ref["coef"], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(f.cov, ref["cov"], rtol=1e-7, atol=1e-14)
+    assert f.loglik == pytest.approx(ref["loglik"], abs=1e-8)
+    # without tied times survival::finegray + coxph(weights) gives the same estimates
+    if not sub["time"].duplicated().any():
+        np.testing.assert_allclose(f.coef, ref["finegray_coxph_coef"], rtol=1e-8)
+
+
+def test_finegray_checks():
+    from ipdmeta.errors import InputError
+
+    y = np.column_stack([np.arange(1.0, 11), [1, 1, 1, 2, 0, 2, 2, 0, 2, 0]])
+    x = np.r_[np.ones(3), np.zeros(7)][:, None]
+    assert finegray.fit(y, x, names=("t",)).problem == "separation"
+    y0 = y.copy()
+    y0[:, 1] = np.where(y0[:, 1] == 1, 2, y0[:, 1])
+    assert finegray.fit(y0, x, names=("t",)).problem == "no_events"
+    with pytest.raises(InputError, match="coded 0"):
+        finegray.fit(np.column_stack([y[:, 0], np.full(10, 3.0)]), x, names=("t",))
 
 
 # ----------------------------------------------------------------------------- cluster-robust

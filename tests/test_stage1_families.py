@@ -39,6 +39,8 @@ CASES = [  # (section, reference, data file, formula, model, options, coefficien
      "weibull", {}, 1),
     ("survreg", "exponential_lung", "fam_lung.csv", "Surv(time, event) ~ age + ph_ecog",
      "exponential", {}, 1),
+    ("finegray", "melanoma", "fam_melanoma.csv", "Surv(time, status) ~ ulcer + thickness + age",
+     "finegray", {}, 0),
 ]
 
 

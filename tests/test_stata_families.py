@@ -31,6 +31,8 @@ TRANSLATIONS = [
     ("ipdmetan, study(trial) : streg treat, d(exp) time",
      {"model": "exponential", "scale": "aft"}),
     ("ipdmetan, study(trial) : stcox treat, cluster(ward)", {"model": "cox", "cluster": "ward"}),
+    ("ipdmetan, study(trial) : stcrreg treat, compete(d == 2)",
+     {"model": "finegray", "formula": "Surv(t, d) ~ treat"}),
     ("ipdmetan, study(trial) : mi estimate, post: logit y treat",
      {"model": "logistic", "imputation": "_mi_m"}),
     ("mi estimate, post: ipdmetan, study(trial) : regress y treat",
@@ -50,6 +52,8 @@ def test_translations(line, expected):
     ("ipdmetan, study(trial) : streg treat, dist(gompertz)", "gompertz"),
     ("ipdmetan, study(trial) : nbreg n treat, dispersion(constant)", "NB1"),
     ("ipdmetan, study(trial) : logit y treat, vce(bootstrap)", "vce(bootstrap)"),
+    ("ipdmetan, study(trial) : stcrreg treat, compete(cause == 3)", "recode it"),
+    ("ipdmetan, study(trial) : stcrreg treat", "compete"),
 ])
 def test_refusals_say_what_to_do(line, message):
     with pytest.raises(StataSyntaxError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -82,6 +86,14 @@ def test_session_streg_and_mi():
     step = s.run("ipdmetan, study(cluster) nograph : streg trt karno age, dist(weibull)")
     ref = {c["cluster"]: c["ph_coef"][1] for c in J["survreg"]["weibull_veteran"]["clusters"]}
     for study, est in step.result.aggregate.to_frame().set_index("study")["estimate"].items():
+        assert est == pytest.approx(ref[study], rel=1e-8)
+    s = StataSession(_data("fam_mgus2.csv"), graph_dir=None)
+    s.run("stset time, failure(status)")
+    step = s.run("ipdmetan, study(cluster) nograph : stcrreg age mspike, compete(status == 2)")
+    ref = {c["cluster"]: c["coef"][0] for c in J["finegray"]["mgus2"]["clusters"]}
+    t = step.result.aggregate.to_frame().set_index("study")
+    assert step.result.aggregate.measure == "SHR"
+    for study, est in t["estimate"].items():
         assert est == pytest.approx(ref[study], rel=1e-8)
     long = _data("fam_nhanes_long.csv").rename(columns={"imp": "_mi_m"})
     two = pd.concat([long.assign(cluster="A"), long.assign(cluster="B")])

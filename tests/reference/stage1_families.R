@@ -1,10 +1,11 @@
 # Reference values for the stage-1 families of issue 16: ordinal (MASS::polr, ordinal::clm),
 # negative binomial (MASS::glm.nb), log- and identity-binomial (glm), Weibull /
-# exponential (survival::survreg, converted to proportional hazards), cluster-robust
+# exponential (survival::survreg, converted to proportional hazards), Fine-Gray
+# (cmprsk::crr; survival::finegray + coxph for comparison), cluster-robust
 # variances (sandwich::vcovCL, coxph(cluster =)) and Rubin's rules (mice::pool).
 #
 # Run from the repository root:   Rscript tests/reference/stage1_families.R
-# Needs: MASS, ordinal, survival, sandwich, mice, HSAUR3, lme4, nlme.
+# Needs: MASS, ordinal, survival, sandwich, mice, HSAUR3, lme4, nlme, cmprsk.
 # Writes tests/reference/data/fam_<name>.csv (cluster, outcome, design columns) and
 # tests/reference/stage1_families.json.  Every fit is run on the data as read back from
 # the CSV, so R and Python see the same numbers.  Convergence is tight everywhere
@@ -12,7 +13,7 @@
 
 suppressPackageStartupMessages({
   library(MASS); library(ordinal); library(survival); library(sandwich); library(mice)
-  library(HSAUR3); library(lme4); library(nlme)
+  library(HSAUR3); library(lme4); library(nlme); library(cmprsk)
 })
 source("tests/reference/_json.R")
 out <- list()
@@ -285,6 +286,43 @@ for (dist in c("weibull", "exponential")) {
     clusters = by_cluster(rtl$data, function(s) fit_survreg(s, colnames(Xl), dist)))
 }
 
+# ---------------------------------------------------------------- Fine-Gray
+# cmprsk::crr (gtol 1e-13): coefficients, Fine & Gray's sandwich variance, loglik; also
+# survival::finegray + coxph(weights, ties = "breslow") for the model-based comparison.
+fit_crr <- function(s, names) {
+  X <- as.matrix(s[, names, drop = FALSE])
+  r <- list(n = nrow(s), events = sum(s$status == 1), competing = sum(s$status == 2))
+  m <- crr(s$time, s$status, X, failcode = 1, cencode = 0, gtol = 1e-13, maxiter = 200)
+  r$status <- if (m$converged) "ok" else "not_converged"
+  r$coef <- arr(unname(m$coef)); r$se <- arr(unname(sqrt(diag(m$var))))
+  r$cov <- arr(unname(m$var)); r$loglik <- m$loglik
+  fd <- data.frame(time = s$time, status = factor(s$status, 0:2), X)
+  fg <- finegray(Surv(time, status) ~ ., data = fd, etype = "1")
+  cx <- coxph(as.formula(paste("Surv(fgstart, fgstop, fgstatus) ~", paste(names, collapse = "+"))),
+              data = fg, weights = fgwt, ties = "breslow",
+              control = coxph.control(eps = 1e-13, toler.chol = 1e-15, iter.max = 100))
+  r$finegray_coxph_coef <- arr(unname(coef(cx)))
+  r$finegray_coxph_se <- arr(unname(sqrt(diag(cx$naive.var %||% vcov(cx)))))
+  r
+}
+`%||%` <- function(a, b) if (is.null(a)) b else a
+mg <- survival::mgus2
+mg$time <- ifelse(mg$pstat == 0, mg$futime, mg$ptime)
+mg$status <- ifelse(mg$pstat == 0, 2 * mg$death, 1)
+mg <- na.omit(mg[, c("time", "status", "age", "sex", "mspike")])
+rtg <- roundtrip_frame(data.frame(cluster = mg$sex, time = mg$time, status = mg$status, age = mg$age,
+                                  mspike = mg$mspike), "fam_mgus2.csv")
+out$finegray$mgus2 <- list(description = "survival::mgus2, progression (1) vs death (2), ~ age + mspike by sex",
+                           data = rtg$path, names = arr(c("age", "mspike")),
+                           clusters = by_cluster(rtg$data, function(s) fit_crr(s, c("age", "mspike"))))
+mel <- MASS::Melanoma
+rtm2 <- roundtrip_frame(data.frame(cluster = mel$sex, time = mel$time,
+                                   status = c(1, 0, 2)[mel$status], age = mel$age,
+                                   thickness = mel$thickness, ulcer = mel$ulcer), "fam_melanoma.csv")
+out$finegray$melanoma <- list(description = "MASS::Melanoma, melanoma death (1) vs other death (2), ~ ulcer + thickness + age by sex",
+                              data = rtm2$path, names = arr(c("ulcer", "thickness", "age")),
+                              clusters = by_cluster(rtm2$data, function(s) fit_crr(s, c("ulcer", "thickness", "age"))))
+
 # ---------------------------------------------------------------- cluster-robust
 # sandwich::vcovCL: type "HC0" (with cadjust: G/(G-1)) is Stata's vce(cluster) for ML
 # models; "HC1" adds (n-1)/(n-k) (Stata's regress); cadjust = FALSE is CR0.
@@ -399,7 +437,8 @@ out$mice <- list(
   }), "bmi"))
 
 out$meta <- list(R = R.version.string, packages = lapply(
-  c(MASS = "MASS", ordinal = "ordinal", survival = "survival", sandwich = "sandwich", mice = "mice"),
+  c(MASS = "MASS", ordinal = "ordinal", survival = "survival", sandwich = "sandwich", mice = "mice",
+    cmprsk = "cmprsk"),
   function(p) as.character(packageVersion(p))))
 writeLines(to_json(out), "tests/reference/stage1_families.json")
 cat("wrote tests/reference/stage1_families.json\n")

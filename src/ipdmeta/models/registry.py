@@ -18,6 +18,7 @@ from ipdmeta.models import (
     binomial_links,
     cox,
     cox_firth,
+    finegray,
     firth,
     linear,
     logistic,
@@ -39,6 +40,7 @@ FITTERS: dict[str, Callable[..., Fit]] = {
     "ordinal": ordinal.fit,
     "weibull": parametric_survival.fit_weibull,
     "exponential": parametric_survival.fit_exponential,
+    "finegray": finegray.fit,
 }
 FIRTH_FITTERS: dict[str, Callable[..., Fit]] = {
     "logistic": firth.fit,

@@ -94,7 +94,7 @@ class MetaResult:
     @property
     def eform_default(self) -> bool:
         """True when the measure is a ratio (HR, OR, RR, IRR), shown exponentiated."""
-        return (self.measure or "").upper() in {"HR", "OR", "RR", "IRR", "RATIO"}
+        return (self.measure or "").upper() in {"HR", "OR", "RR", "IRR", "RATIO", "SHR", "TR"}
 
     def leave_one_out(self) -> pd.DataFrame:
         """Pooled result with each study left out in turn (metafor's ``leave1out``)."""

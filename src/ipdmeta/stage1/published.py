@@ -28,7 +28,7 @@ from ipdmeta.errors import InputError
 from ipdmeta.io.data import read_data
 from ipdmeta.stage1.table import AggregateData
 
-RATIO_MEASURES = ("HR", "OR", "RR", "IRR")
+RATIO_MEASURES = ("HR", "OR", "RR", "IRR", "SHR", "TR")
 KNOWN_KEYS = ("study", "estimate", "se", "variance", "ci_low", "ci_high", "oe", "v", "n",
               "events")
 

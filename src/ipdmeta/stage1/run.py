@@ -77,7 +77,7 @@ from ipdmeta.stage1.study import NO_INTERCEPT_MODELS, OFFSET_MODELS, SURVIVAL_MO
 from ipdmeta.stage1.table import AggregateData
 
 MODELS = ("linear", "logistic", "poisson", "cox", "rr", "rd", "negbin", "ordinal", "weibull",
-          "exponential")
+          "exponential", "finegray")
 MODEL_ALIASES = {"ols": "linear", "gaussian": "linear", "regress": "linear", "lm": "linear",
                  "logit": "logistic", "binomial": "logistic", "glm-binomial": "logistic",
                  "count": "poisson", "stcox": "cox", "coxph": "cox", "survival": "cox",
@@ -85,12 +85,13 @@ MODEL_ALIASES = {"ols": "linear", "gaussian": "linear", "regress": "linear", "lm
                  "identity-binomial": "rd", "risk-difference": "rd",
                  "nbreg": "negbin", "nb": "negbin", "glm.nb": "negbin",
                  "negative-binomial": "negbin", "ologit": "ordinal", "polr": "ordinal",
-                 "proportional-odds": "ordinal", "exp": "exponential"}
+                 "proportional-odds": "ordinal", "exp": "exponential", "stcrreg": "finegray",
+                 "crr": "finegray", "fine-gray": "finegray", "competing-risks": "finegray"}
 #: the effect measure of each family (``linear`` with a continuous pooled term: "coef";
 #: parametric survival models with ``scale="aft"``: "TR", the time ratio)
 MEASURES = {"cox": "HR", "logistic": "OR", "poisson": "IRR", "linear": "MD", "rr": "RR",
             "rd": "RD", "negbin": "IRR", "ordinal": "OR", "weibull": "HR",
-            "exponential": "HR", "custom": "coef"}
+            "exponential": "HR", "finegray": "SHR", "custom": "coef"}
 #: every status of a stage-1 row other than "ok", with a short description
 STATUS_CODES = {**FAILURE_CODES,
                 "missing_poolvar": "the pooled term is not in the study's model"}
@@ -231,7 +232,9 @@ def stage1(data: Any, study: str, formula: str | None = None,
         model: "linear", "logistic", "poisson", "cox" (inferred from ``Surv()``), "rr"
             (log-binomial: log risk ratios), "rd" (identity-binomial: risk differences),
             "negbin" (negative binomial NB2), "ordinal" (proportional odds), "weibull" or
-            "exponential" (parametric proportional hazards; ``Surv()`` outcome); see
+            "exponential" (parametric proportional hazards; ``Surv()`` outcome),
+            "finegray" (competing risks, ``Surv(time, status)`` with status 0 censored, 1
+            the event of interest, 2 a competing event; as ``cmprsk::crr``); see
             docs/methods/stage1.md.  Or a function ``fit(frame) -> (estimate, se)`` (or a
             dict with ``estimate``, ``se``, ``n``, ``events``) run on each study's rows
             (all columns; complete cases on the formula's columns when ``formula=`` is

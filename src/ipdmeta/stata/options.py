@@ -136,6 +136,9 @@ STAGE1_COMMANDS: tuple[OptionSpec, ...] = (
          *_EXPOSURE, _o("eform", 2, help="(display only)"), _o("irls", help="(expected "
                                                                     "information, as here)"),
          _NOLOG, _VCE, _CLUSTER),
+    _cmd("stcrreg", 7, "finegray", _o("compete", 4, "required",
+                                      help="compete(status == 2): status coded 0/1/2"),
+         _o("noshr", help="(display only)"), _NOLOG),
     _cmd("streg", 5, "weibull", _o("distribution", 1, "required",
                                    help="weibull or exponential"),
          _o("time", 4, help='scale="aft" (log time ratios)'),

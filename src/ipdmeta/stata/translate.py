@@ -295,6 +295,17 @@ def _glm_model(cmd: Command, spec: OptionSpec) -> str:
     return model
 
 
+def _compete(args: str, stset: tuple[str, str] | None) -> None:
+    """Check ``compete(var == 2)`` against the stset failure variable coded 0/1/2."""
+    m = re.fullmatch(r"\s*(\w+)\s*==\s*(\d+)\s*", args)
+    if m is None or stset is None or m.group(1) != stset[1] or m.group(2) != "2":
+        event = stset[1] if stset else "status"
+        raise StataSyntaxError(f"stcrreg, compete({args}): ipdmeta's Fine-Gray model reads one "
+                               f"status variable coded 0 (censored), 1 (event of interest), 2 "
+                               f"(competing event); recode it, stset time, failure({event}) "
+                               f"and write compete({event} == 2)")
+
+
 def _vce(opt: Option, out: dict[str, Any]) -> None:
     """``vce(robust)`` / ``vce(cluster x)`` / ``cluster(x)`` -> robust= / cluster=."""
     parts = words(opt.args or "")
@@ -318,7 +329,7 @@ def _stage1(cmd: Command, stset: tuple[str, str] | None,
     if spec.name == "firthlogit":
         out["firth"] = True                    # Firth's penalised logistic regression
     names = list(cmd.words)
-    if spec.name in ("stcox", "streg"):
+    if spec.name in ("stcox", "streg", "stcrreg"):
         if stset is None:
             raise StataSyntaxError(f"{spec.name} needs survival data: give --stset TIME EVENT "
                                    "or run 'stset time, failure(event)' first")
@@ -355,10 +366,15 @@ def _stage1(cmd: Command, stset: tuple[str, str] | None,
             out["model"] = match_dist[0]
         elif o.name == "time":
             out["scale"] = "aft"
+        elif o.name == "compete":
+            _compete(opt.args or "", stset)
         elif o.name == "dispersion" and not "mean".startswith(words(opt.args or "")[0].lower()):
             raise StataSyntaxError("nbreg, dispersion(constant) (NB1) is not supported; "
                                    "ipdmeta's negative binomial is NB2, dispersion(mean)")
         # or / irr / hr / nohr / nolog / eform / irls only change Stata's display
+    if spec.name == "stcrreg" and "compete" not in {
+            match(o.name, spec.options, cmd.name).name for o in cmd.options}:
+        raise StataSyntaxError("stcrreg needs compete(status == 2)")
     if spec.name == "streg" and "distribution" not in {
             match(o.name, spec.options, cmd.name).name for o in cmd.options}:
         raise StataSyntaxError("streg needs dist(weibull) or dist(exponential)")
