@@ -71,7 +71,7 @@ class Prep(NamedTuple):
 def censoring_km(t: np.ndarray, cens: np.ndarray) -> np.ndarray:
     """``G(T_i-)``: the Kaplan-Meier estimate of the censoring distribution just before each
     (sorted) time, censoring as the event."""
-    times, first, counts = np.unique(t, return_index=True, return_counts=True)
+    times, first = np.unique(t, return_index=True)
     at_risk = t.size - first
     censored = np.add.reduceat(cens.astype(float), first)
     G = np.cumprod(1 - censored / at_risk)
@@ -133,8 +133,8 @@ def evaluate(P: Prep, beta: np.ndarray) -> Sums | None:
         return None
     xbar = S[:, 1:] / S0[:, None]
     a = P.d / S0
-    reg = np.r_[0.0, np.cumsum(a)][P.upto]                  # events at or before T_j
-    ahead = np.r_[np.cumsum((a * P.Gf)[::-1])[::-1], 0.0][P.upto]   # events after T_j
+    reg = _cum_before(a, P.upto)                  # event times at or before T_j
+    ahead = _rev_from(a * P.Gf, P.upto)           # event times after T_j
     c = e * (reg + np.where(P.comp, ahead / P.G, 0.0))
     xd = P.X[P.fail].sum(axis=0)
     score = xd - P.d @ xbar
@@ -163,18 +163,15 @@ def crr_variance(P: Prep, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     e, S0, xbar, X = s.e, s.S0, s.xbar, P.X
     # eta_i: the score residual of each participant
     a = P.d / S0
-    A = np.r_[0.0, np.cumsum(a)][P.upto]
-    B = np.concatenate([np.zeros((1, X.shape[1])), np.cumsum(xbar * a[:, None], axis=0)])[P.upto]
+    A, B = _cum_before(a, P.upto), _cum_before(xbar * a[:, None], P.upto)
     g = a * P.Gf
-    C = np.r_[np.cumsum(g[::-1])[::-1], 0.0][P.upto]
-    D = np.concatenate([np.cumsum((xbar * g[:, None])[::-1], axis=0)[::-1],
-                        np.zeros((1, X.shape[1]))])[P.upto]
+    C, D = _rev_from(g, P.upto), _rev_from(xbar * g[:, None], P.upto)
     eta = -e[:, None] * (X * A[:, None] - B)
     eta -= np.where(P.comp, e / P.G, 0.0)[:, None] * (X * C[:, None] - D)
     pos = np.searchsorted(P.ft, P.t[P.fail])
     eta[P.fail] += X[P.fail] - xbar[pos]
     # psi_i: the estimated censoring distribution, at the distinct censoring times u
-    times, first, counts = np.unique(P.t, return_index=True, return_counts=True)
+    times, first = np.unique(P.t, return_index=True)
     c_u = np.add.reduceat(P.cens.astype(float), first)
     u_idx = np.flatnonzero(c_u > 0)
     Y = (P.t.size - first)[u_idx]
@@ -183,14 +180,10 @@ def crr_variance(P: Prep, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     W1 = _cum_before(ce[:, None] * X, first[u_idx])
     fu = np.searchsorted(P.ft, times[u_idx], side="left")   # event times >= u
     gS = P.d * P.Gf / S0
-    E1 = np.r_[np.cumsum(gS[::-1])[::-1], 0.0][fu]
-    E2 = np.concatenate([np.cumsum((xbar * gS[:, None])[::-1], axis=0)[::-1],
-                         np.zeros((1, X.shape[1]))])[fu]
+    E1, E2 = _rev_from(gS, fu), _rev_from(xbar * gS[:, None], fu)
     q = W1 * E1[:, None] - E2 * W0[:, None]                  # (censoring times, p)
     step = -(c_u[u_idx] / Y**2)[:, None] * q
-    cum = np.concatenate([np.zeros((1, X.shape[1])), np.cumsum(step, axis=0)])
-    k = np.searchsorted(times[u_idx], P.t, side="right")     # censoring times <= T_i
-    psi = cum[k]
+    psi = _cum_before(step, np.searchsorted(times[u_idx], P.t, side="right"))  # u <= T_i
     cens_pos = np.searchsorted(times[u_idx], P.t[P.cens])
     psi[P.cens] += q[cens_pos] / Y[cens_pos][:, None]
     r = eta + psi
