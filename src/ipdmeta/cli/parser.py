@@ -101,10 +101,12 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--formula", required=required,
                    help='model formula, e.g. "Surv(time, event) ~ treat + age" or "y ~ treat"')
     g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox", "rr", "rd",
-                                       "negbin", "ordinal", "weibull", "exponential"],
+                                       "negbin", "ordinal", "weibull", "exponential",
+                                       "finegray"],
                    help="model family (cox is inferred from Surv()); rr: log-binomial, rd: "
                         "identity-binomial, negbin: negative binomial, ordinal: "
-                        "proportional odds, weibull/exponential: parametric PH (Surv())")
+                        "proportional odds, weibull/exponential: parametric PH (Surv()), "
+                        "finegray: competing risks (Surv(time, status 0/1/2))")
     g.add_argument("--scale", choices=["ph", "aft"],
                    help="weibull/exponential: log hazard ratios (ph, default, Stata's streg) "
                         "or log time ratios (aft, R's survreg)")
