@@ -322,3 +322,32 @@ def test_rubin_vectorised_and_checks():
         rubin([1.0], [0.1])
     with pytest.raises(InputError, match="positive finite variance"):
         rubin([1.0, 2.0], [0.1, np.nan])
+
+
+# ----------------------------------------------------------------------------- model=callable
+def test_custom_call_outcomes():
+    import warnings
+
+    from ipdmeta.errors import InputError
+    from ipdmeta.models.custom import call
+
+    frame = pd.DataFrame({"y": [1.0, 2.0, 3.0]})
+
+    def warns(d):
+        warnings.warn("slow convergence", UserWarning, stacklevel=1)
+        return 0.5, 0.1
+
+    f = call(warns, frame)
+    assert f.ok and f.extra["warnings"] == ("UserWarning: slow convergence",)
+    f = call(lambda d: {"estimate": 1.0, "se": 0.2, "n": 2, "events": 1, "aic": 3.0}, frame)
+    assert (f.n, f.events, f.extra["aic"], f.se("estimate")) == (2, 1, 3.0, pytest.approx(0.2))
+    assert call(lambda d: (1.0, -0.1), frame).problem == "not_converged"
+    assert call(lambda d: (np.inf, 0.1), frame).problem == "not_converged"
+    bad = call(lambda d: d["missing"], frame)
+    assert bad.problem == "model_error" and bad.reason == "KeyError: 'missing'"
+    with pytest.raises(InputError, match="without 'se'"):
+        call(lambda d: {"estimate": 1.0}, frame)
+    with pytest.raises(InputError, match="return a pair"):
+        call(lambda d: 1.0, frame)
+    with pytest.raises(InputError, match="not a single number"):
+        call(lambda d: ("a", 1.0), frame)

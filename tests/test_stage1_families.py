@@ -229,3 +229,18 @@ def test_cli_cluster_and_imputation(tmp_path, capsys):
     assert t["m"].tolist() == [5, 5]
     assert t["estimate"].tolist() == pytest.approx([J["mice"]["linear"]["estimate"]] * 2)
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("dist", ["weibull", "exponential"])
+def test_parametric_survival_cluster_robust_matches_survreg(dist):
+    """Robust variance on the PH form, converted to AFT: survreg(cluster = inst)."""
+    lung = _data("fam_lung_inst.csv")
+    ref = J["robust"][f"{dist}_lung_inst"]["clusters"]
+    for j in (1, 2):
+        term = ("age", "ph_ecog")[j - 1]
+        ad = ipd.stage1(lung, study="cluster", formula="Surv(time, event) ~ age + ph_ecog",
+                        model=dist, scale="aft", cluster="inst", adjust="none", poolvar=term)
+        t = ad.to_frame().set_index("study")
+        for c in ref:
+            assert t.loc[c["cluster"], "estimate"] == pytest.approx(c["aft_coef"][j], rel=1e-8)
+            assert t.loc[c["cluster"], "se"] == pytest.approx(c["none"][j], rel=1e-7)

@@ -410,6 +410,23 @@ rob$ordinal_wine <- list(description = "ordinal::wine, rating ~ temp + contact, 
                          family = "ordinal", data = "data/fam_wine.csv", names = arr(c("tempwarm", "contactyes")),
                          cluster = "cluster", by = "all",
                          clusters = list(c(list(cluster = "all"), robust_ordinal(wine, c("tempwarm", "contactyes")))))
+# survreg(cluster =): the robust variance of the AFT form, no small-sample factor
+lungc <- na.omit(survival::lung[, c("time", "status", "sex", "age", "ph.ecog", "inst")])
+rtw <- roundtrip_frame(data.frame(cluster = lungc$sex, time = lungc$time, event = lungc$status - 1,
+                                  age = lungc$age, ph.ecog = lungc$ph.ecog, inst = lungc$inst),
+                       "fam_lung_inst.csv")
+robust_survreg <- function(s, dist) {
+  m <- survreg(Surv(time, event) ~ age + ph.ecog, data = s, dist = dist, cluster = inst,
+               control = survreg.control(rel.tolerance = 1e-13, toler.chol = 1e-15, maxiter = 500))
+  list(n = nrow(s), status = "ok", aft_coef = arr(unname(coef(m))),
+       none = arr(unname(sqrt(diag(vcov(m))))[seq_along(coef(m))]),
+       clusters = length(unique(s$inst)))
+}
+for (dist in c("weibull", "exponential"))
+  rob[[paste0(dist, "_lung_inst")]] <- list(
+    description = "survival::lung (complete cases), ~ age + ph.ecog by sex, survreg(cluster = inst)",
+    family = dist, data = rtw$path, names = arr(c("Intercept", "age", "ph.ecog")), cluster = "inst",
+    clusters = by_cluster(rtw$data, function(s) robust_survreg(s, dist)))
 out$robust <- rob
 
 # ---------------------------------------------------------------- Rubin's rules
