@@ -246,6 +246,9 @@ def test_cluster_robust_matches_sandwich_and_coxph(name, ref, adjust):
         np.testing.assert_allclose(np.sqrt(np.diag(r.extra["cov_model"])), ref["naive_se"],
                                    rtol=1e-8)
         return
+    if a["family"] in ("weibull", "exponential"):
+        _check_survreg_robust(a, ref, sub, cl, adjust)
+        return
     y, X = sub["y"].to_numpy(float), _X(sub, a)
     f = FITTERS[a["family"]](y, X, names=names)
     r = robust.robust_fit(a["family"], y, X, f, cluster=cl, adjust=adjust)
@@ -256,6 +259,21 @@ def test_cluster_robust_matches_sandwich_and_coxph(name, ref, adjust):
     np.testing.assert_allclose(r.coef[:k], ref["coef"], rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(np.sqrt(np.diag(r.cov))[:k], ref[adjust], rtol=1e-7)
     assert r.extra["vce"] == "cluster" and r.extra["clusters"] == len(np.unique(cl))
+
+
+def _check_survreg_robust(a, ref, sub, cl, adjust):
+    """survreg(cluster=) is the CR0 variance of the AFT form: robust on PH, converted."""
+    dist = a["family"]
+    y = sub[["time", "event"]].to_numpy(float)
+    X = np.column_stack([np.ones(len(sub)), sub["age"], sub["ph.ecog"]])
+    f = parametric_survival.fit(y, X, names=tuple(a["names"]), dist=dist)
+    r = parametric_survival.to_aft(robust.robust_fit(dist, y, X, f, cluster=cl, adjust=adjust),
+                                   dist)
+    G, n, k = ref["clusters"], ref["n"], len(f.coef)
+    factor = {"none": 1.0, "stata": G / (G - 1), "hc1": G / (G - 1) * (n - 1) / (n - k)}
+    np.testing.assert_allclose(r.coef[:3], ref["aft_coef"], rtol=1e-8)
+    np.testing.assert_allclose(np.sqrt(np.diag(r.cov))[:3],
+                               np.array(ref["none"]) * np.sqrt(factor[adjust]), rtol=1e-7)
 
 
 def test_robust_without_cluster_is_each_participant_its_own():
