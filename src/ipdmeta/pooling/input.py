@@ -118,6 +118,9 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
     estimates, duplicated study labels and an empty table are refused.
     """
     measure = getattr(data, "measure", None)
+    if measure is None and isinstance(data, pd.DataFrame) and "measure" in data.columns:
+        values = data["measure"].dropna().astype(str).unique()   # as AggregateData.save writes
+        measure = values[0] if len(values) == 1 else None
     if not isinstance(data, pd.DataFrame):
         data = data.to_frame() if hasattr(data, "to_frame") else pd.DataFrame(data)
     if len(data) == 0:

@@ -20,7 +20,8 @@ Columns, in this order (those that do not apply are absent):
 kept covariates
     the study-level columns named in ``keep=`` (for ``by=`` and meta-regression).
 
-``save()`` writes CSV, Stata ``.dta``, Parquet or JSON; ``read_aggregate()`` reads
+``save()`` writes CSV, Stata ``.dta``, Parquet or JSON (each file with a ``measure``
+column, so that other tools see the scale too); ``read_aggregate()`` reads
 them back (the formats are in :mod:`ipdmeta.io.aggregate_files`).  JSON and Parquet
 keep the model description (``measure``, ``model``, ``formula``, ``poolvar``,
 ``ties``, ``level`` ...) and the column types; the
@@ -214,13 +215,23 @@ class AggregateData:
             raise InputError(f"names={names!r} is not known; use 'ipdmeta' or 'ipdmetan'")
         meta = {**self.metadata(), "names": names,
                 "dtypes": {str(c): str(t) for c, t in self.table.dtypes.items()}}
-        write_table(with_names(self.table, names), path, meta)
+        frame = with_names(self.table, names)
+        if self.measure and "measure" not in frame.columns:   # CSV keeps no metadata
+            frame["measure"] = self.measure
+        write_table(frame, path, meta)
         return path
 
 
 def _restore(frame: pd.DataFrame, meta: dict[str, Any]) -> AggregateData:
-    """AggregateData from a frame read from a file and its metadata (possibly empty)."""
+    """AggregateData from a frame read from a file and its metadata (possibly empty); a
+    ``measure`` column with one value (written by :meth:`AggregateData.save`) is the
+    measure."""
     frame = from_names(frame)
+    if "measure" in frame.columns and "measure" not in (meta.get("keep") or ()):
+        values = frame["measure"].dropna().astype(str).unique()
+        if len(values) == 1:
+            meta = {"measure": values[0], **{k: v for k, v in meta.items() if v is not None}}
+            frame = frame.drop(columns="measure")
     for col, dtype in (meta.get("dtypes") or {}).items():
         if col in frame.columns and str(frame[col].dtype) != dtype:
             with contextlib.suppress(TypeError, ValueError):
