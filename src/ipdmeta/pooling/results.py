@@ -136,6 +136,14 @@ class MetaResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        o = self.overall
+        return (f"MetaResult({o.k} studies, {o.model} effect {o.method}/{o.ci_method}: "
+                f"estimate {o.estimate:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}], "
+                f"tau² {o.tau2:.4g}, I² {o.I2:.1f}%"
+                + (f", by {self.subgroups.by!r}" if self.subgroups is not None else "")
+                + (f"; measure {self.measure}" if self.measure else "") + ")")
+
     def _repr_html_(self) -> str:
         from ipdmeta.report.html import result_html
         return result_html(self)

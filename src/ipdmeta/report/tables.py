@@ -204,7 +204,8 @@ def regression_summary(result: MetaRegResult, eform: bool = False, digits: int =
     table = TextTable("Term", cols, label_width=max(14, *(len(t) + 1 for t in result.terms)),
                       width=11)
     for r in result.coef.itertuples():
-        cells = [fmt(r.estimate, digits, eform), "." if eform else fmt(r.se, digits),
+        se = np.exp(r.estimate) * r.se if eform else r.se     # delta method, as Stata
+        cells = [fmt(r.estimate, digits, eform), fmt(se, digits),
                  f"{r.z_or_t:.2f}", fmt_p(r.pvalue), fmt(r.ci_low, digits, eform),
                  fmt(r.ci_high, digits, eform)]
         if perm is not None:
@@ -232,6 +233,11 @@ def regression_summary(result: MetaRegResult, eform: bool = False, digits: int =
         lines.append(f"  Permutation test ({'exact, ' if perm.exact else ''}{perm.permutations}"
                      f" {perm.kind}): QM {pv(perm.QM_pvalue)}; adj. p = Westfall-Young "
                      "max-|t| over the moderators")
-    if result.messages:
-        lines += ["", "Notes:"] + [f"  - {msg}" for msg in result.messages]
+    notes = list(result.messages)
+    if eform:
+        notes.append("exp(b) and its interval are exponentiated; its standard error is "
+                     "exp(b) × se(b) (delta method, as Stata's metareg, eform); the tests "
+                     "are on the log scale")
+    if notes:
+        lines += ["", "Notes:"] + [f"  - {msg}" for msg in notes]
     return "\n".join(lines)

@@ -180,6 +180,10 @@ class AggregateData:
         return (f"AggregateData: {model}, {what}, {len(self)} studies ({n_ok} estimated)"
                 .replace(", ,", ","))
 
+    def summary(self) -> str:
+        """The description line and the table."""
+        return f"{self.describe()}\n{self.table.to_string(max_rows=60)}"
+
     def __repr__(self) -> str:
         return f"{self.describe()}\n{self.table.to_string(max_rows=30)}"
 
