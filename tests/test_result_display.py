@@ -45,3 +45,29 @@ def test_trimfill_summary_names_the_filled_studies_and_the_new_estimate() -> Non
     text = tf.summary()
     assert text.startswith("Trim-and-fill (L0") and f"{tf.k0} studies missing" in text
     assert "Meta-analysis of" in text or tf.k0 == 0
+
+
+def test_p_values_read_as_sentences() -> None:
+    """'p < 0.001', never 'p = <0.001' (printed tables and the HTML report)."""
+    from ipdmeta.report.html import result_html
+
+    m = ipd.pool(BCG, estimate="yi", variance="vi", study="trial", method="DL")
+    assert m.overall.Q_pvalue < 0.001
+    assert "p < 0.001" in m.summary() and "= <" not in m.summary()
+    assert "= &lt;" not in result_html(m)
+
+
+def test_published_rows_without_counts_print_a_dot() -> None:
+    """IPD + published rows: N and events of the published trials are '.', not '<NA>'."""
+    import pandas as pd
+
+    hyp = ipd.datasets.load("hypertension")
+    published = pd.DataFrame({"trial": ["PUB-1"], "hr": [0.8], "lci": [0.6], "uci": [1.05]})
+    res = ipd.ipdmeta(hyp, study="trial", formula="Surv(time, event) ~ treat",
+                      aggregate=published, aggregate_measure="HR",
+                      aggregate_columns={"study": "trial", "estimate": "hr", "ci_low": "lci",
+                                         "ci_high": "uci"})
+    text = res.summary()
+    assert "<NA>" not in text
+    row = next(line for line in text.splitlines() if line.startswith("PUB-1"))
+    assert row.split("|")[1].split()[:2] == [".", "."]

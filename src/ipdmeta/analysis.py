@@ -140,6 +140,11 @@ def stage1_header(ad: AggregateData) -> list[str]:
     return [first, counts, pooled]
 
 
+def _count(value: Any) -> str:
+    """A count for the table: "." when missing (published rows without counts)."""
+    return "." if value is None or pd.isna(value) else str(int(value))
+
+
 def stage1_text(table: pd.DataFrame, ad: AggregateData, eform: bool, digits: int) -> str:
     """The per-study table: N, events, estimate, interval and % weight."""
     pct = round(ad.level * 100)
@@ -150,8 +155,7 @@ def stage1_text(table: pd.DataFrame, ad: AggregateData, eform: bool, digits: int
     width = min(40, max([24] + [len(str(s)) + 1 for s in table["study"]]))
     out = TextTable("Study", cols, label_width=width, width=11)
     for r in table.itertuples():
-        counts = [str(r.n) if "n" in table.columns else ".",
-                  *([str(r.events)] if has_events else [])]
+        counts = [_count(getattr(r, "n", None)), *([_count(r.events)] if has_events else [])]
         weight = f"{r.weight:.2f}" if np.isfinite(r.weight) else "."
         out.add(r.study, [*counts, fmt(r.estimate, digits, eform), fmt(r.ci_low, digits, eform),
                           fmt(r.ci_high, digits, eform), weight])

@@ -123,10 +123,9 @@ def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = N
         excluded[by] = bad[by].to_numpy()
     messages: tuple = ()
     if len(excluded):
-        listing = "; ".join(f"{s}: {r}" for s, r in zip(excluded.study, excluded.reason,
-                                                          strict=True))
+        listing = ", ".join(map(str, excluded.study))
         messages = (f"{len(excluded)} stud{'y' if len(excluded) == 1 else 'ies'} not pooled "
-                    f"(not estimable in stage 1): {listing}",)
+                    f"(not estimable in stage 1): {listing}; the reasons are in .excluded",)
     return frame.loc[ok].reset_index(drop=True), excluded, messages
 
 
