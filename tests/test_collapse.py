@@ -1,4 +1,4 @@
-"""ipdmetan's lcols()/rcols() column lists (ipdmeta.collapse), checked against R.
+"""ipdmetan's lcols()/rcols() column lists (ipdmeta.stage1.columns), checked against R.
 
 tests/reference/collapse_stats.R computes the collapse statistics per institution of
 survival::lung with base R (percentiles with quantile(type = 2), Stata's definition).
@@ -14,14 +14,14 @@ import pandas as pd
 import pytest
 
 import ipdmeta as ipd
-from ipdmeta.collapse import (
+from ipdmeta.errors import InputError, SpecificationError
+from ipdmeta.stage1.columns import (
     collapse_columns,
     column_labels,
     column_totals,
     parse_columns,
     strtoname,
 )
-from ipdmeta.errors import InputError, SpecificationError
 
 REF = Path(__file__).parent / "reference"
 R = json.loads((REF / "collapse_stats.json").read_text())

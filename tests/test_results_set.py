@@ -1,4 +1,4 @@
-"""ipdmetan's results set (ipdmeta.results_set): rows, _USE codes, files, redrawing."""
+"""ipdmetan's results set (ipdmeta.report.results_set): rows, _USE codes, files, redrawing."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import pandas as pd
 import pytest
 
 import ipdmeta as ipd
-from ipdmeta.collapse import collapse_columns, column_totals
 from ipdmeta.errors import InputError
 from ipdmeta.plots.forest import forest_axes
-from ipdmeta.results_set import (
+from ipdmeta.report.results_set import (
     USE,
     ResultsSet,
     forest_from_results,
     read_results_set,
     results_set,
 )
+from ipdmeta.stage1.columns import collapse_columns, column_totals
 
 matplotlib.use("Agg")
 

@@ -1,4 +1,4 @@
-# Reference values for ipdmeta.collapse (ipdmetan's lcols()/rcols() collapse statistics),
+# Reference values for ipdmeta.stage1.columns (ipdmetan's lcols()/rcols() collapse statistics),
 # computed with base R on survival::lung: institutions as trials.
 #
 # Run from the repository root:

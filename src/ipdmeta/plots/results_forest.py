@@ -1,19 +1,19 @@
 """Forest plot of a results set (Stata's ``forestplot`` on a saved ``_USE`` dataset).
 
-A :class:`~ipdmeta.results_set.ResultsSet` lists the lines of a plot top to bottom;
+A :class:`~ipdmeta.report.results_set.ResultsSet` lists the lines of a plot top to bottom;
 each ``_USE`` code becomes one kind of row: 0 a heading, 1 a study (box sized by
 ``_WT`` and its interval), 2 a study that was not estimable ("(Insufficient data)"),
 3 and 5 pooled diamonds (with the prediction interval ``_rfLCI``–``_rfUCI`` on its
 own row when present), 4 a line of text, 6 a gap.  The drawing is that of
 :func:`ipdmeta.plots.forest.forest_plot`, so the options are the same; nothing is
-computed here.  ``ipdover`` results sets (:mod:`ipdmeta.ipdover`) are drawn the
+computed here.  The results sets of ``ipd.ipdover()`` are drawn the
 same way, with boxes sized by the number of participants.
 
 Example:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import pandas as pd
-    >>> from ipdmeta.results_set import read_results_set
+    >>> from ipdmeta.report.results_set import read_results_set
     >>> rs = read_results_set(pd.DataFrame({
     ...     "_USE": [0, 1, 1, 3, 6, 5], "_LABELS": ["Men", "A", "B", "Subtotal", "", "Overall"],
     ...     "_ES": [None, 0.1, 0.3, 0.2, None, 0.2], "_LCI": [None, -0.1, 0.0, 0.05, None, 0.1],
@@ -25,23 +25,19 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
-from ipdmeta.plots._forest_layout import MAX_TICKS, Fonts, compute_layout, ticks_fit, x_range
 from ipdmeta.plots._forest_rows import Column, Row, Table
-from ipdmeta.plots._text import TextMeasurer, fmt_num, fmt_value, new_figure
-from ipdmeta.plots.forest import AXIS_TITLES, BASE_RC, _draw, _resolve_colors
+from ipdmeta.plots._text import fmt_num, fmt_value
+from ipdmeta.plots.forest import AXIS_TITLES, render_table
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ipdmeta.results_set import ResultsSet
+    from ipdmeta.report.results_set import ResultsSet
 
 NAN = float("nan")
 _KIND = {0: "heading", 1: "study", 2: "excluded", 3: "pooled", 4: "note", 5: "pooled"}
@@ -118,60 +114,6 @@ def results_set_table(rs: ResultsSet, *, eform: bool | None = None, effect: str 
     return Table(columns, rows, [], top=-0.6, rule=0.6, bottom=y + 0.6)
 
 
-def render_table(table: Table, *, eform: bool, xlabel: str = "",
-                 xticks: Sequence[float] | None = None,
-                 xlim: tuple[float, float] | None = None,
-                 favours: tuple[str, str] | None = None, null_line: bool = True,
-                 box_scale: float = 1.0, text_fraction: float | None = None,
-                 spacing: float = 1.0, title: str | None = None, font_size: float = 9,
-                 font_family: str | None = None, colors: Mapping[str, str] | None = None,
-                 figsize: tuple[float, float] | None = None, ax: Axes | None = None,
-                 path: str | Path | None = None, dpi: int = 300) -> Figure:
-    """Draw a forest-plot :class:`~ipdmeta.plots._forest_rows.Table` (as ``forest_plot``)."""
-    if text_fraction is not None:
-        text_fraction = float(text_fraction) / (100.0 if text_fraction > 1 else 1.0)
-        if not 0.05 <= text_fraction <= 0.95:
-            raise ValueError("text_fraction must be between 5% and 95% (0.05 and 0.95)")
-    if figsize is not None and ax is not None:
-        raise ValueError("give figsize or ax, not both (the plot fills the given axes)")
-    if box_scale <= 0 or spacing <= 0:
-        raise ValueError("box_scale and spacing must be positive")
-    if not any(r.kind in ("study", "pooled") and np.isfinite(r.est) for r in table.rows):
-        raise ValueError("nothing to draw: no row has an estimate")
-    x_range(table, eform, xticks, xlim)
-    pal = _resolve_colors(colors)
-    rc = {**BASE_RC, "font.family": [font_family or "DejaVu Sans", "DejaVu Sans"],
-          "font.size": font_size}
-    with mpl.rc_context(rc):
-        fig = ax.figure if ax is not None else new_figure()
-        measurer = TextMeasurer(fig)
-        fonts = Fonts(font_family or "DejaVu Sans", font_size)
-        frame = None
-        if ax is not None:
-            pos = ax.get_position()
-            frame = (pos.width * fig.get_figwidth(), pos.height * fig.get_figheight())
-        for max_ticks in range(MAX_TICKS, 2, -1):
-            ticks, limits = x_range(table, eform, xticks, xlim, max_ticks)
-            layout = compute_layout(table, fonts, measurer, ticks=ticks, limits=limits,
-                                    eform=eform, favours=favours, xlabel=xlabel,
-                                    title=title, spacing=spacing, text_fraction=text_fraction,
-                                    figsize=figsize, frame=frame)
-            if xticks is not None or ticks_fit(ticks, limits, eform, layout.panel_w,
-                                               layout.fonts, measurer):
-                break
-        if ax is None:
-            fig.set_size_inches(layout.width, layout.height)
-            container = fig.add_axes((0, 0, 1, 1))
-        else:
-            container = ax
-        _draw(container, table, layout, ticks, limits, eform, pal, favours=favours,
-              xlabel=xlabel, title=title, null_line=null_line, pooled_line=False,
-              box_scale=box_scale, result=None)
-        if path is not None:
-            fig.savefig(path, dpi=dpi, format=Path(path).suffix.lstrip(".").lower() or None)
-    return fig
-
-
 def results_set_plot(rs: ResultsSet, *, eform: bool | None = None, effect: str | None = None,
                      xlabel: str | None = None, xticks: Sequence[float] | None = None,
                      xlim: tuple[float, float] | None = None,
@@ -183,7 +125,7 @@ def results_set_plot(rs: ResultsSet, *, eform: bool | None = None, effect: str |
     """Forest plot of a results set; the options are those of ``forest_plot``.
 
     Args:
-        rs: the results set (:func:`ipdmeta.results_set.read_results_set`).
+        rs: the results set (:func:`ipdmeta.report.results_set.read_results_set`).
         eform: exponentiated estimates on a log axis (default: the set's own).
         effect, xlabel, xticks, xlim: the estimate column's header, the axis title,
             ticks (display scale) and range, as in ``forest_plot``.
@@ -202,6 +144,8 @@ def results_set_plot(rs: ResultsSet, *, eform: bool | None = None, effect: str |
                               left_columns=left_columns, right_columns=right_columns,
                               headers=left_headers, show_weights=show_weights,
                               show_estimates=show_estimates, show_pi=show_pi)
+    if not any(r.kind in ("study", "pooled") and np.isfinite(r.est) for r in table.rows):
+        raise ValueError("nothing to draw: no row of the results set has an estimate")
     if xlabel is None:
         xlabel = AXIS_TITLES.get((rs.measure or "").upper(), "")
     return render_table(table, eform=eform, xlabel=xlabel, xticks=xticks, xlim=xlim,

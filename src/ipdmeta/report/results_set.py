@@ -23,7 +23,7 @@ variables that ``forestplot`` reads (``help forestplot``, ``help metan##saved_da
     log-rank O − E and V (log-rank stage 1).
 lcols/rcols
     the columns shown left and right of the plot (kept covariates, ``n``, or the
-    per-trial columns of :func:`ipdmeta.collapse.collapse_columns`); ordered after
+    per-trial columns of :func:`ipdmeta.stage1.columns.collapse_columns`); ordered after
     ``_LABELS`` (left) and after ``_EFFECT`` (right).
 
 :func:`results_set` builds it from an ``IPDMetaResult`` or a ``MetaResult``;
@@ -42,7 +42,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -50,9 +49,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ipdmeta.aggregate import META_TAG, _NotesWriter, read_dta_notes, stata_names
 from ipdmeta.errors import InputError
-from ipdmeta.tables import TextTable, fmt, fmt_p, model_label
+from ipdmeta.io.results_files import read_results, write_results
+from ipdmeta.report.tables import TextTable, fmt, fmt_p, model_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -65,7 +64,6 @@ USE = {"heading": 0, "study": 1, "excluded": 2, "subgroup": 3, "text": 4, "overa
 CORE = ("_USE", "_STUDY", "_BY", "_OVER", "_LEVEL", "_LABELS", "_ES", "_seES", "_LCI",
         "_UCI", "_WT", "_NN", "_EFFECT", "_rfLCI", "_rfUCI", "_OE", "_V")
 RATIO = {"HR", "OR", "RR", "IRR", "RATIO", "ROM"}
-FORMATS = {".dta": "dta", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,16 +147,8 @@ class ResultsSet:
             [6, 5, 4]
         """
         path = Path(path)
-        fmt_name = FORMATS.get(path.suffix.lower())
-        if fmt_name is None:
-            raise InputError(f"cannot tell the format of {path.name!r}: use .dta, .csv or "
-                             ".parquet")
-        if fmt_name == "dta":
-            _write_dta(self, path)
-        elif fmt_name == "csv":
-            self.frame.to_csv(path, index=False)
-        else:
-            _write_parquet(self, path)
+        write_results(self.frame, path, self.metadata(), labels=self.labels,
+                      value_labels=self.value_labels)
         return path
 
 
@@ -238,8 +228,8 @@ def results_set(result: Any, *, columns: pd.DataFrame | None = None,
     Args:
         result: the result of :func:`ipdmeta.ipdmeta` or :func:`ipdmeta.pool`.
         columns: extra per-study columns (a frame with ``study``, e.g. from
-            :func:`ipdmeta.collapse.collapse_columns` with the study column renamed).
-        totals: their values on pooled rows (:func:`ipdmeta.collapse.column_totals`:
+            :func:`ipdmeta.stage1.columns.collapse_columns` with the study column renamed).
+        totals: their values on pooled rows (:func:`ipdmeta.stage1.columns.column_totals`:
             a ``group`` column with the subgroup values and "Overall").
         left_columns, right_columns: the columns shown beside the plot (from
             ``columns`` or the stage-1 table: kept covariates, ``n``, ``events`` ...).
@@ -415,39 +405,6 @@ def _default_labels(meta: MetaResult, by: str | None) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------- files
-def _write_dta(rs: ResultsSet, path: Path) -> None:
-    names = stata_names([str(c) for c in rs.frame.columns])
-    data = rs.frame.copy()
-    for c in data.columns:
-        if not pd.api.types.is_numeric_dtype(data[c]):
-            data[c] = data[c].astype(object).where(data[c].notna(), "").astype(str)
-        elif c != "_USE":
-            data[c] = data[c].astype("float64")
-    data = data.rename(columns=names)
-    labels = {names[c]: rs.labels.get(c, c)[:80] for c in rs.frame.columns}
-    value_labels = {names[c]: v for c, v in rs.value_labels.items() if c in names}
-    meta = {**rs.metadata(), "stata_names": {v: k for k, v in names.items() if k != v}}
-    human = (f"ipdmeta results set (forest plot rows): {rs.measure or 'ES'}, level "
-             f"{rs.level:g}; _USE 0 heading 1 study 2 not estimable 3 subgroup 4 text "
-             "5 overall 6 blank")
-    _NotesWriter(path, data, write_index=False,
-                 data_label=f"ipdmeta results set: {rs.measure or 'ES'}"[:80],
-                 variable_labels=labels, value_labels=value_labels,
-                 notes=(human, f"{META_TAG}: {json.dumps(meta)}")).write_file()
-
-
-def _write_parquet(rs: ResultsSet, path: Path) -> None:
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError as err:
-        raise InputError("Parquet files need pyarrow: pip install 'ipdmeta[parquet]'") from err
-    table = pa.Table.from_pandas(rs.frame, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[META_TAG.encode()] = json.dumps(rs.metadata()).encode("utf-8")
-    pq.write_table(table.replace_schema_metadata(meta), path)
-
-
 def _infer_columns(frame: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Left and right data columns of a results set from the column order."""
     cols = [str(c) for c in frame.columns]
@@ -457,30 +414,6 @@ def _infer_columns(frame: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...
     after = cols.index("_EFFECT") + 1 if "_EFFECT" in cols else cols.index("_ES") + 1
     right = [c for c in cols[after:] if c not in CORE]
     return tuple(left), tuple(right)
-
-
-def _from_file(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    suffix = FORMATS.get(path.suffix.lower())
-    if suffix is None:
-        raise InputError(f"cannot tell the format of {path.name!r}: use .dta, .csv or .parquet")
-    if not path.exists():
-        raise InputError(f"file {str(path)!r} does not exist")
-    meta: dict[str, Any] = {}
-    if suffix == "csv":
-        return pd.read_csv(path, keep_default_na=False, na_values=[""]), meta
-    if suffix == "parquet":
-        import pyarrow.parquet as pq
-        table = pq.read_table(path)
-        raw = (table.schema.metadata or {}).get(META_TAG.encode())
-        return table.to_pandas(), json.loads(raw) if raw else meta
-    frame = pd.read_stata(path, convert_categoricals=False, preserve_dtypes=False)
-    for note in read_dta_notes(path):
-        if note.startswith(META_TAG + ":"):
-            meta = json.loads(note[len(META_TAG) + 1:])
-    if not meta:   # a file from Stata: its variable labels are the column headers
-        with pd.io.stata.StataReader(path) as reader:
-            meta = {"labels": {k: v for k, v in reader.variable_labels().items() if v}}
-    return frame.rename(columns=meta.get("stata_names") or {}), meta
 
 
 def read_results_set(source: str | Path | pd.DataFrame, *, measure: str | None = None,
@@ -505,7 +438,7 @@ def read_results_set(source: str | Path | pd.DataFrame, *, measure: str | None =
     if isinstance(source, pd.DataFrame):
         frame, meta = source.copy(), {}
     else:
-        frame, meta = _from_file(Path(source))
+        frame, meta = read_results(source)
     missing = [c for c in ("_USE", "_ES", "_LCI", "_UCI") if c not in frame.columns]
     if missing:
         raise InputError(f"a results set needs _USE, _ES, _LCI and _UCI; missing "
