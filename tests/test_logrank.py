@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import ipdmeta as ipd
-from ipdmeta.errors import InputError
+from ipdmeta.errors import InputError, SpecificationError
 from ipdmeta.models import logrank
 from ipdmeta.models.base import Fit
 
@@ -147,3 +147,68 @@ def test_bad_input_is_named() -> None:
         logrank.fit(y, np.zeros((3, 2)), names=("a", "b"))
     with pytest.raises(InputError, match="event indicator"):
         logrank.fit(np.array([[1.0, 2], [2, 1]]), np.array([[0.0], [1]]), names=("a",))
+
+
+# ---------------------------------------------------------------------- in stage 1
+@pytest.mark.parametrize("name", ["hypertension", "hypertension_strata"])
+def test_stage1_logrank_matches_survdiff(name: str) -> None:
+    case = CASES[name]
+    hyp = ipd.datasets.load("hypertension")
+    formula = "Surv(time, event) ~ treat" + (" + strata(smk)" if case["strata"] else "")
+    ad = ipd.stage1(hyp, study="trial", formula=formula, model="logrank")
+    assert ad.model == "logrank" and ad.measure == "HR" and ad.ties is None
+    assert ad["study"].tolist() == case["study"]
+    oe = np.array(case["O"]) - np.array(case["E"])
+    np.testing.assert_allclose(ad["oe"], oe, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(ad["v"], case["V"], rtol=1e-10)
+    np.testing.assert_allclose(ad["estimate"], oe / np.array(case["V"]), rtol=1e-9)
+    assert ad["events"].tolist() == case["events"]
+    res = ipd.ipdmeta(hyp, study="trial", formula=formula, model="peto", method="common")
+    assert res.overall.estimate == pytest.approx(case["pooled"]["FE"]["estimate"], rel=1e-9)
+    q_stat = res.overall.Q
+    assert q_stat == pytest.approx(case["pooled"]["FE"]["Q"], rel=1e-9)
+    reml = ipd.ipdmeta(hyp, study="trial", formula=formula, model="logrank", method="REML")
+    assert reml.overall.tau2 == pytest.approx(case["pooled"]["REML"]["tau2"], rel=1e-5)
+
+
+def test_stage1_logrank_engines_and_many_studies_agree() -> None:
+    data = _data("nwtco")
+    data = data.assign(unit=np.arange(len(data)) % 25)     # 25 "studies": the batched size
+    serial = ipd.stage1(data, study="unit", formula="Surv(time, status) ~ group + strata(s)",
+                        model="logrank")
+    procs = ipd.stage1(data, study="unit", formula="Surv(time, status) ~ group + strata(s)",
+                       model="logrank", engine="processes", n_jobs=2)
+    pd.testing.assert_frame_equal(serial.to_frame(), procs.to_frame())
+    one = data[data["unit"] == 3]
+    f = logrank.fit(one[["time", "status"]].to_numpy(float), one[["group"]].to_numpy(float),
+                    names=("group",), strata=one["s"].to_numpy())
+    assert serial["oe"].iloc[3] == pytest.approx(f.extra["oe"], rel=1e-12)
+
+
+def test_stage1_logrank_failures_and_saving(tmp_path: Path) -> None:
+    d = pd.DataFrame({"trial": ["A"] * 4 + ["B"] * 4 + ["C"] * 6,
+                      "time": [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 5, 6],
+                      "event": [0, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1, 1, 0, 1],
+                      "treat": [0, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0, 1]})
+    ad = ipd.stage1(d, study="trial", formula="Surv(time, event) ~ treat", model="logrank")
+    assert ad["status"].tolist() == ["no_events", "constant_poolvar", "ok"]
+    path = ad.save(tmp_path / "AD.dta", names="ipdmetan")
+    frame = pd.read_stata(path)
+    assert {"_OE", "_V", "_ES", "_seES"} <= set(frame.columns)
+    back = ipd.read_aggregate(path)
+    np.testing.assert_allclose(back["v"], ad["v"], equal_nan=True)
+
+
+def test_stage1_logrank_refuses_covariates() -> None:
+    hyp = ipd.datasets.load("hypertension")
+    with pytest.raises(SpecificationError, match=r"one variable.*model='cox'"):
+        ipd.stage1(hyp, study="trial", formula="Surv(time, event) ~ treat + age",
+                   model="logrank")
+    with pytest.raises(SpecificationError, match="interaction"):
+        ipd.stage1(hyp, study="trial", formula="Surv(time, event) ~ treat", model="logrank",
+                   interaction=("treat", "age"))
+    with pytest.raises(SpecificationError, match="firth"):
+        ipd.stage1(hyp, study="trial", formula="Surv(time, event) ~ treat", model="logrank",
+                   firth=True)
+    with pytest.raises(SpecificationError, match="Surv"):
+        ipd.stage1(hyp, study="trial", formula="event ~ treat", model="logrank")
