@@ -171,3 +171,13 @@ def test_bad_input() -> None:
         ipdover(BREAST, over="study", study="study", formula=COX)
     with pytest.raises(InputError, match="over="):
         ipdover(BREAST, over=[], formula=COX)
+
+
+def test_categorical_levels_keep_their_order() -> None:
+    d = BIRTHWT.assign(agegrp=pd.Categorical(
+        pd.cut(BIRTHWT["age"], [0, 19, 29, 99], labels=["teen", "20s", "30+"])))
+    ov = ipdover(d, over="agegrp", formula="low ~ smoke", model="logistic")
+    assert ov.table["level"].tolist() == ["teen", "20s", "30+"]
+    assert ov.table["n"].tolist() == [int((d["age"] <= 19).sum()),
+                                      int(d["age"].between(20, 29).sum()),
+                                      int((d["age"] >= 30).sum())]

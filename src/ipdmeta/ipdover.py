@@ -264,6 +264,7 @@ def _fit_cells(frame: pd.DataFrame, keys: Sequence[str], study: str | None, miss
     idx = np.unravel_index(rows["study"].to_numpy(dtype=np.int64), shape)[: len(parts)]
     for name, (_, levels), i in zip(parts, coded, idx, strict=True):
         rows[f"_key_{name}"] = levels[i]
+        rows[f"_code_{name}"] = i        # the level's place in the column's own order
     return rows, ad
 
 
@@ -301,13 +302,13 @@ def _combine(rows: pd.DataFrame, spec: dict[str, Any], study: str | None) -> dic
 
 def _summaries(rows: pd.DataFrame, keys: Sequence[str], spec: dict[str, Any],
                study: str | None) -> pd.DataFrame:
-    """One result per combination of ``keys`` (in sorted order)."""
-    cols = [f"_key_{k}" for k in keys]
+    """One result per combination of ``keys``, in the order of their levels (sorted, or
+    the categories' order for pandas categoricals)."""
+    cols = [f"_code_{k}" for k in keys]
     out = []
-    for values, part in (rows.groupby(cols, sort=True, dropna=False) if cols
-                         else [((), rows)]):
-        values = values if isinstance(values, tuple) else (values,)
-        out.append({**dict(zip(keys, values, strict=True)), **_combine(part, spec, study)})
+    for _, part in (rows.groupby(cols, sort=True) if cols else [((), rows)]):
+        values = {k: part[f"_key_{k}"].iloc[0] for k in keys}
+        out.append({**values, **_combine(part, spec, study)})
     return pd.DataFrame(out)
 
 
@@ -387,6 +388,7 @@ def ipdover(data: Any, over: str | Sequence[str], formula: str | None = None,
     if by is not None and "by" not in overall_frame.columns:
         overall_frame["by"] = np.nan
     trials = pd.concat(trial_rows, ignore_index=True).drop(columns="study")
+    trials = trials.drop(columns=[c for c in trials.columns if c.startswith("_code_")])
     trials = trials.rename(columns={f"_key_{study}": "study", f"_key_{by}": "by"})
     if not has_events(table):
         order.remove("events")

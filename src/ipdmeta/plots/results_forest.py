@@ -104,7 +104,7 @@ def results_set_table(rs: ResultsSet, *, eform: bool | None = None, effect: str 
             continue
         est, lo, hi = _value(r, "_ES"), _value(r, "_LCI"), _value(r, "_UCI")
         role = "" if kind == "study" else ("overall" if use == 5 else "subgroup")
-        rows.append(Row(kind, label, cells(r, kind == "study"), est, lo, hi,
+        rows.append(Row(kind, label, cells(r, True), est, lo, hi,
                         weight=_value(r, "_WT"), role=role, y=y))
         pi_lo, pi_hi = _value(r, "_rfLCI"), _value(r, "_rfUCI")
         if kind == "pooled" and show_pi and np.isfinite(pi_lo) and np.isfinite(pi_hi):
