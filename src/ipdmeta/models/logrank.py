@@ -39,7 +39,7 @@ import numpy as np
 
 from ipdmeta.errors import InputError
 from ipdmeta.models.base import Fit, failed
-from ipdmeta.models.cox import _as_inputs, _strata_codes
+from ipdmeta.models.cox import stratum_codes, survival_inputs
 
 
 def _segment_sums(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -109,12 +109,12 @@ def fit(y, X, *, names: Sequence[str], strata=None, **_) -> Fit:
         >>> fit(y, np.array([[0.0], [0], [1], [1]]), names=("treat",)).extra["observed"]
         1.0
     """
-    time, event, X, names = _as_inputs(y, X, names)
+    time, event, X, names = survival_inputs(y, X, names)
     if X.shape[1] != 1:
         raise InputError(f"the log-rank test compares the two groups of one column; got "
                          f"{X.shape[1]} columns ({', '.join(names)}): use strata= for "
                          "stratification or model='cox' to adjust for covariates")
-    codes = _strata_codes(strata, time.shape[0])
+    codes = stratum_codes(strata, time.shape[0])
     n = time.shape[0]
     events = int(event.sum())
     common = {"names": names, "n": n, "events": events}
