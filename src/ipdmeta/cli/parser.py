@@ -25,6 +25,8 @@ examples:
   ipdmeta stata 'ipdmetan, study(trial) re(reml, hksj) hr : stcox treat age' \\
       --data hyp.csv --stset time event
   ipdmeta report hyp.csv --study trial --formula "Surv(time, event) ~ treat" --out r.html
+  ipdmeta ipdover hyp.csv --over smk --study trial --formula "Surv(time, event) ~ treat" \\
+      --forest over.png
   ipdmeta demo --out output
 
 exit codes: 0 success, 1 the analysis failed, 2 usage error.
@@ -87,6 +89,19 @@ examples:
       'metareg _ES int_type2 int_type3, wsse(_seES) eform' --data wgb.csv --out out
   ipdmeta stata --do analysis.do --data trials.dta --dry-run
 """,
+    "ipdover": """\
+The treatment effect within the levels of each --over column (Stata's ipdover):
+one model per subgroup, or with --study two-stage within each subgroup (the model in
+each trial, pooled with --method/--ci); --by repeats it within each level of a
+column (--by STUDY: each trial's estimate in each subgroup).
+
+examples:
+  ipdmeta ipdover hyp.csv --over smk --study trial \\
+      --formula "Surv(time, event) ~ treat + age" --forest over.png --eform
+  ipdmeta ipdover lbw.csv --over race smoke ht --formula "low ~ age" --model logistic
+  ipdmeta ipdover hyp.csv --over smk --study trial --by trial \\
+      --formula "Surv(time, event) ~ treat" --save over.dta
+""",
     "demo": """\
 Runs the three example analyses (Cox on hypertension, linear on weight_gain,
 logistic on weight_gain_binary with subgroups and a meta-regression) and writes
@@ -100,15 +115,15 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--study", required=required, help="study identifier column")
     g.add_argument("--formula", required=required,
                    help='model formula, e.g. "Surv(time, event) ~ treat + age" or "y ~ treat"')
-    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox"],
-                   help="model family (cox is inferred from Surv())")
+    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox", "logrank"],
+                   help="model family (cox is inferred from Surv(); logrank: Peto O - E, V)")
     g.add_argument("--poolvar", help="design column to pool (default: the first term)")
     g.add_argument("--interaction", nargs=2, metavar=("A", "B"),
                    help="pool the within-study interaction A x B (deft approach)")
     g.add_argument("--ties", choices=["efron", "breslow"],
                    help="Cox ties (default efron; Stata's stcox uses breslow)")
     g.add_argument("--keep", nargs="+", metavar="COL", help="study-level columns to keep")
-    g.add_argument("--strata", nargs="+", metavar="COL", help="Cox strata columns")
+    g.add_argument("--strata", nargs="+", metavar="COL", help="Cox / log-rank strata columns")
     g.add_argument("--exposure", help="Poisson exposure column (log offset)")
     g.add_argument("--offset", help="Poisson offset column")
     g.add_argument("--firth", action="store_true",
@@ -211,6 +226,9 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
                                                   ".parquet .json)")
     g.add_argument("--names", choices=["ipdmeta", "ipdmetan"], default="ipdmeta",
                    help="column names of --save: ipdmeta or Stata ipdmetan (_ES, _seES ...)")
+    g.add_argument("--saving", metavar="FILE",
+                   help="save ipdmetan's results set, the rows of the forest plot with _USE, "
+                        "_ES, _WT ... and the --left/--right-columns (.dta .csv .parquet)")
     g.add_argument("--report", metavar="FILE", help="write an HTML report")
     g.add_argument("--title", help="report title")
     _published(p)
@@ -285,6 +303,21 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     p.add_argument("--dry-run", action="store_true", help="translate only; run nothing")
     p.add_argument("--python", metavar="FILE", help="write the equivalent Python script")
     _output(p, eform=False)
+
+    p = add("ipdover", "the treatment effect within subgroups of participants (ipdover)")
+    p.add_argument("data", help="participant data file")
+    p.add_argument("--over", nargs="+", required=True, metavar="COL",
+                   help="columns whose levels define the subgroups")
+    p.add_argument("--missing", action="store_true",
+                   help="treat missing values of --over/--by as a subgroup")
+    _stage1(p, required=False)
+    _stage2(p, by=False)
+    p.add_argument("--by", metavar="COL",
+                   help="repeat within each level of COL (Stata's second over(); the study "
+                        "column gives each trial's estimate in each subgroup)")
+    _forest(p)
+    p.add_argument("--save", metavar="FILE", help="save the results set (.dta .csv .parquet)")
+    _output(p)
 
     p = add("demo", "run the example analyses into an output folder")
     p.add_argument("--out", default="output", metavar="DIR", help="output folder (output)")
