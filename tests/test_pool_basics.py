@@ -222,3 +222,17 @@ def test_subgroup_order_is_sorted_everywhere() -> None:
     cat = frame.assign(grp=pd.Categorical(frame["grp"], ["mixed", "exercise", "diet"]))
     assert list(ipd.pool(cat, by="grp", method="DL").subgroups.pooled) == [
         "mixed", "exercise", "diet"]                                   # a categorical's order
+
+
+def test_weights_are_never_silently_ignored() -> None:
+    """weights= is honoured by GENQ and refused, by name, with any other method."""
+    import ipdmeta as ipd
+    from ipdmeta.errors import InputError
+
+    frame = pd.DataFrame({"yi": [0.1, 0.3, 0.2, 0.5], "vi": [0.01, 0.02, 0.03, 0.02],
+                          "w": [1.0, 2.0, 1.0, 3.0]})
+    with pytest.raises(InputError, match="weights='w' is used by method='GENQ'"):
+        ipd.pool(frame, weights="w", method="REML")
+    genq = ipd.pool(frame, weights="w", method="GENQ")
+    plain = ipd.pool(frame.assign(w=1.0 / frame["vi"]), weights="w", method="GENQ")
+    assert genq.overall.tau2 != plain.overall.tau2   # the weights change the estimate

@@ -345,8 +345,10 @@ def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
     # header and its rule
     for col, cx in zip(table.columns, lay.col_x, strict=True):
         w = lay.col_w[col.key]
-        if col.numeric or col.parts > 1:
+        if col.parts > 1:
             text(cx + w / 2, 0.0, col.header, fonts.bold, pal["text"], ha="center")
+        elif col.numeric:
+            text(cx + w, 0.0, col.header, fonts.bold, pal["text"], ha="right")
         else:
             text(cx, 0.0, col.header, fonts.bold, pal["text"])
     panel.plot([lay.margin, lay.width - lay.margin], [table.rule, table.rule],
@@ -378,11 +380,13 @@ def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
 
     # graphics
     studies = [r for r in table.rows if r.kind == "study"]
-    row_pt = lay.row_h * 72.0
-    _draw_studies(panel, studies, to_x, limits, pal, row_pt, box_scale)
+    # symbols keep the size of a row at spacing 1: wider spacing spreads the rows, it
+    # does not stretch boxes, arrowheads and diamonds
+    base_h = min(lay.row_h, 1.85 * fonts.size / 72)
+    _draw_studies(panel, studies, to_x, limits, pal, base_h * 72.0, box_scale)
     for row in table.rows:
         if row.kind == "pooled":
-            _draw_diamond(panel, row, to_x, pal)
+            _draw_diamond(panel, row, to_x, pal, 0.36 * base_h / lay.row_h)
         elif row.kind == "pi":
             _draw_pi(panel, row, to_x, pal, limits)
     _draw_excluded_notes(panel, [r for r in table.rows if r.kind == "excluded"], lay, pal,
@@ -428,7 +432,7 @@ def _draw_studies(panel: Axes, rows: list[Row], to_x: Any, limits: tuple[float, 
             right.append((limits[1], r.y))
     panel.add_collection(LineCollection(segs, colors=pal["ci"], linewidths=1.0, zorder=4,
                                         gid="forest-ci", capstyle="butt"), autolim=False)
-    size = max(7.0, 0.5 * row_pt)  # the head is half the marker size long
+    size = max(6.0, 0.42 * row_pt)  # the head is half the marker size long
     for pts, marker in ((left, _ARROW_LEFT), (right, _ARROW)):
         if pts:
             xs, ys = zip(*pts, strict=True)
@@ -436,11 +440,11 @@ def _draw_studies(panel: Axes, rows: list[Row], to_x: Any, limits: tuple[float, 
                        markeredgewidth=0, clip_on=False, zorder=4, gid="forest-arrows")
 
 
-def _draw_diamond(panel: Axes, row: Row, to_x: Any, pal: dict[str, str]) -> None:
+def _draw_diamond(panel: Axes, row: Row, to_x: Any, pal: dict[str, str], h: float) -> None:
+    """The diamond of a pooled row, ``h`` row units above and below its centre."""
     if not np.isfinite(row.est):
         return
     lo, est, hi = to_x(row.lo), to_x(row.est), to_x(row.hi)
-    h = 0.36
     face = pal["diamond_common"] if row.hollow else pal["diamond"]
     poly = Polygon([(lo, row.y), (est, row.y - h), (hi, row.y), (est, row.y + h)],
                    closed=True, facecolor=face, edgecolor=pal["diamond"], linewidth=0.9,
