@@ -28,6 +28,7 @@ from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled
 from ipdmeta.report.results_set import ResultsSet, results_set
 from ipdmeta.report.tables import TextTable, fmt
+from ipdmeta.stage1.columns import carry_columns, column_totals, label_studies, parse_columns
 from ipdmeta.stage1.published import combine
 from ipdmeta.stage1.run import stage1
 from ipdmeta.stage1.table import AggregateData
@@ -51,10 +52,16 @@ class IPDMetaResult:
     Attributes:
         aggregate: the stage-1 table (:class:`~ipdmeta.stage1.table.AggregateData`).
         meta: the stage-2 result (:class:`~ipdmeta.pooling.results.MetaResult`).
+        left_columns, right_columns: the columns of ``ipdmeta(left_columns=...)``,
+            shown beside the forest plot and saved with the results set by default.
+        column_totals: their values on the pooled rows (subgroups and overall).
     """
 
     aggregate: AggregateData
     meta: MetaResult
+    left_columns: tuple[str, ...] = ()
+    right_columns: tuple[str, ...] = ()
+    column_totals: pd.DataFrame | None = None
 
     @property
     def overall(self) -> Pooled:
@@ -107,13 +114,20 @@ class IPDMetaResult:
         return result_html(self)
 
     def forest(self, **options: Any) -> Figure:
-        """Forest plot of the pooled result (``self.meta.forest(**options)``)."""
+        """Forest plot of the pooled result (``self.meta.forest(**options)``), with the
+        analysis' ``left_columns``/``right_columns`` unless others are given."""
+        options.setdefault("left_columns", list(self.left_columns))
+        options.setdefault("right_columns", list(self.right_columns))
         return self.meta.forest(**options)
 
     def results_set(self, **options: Any) -> ResultsSet:
         """The forest-plot rows as ipdmetan's ``saving()`` writes them, with the
         not-estimable studies and the stage-1 columns (``left_columns=["n"]`` ...);
         options as :func:`ipdmeta.report.results_set.results_set`."""
+        options.setdefault("left_columns", list(self.left_columns))
+        options.setdefault("right_columns", list(self.right_columns))
+        if self.column_totals is not None:
+            options.setdefault("totals", self.column_totals)
         return results_set(self, **options)
 
     def save(self, path: str | Path, **options: Any) -> Path:
@@ -194,7 +208,10 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             level: float = 0.95, pi: str = "hts", tau2_ci: str = "qp",
             aggregate: Any = None, aggregate_columns: dict[str, str] | None = None,
             aggregate_measure: str | None = None, aggregate_scale: str | None = None,
-            relabel: bool = False, **stage1_options: Any) -> IPDMetaResult:
+            relabel: bool = False, left_columns: str | Sequence[str] | None = None,
+            right_columns: str | Sequence[str] | None = None,
+            label: str | Sequence[str] | None = None,
+            **stage1_options: Any) -> IPDMetaResult:
     """Two-stage IPD meta-analysis: the model in each study, then pooling.
 
     Stata's ``ipdmetan, study(trial): stcox treat ...`` in one call.
@@ -214,6 +231,15 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             IPD model's; default: the same); ``aggregate_scale`` is "ratio" or "log"
             for ratio measures; ``relabel=True`` renames clashing study labels. See
             :func:`ipdmeta.stage1.published.combine`.
+        left_columns, right_columns: columns shown left / right of the forest plot and
+            saved with the results set, as ipdmetan's ``lcols()``/``rcols()``: study-level
+            variables of the data (carried into the stage-1 table without ``keep=``),
+            collapse syntax (``"(mean) age (count) n_age=id"``: a statistic of a
+            participant-level variable per study, see :mod:`ipdmeta.stage1.columns`),
+            returned values (``"(e(N))"``) or stage-1 columns (``n``, ``events``).
+        label: a study-level column to label the studies with in tables and plots
+            instead of the ``study`` identifiers, or ``(name, year)`` for "name (year)"
+            (Stata's ``label(namevar= yearvar=)``).
         **stage1_options: any other option of :func:`~ipdmeta.stage1.stage1`
             (``interaction=``, ``ties=``, ``strata=``, ``firth=``, ``engine=`` ...).
 
@@ -235,10 +261,31 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             raise InputError(f"by= takes one column name, got {by!r}")
         if by not in keep_list and not (aggregate is not None and by == "source"):
             keep_list.append(by)
+    specs = parse_columns([*_as_list(left_columns), *_as_list(right_columns)])
+    labels = _as_list(label)
+    keep_list += [c for c in labels if c not in keep_list]
     ad = stage1(data, study=study, formula=formula, model=model, poolvar=poolvar,
                 keep=keep_list, level=level, **stage1_options)
+    ad = carry_columns(ad, data, study, specs) if specs else ad
+    if label is not None:
+        ad = label_studies(ad, label)
     if aggregate is not None:
         ad = combine(ad, aggregate, columns=aggregate_columns, measure=aggregate_measure,
                      scale=aggregate_scale, level=level, relabel=relabel)
     meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci)
-    return IPDMetaResult(aggregate=ad, meta=meta)
+    n_left = len(parse_columns(_as_list(left_columns)))
+    totals = None
+    if specs:
+        totals = column_totals(data, specs, by=by if by in data.columns else None,
+                               stage1=ad)
+    return IPDMetaResult(aggregate=ad, meta=meta,
+                         left_columns=tuple(s.name for s in specs[:n_left]),
+                         right_columns=tuple(s.name for s in specs[n_left:]),
+                         column_totals=totals)
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    """A column list from None, one name (or collapse-syntax text) or a sequence."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

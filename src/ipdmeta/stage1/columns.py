@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -392,3 +392,69 @@ def column_labels(columns: Sequence[ColumnSpec]) -> dict[str, str]:
         {'age': 'Mean age', '_e_N__': '(e(N))'}
     """
     return {s.name: s.label if s.label is not None else s.source for s in columns}
+
+
+def carry_columns(ad: Any, data: pd.DataFrame, study: str,
+                  columns: str | Sequence[str] | Sequence[ColumnSpec]) -> Any:
+    """The stage-1 table ``ad`` with the per-trial columns of an ``lcols()``/``rcols()``
+    list added (their names join ``ad.keep``); items that name a stage-1 column
+    (``n``, ``events`` ...) or a returned value already in the table are left as they
+    are.
+
+    Example:
+        >>> import pandas as pd, ipdmeta as ipd
+        >>> wg = ipd.datasets.load("weight_gain")
+        >>> ad = ipd.stage1(wg, study="studyid", formula="final_wt ~ trt", model="linear")
+        >>> carry_columns(ad, wg, "studyid", "intervention (mean) age=baseline_wt").columns[-2:]
+        ['intervention', 'age']
+    """
+    specs = [s for s in _as_specs(columns) if s.name not in ad.table.columns]
+    if not specs:
+        return ad
+    cols = collapse_columns(data, study, specs, stage1=ad).rename(columns={study: "study"})
+    table = ad.table.merge(cols, on="study", how="left")
+    return replace(ad, table=table, keep=(*ad.keep, *(s.name for s in specs)))
+
+
+def label_studies(ad: Any, label: str | Sequence[str]) -> Any:
+    """The stage-1 table with study labels from the (kept) column ``label`` — or
+    ``(name, year)``, giving "name (year)" as Stata's ``label(namevar= yearvar=)`` —
+    in ``study``; the original identifiers move to a column named after the study
+    variable.
+
+    Example:
+        >>> import ipdmeta as ipd
+        >>> wg = ipd.datasets.load("weight_gain")
+        >>> ad = ipd.stage1(wg, study="studyid", formula="final_wt ~ trt", model="linear",
+        ...                 keep=["study_name"])
+        >>> label_studies(ad, "study_name")["study"].tolist()[:2]
+        ['Abernethy 1998', 'Baptiste 1999']
+    """
+    parts = [label] if isinstance(label, str) else list(label)
+    if not 1 <= len(parts) <= 2 or not all(isinstance(p, str) for p in parts):
+        raise SpecificationError(f"label= takes a column name or (name, year); got {label!r}")
+    table = ad.table
+    missing = [p for p in parts if p not in table.columns]
+    if missing:
+        raise InputError(f"label column(s) {missing} are not in the stage-1 table: they must "
+                         "be study-level columns of the data")
+    text = table[parts[0]].astype(str)
+    if len(parts) == 2:
+        year = table[parts[1]]
+        text = text + year.map(lambda y: "" if pd.isna(y) else f" ({_plain_number(y)})")
+    dup = text[text.duplicated()].unique().tolist()
+    if dup:
+        raise InputError(f"label= gives the same label to several studies: {dup}; add a "
+                         "year (label=(name, year)) or choose another column")
+    id_col = ad.study_var or "study_id"
+    if id_col in table.columns:
+        id_col = f"{id_col}_id"
+    table = table.assign(**{id_col: table["study"]}).assign(study=text.to_numpy())
+    return replace(ad, table=table, keep=(*ad.keep, id_col))
+
+
+def _plain_number(value: Any) -> str:
+    """``2004.0`` -> ``"2004"``; other values as text."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
