@@ -13,6 +13,7 @@ from ipdmeta._version import __version__
 from ipdmeta.analysis import IPDMetaResult, ipdmeta
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.io import read_data
+from ipdmeta.ipdover import IPDOverResult, ipdover
 from ipdmeta.pooling.bias import (
     TrimFillResult,
     egger_test,
@@ -26,6 +27,12 @@ from ipdmeta.pooling.influence import InfluenceResult, influence, tau2_sensitivi
 from ipdmeta.pooling.metareg import MetaRegResult, metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
+from ipdmeta.report.results_set import (
+    ResultsSet,
+    forest_from_results,
+    read_results_set,
+    results_set,
+)
 from ipdmeta.stage1 import AggregateData, read_aggregate, stage1
 from ipdmeta.stage1.published import combine, read_published
 from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
@@ -35,12 +42,14 @@ __all__ = [
     "ConvergenceError",
     "DisclosureRules",
     "IPDMetaResult",
+    "IPDOverResult",
     "InfluenceResult",
     "InputError",
     "IpdMetaError",
     "MetaRegResult",
     "MetaResult",
     "Pooled",
+    "ResultsSet",
     "SpecificationError",
     "SubgroupResult",
     "TrimFillResult",
@@ -48,9 +57,11 @@ __all__ = [
     "combine",
     "datasets",
     "egger_test",
+    "forest_from_results",
     "funnel_data",
     "influence",
     "ipdmeta",
+    "ipdover",
     "metareg",
     "pool",
     "rank_test",
@@ -58,8 +69,10 @@ __all__ = [
     "read_aggregate",
     "read_data",
     "read_published",
+    "read_results_set",
     "read_site_results",
     "regtest",
+    "results_set",
     "site_stage1",
     "stage1",
     "tau2_sensitivity",

@@ -29,6 +29,7 @@ FAILURE_CODES: dict[str, str] = {
                 "(a fitted risk of 0 or 1: log- and identity-binomial models)",
     "constant_outcome": "every participant has the same outcome category (ordinal model)",
     "model_error": "the user's model function (model=callable) raised an error",
+    "zero_variance": "the log-rank variance is 0 (each event with one group only at risk)",
 }
 
 

@@ -21,6 +21,7 @@ from ipdmeta.models import (
     finegray,
     firth,
     linear,
+    logrank,
     logistic,
     negbin,
     ordinal,
@@ -41,6 +42,7 @@ FITTERS: dict[str, Callable[..., Fit]] = {
     "weibull": parametric_survival.fit_weibull,
     "exponential": parametric_survival.fit_exponential,
     "finegray": finegray.fit,
+    "logrank": logrank.fit,
 }
 FIRTH_FITTERS: dict[str, Callable[..., Fit]] = {
     "logistic": firth.fit,

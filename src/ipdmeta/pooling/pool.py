@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ipdmeta.errors import InputError
 from ipdmeta.pooling.estimate import fit_pooled
 from ipdmeta.pooling.input import StudyTable, read_study_table
 from ipdmeta.pooling.options import (
@@ -67,6 +68,11 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         0.2277
     """
     spec = make_spec(method, ci, level, pi, tau2_ci)
+    if weights is not None and spec.method != "GENQ":
+        raise InputError(f"weights={weights!r} is used by method='GENQ' (tau² from the "
+                         "generalised Q statistic with these weights); with method="
+                         f"{method!r} the studies are weighted by 1/(variance + tau²). Drop "
+                         "weights= or use method='GENQ'")
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study,
                              by=by, weights=weights)
     return pool_table(table, spec, measure)

@@ -50,7 +50,7 @@ from ipdmeta.stage1.study import (
 
 #: batching is used by default from this many studies
 BATCH_MIN_STUDIES = 20
-#: the families with a batched fitter
+#: the families with a batched fitter (the others always take the per-study path)
 BATCHED_MODELS = ("linear", "logistic", "poisson", "cox")
 #: the serial and processes engines work on blocks of whole studies of about this many rows
 #: (small blocks: their design matrices and work arrays stay in the CPU caches and are a

@@ -73,14 +73,21 @@ from ipdmeta.stage1.formula import (
     parse_formula,
 )
 from ipdmeta.stage1.imputation import combine_rows, imputed_frames
-from ipdmeta.stage1.study import NO_INTERCEPT_MODELS, OFFSET_MODELS, SURVIVAL_MODELS, Setup
+from ipdmeta.stage1.study import (
+    NO_INTERCEPT_MODELS,
+    OFFSET_MODELS,
+    SURVIVAL,
+    SURVIVAL_MODELS,
+    Setup,
+)
 from ipdmeta.stage1.table import AggregateData
 
-MODELS = ("linear", "logistic", "poisson", "cox", "rr", "rd", "negbin", "ordinal", "weibull",
+MODELS = ("linear", "logistic", "poisson", "cox", "logrank", "rr", "rd", "negbin", "ordinal", "weibull",
           "exponential", "finegray")
 MODEL_ALIASES = {"ols": "linear", "gaussian": "linear", "regress": "linear", "lm": "linear",
                  "logit": "logistic", "binomial": "logistic", "glm-binomial": "logistic",
                  "count": "poisson", "stcox": "cox", "coxph": "cox", "survival": "cox",
+                 "peto": "logrank", "log-rank": "logrank", "survdiff": "logrank",
                  "log-binomial": "rr", "logbinomial": "rr", "relative-risk": "rr",
                  "identity-binomial": "rd", "risk-difference": "rd",
                  "nbreg": "negbin", "nb": "negbin", "glm.nb": "negbin",
@@ -89,7 +96,8 @@ MODEL_ALIASES = {"ols": "linear", "gaussian": "linear", "regress": "linear", "lm
                  "crr": "finegray", "fine-gray": "finegray", "competing-risks": "finegray"}
 #: the effect measure of each family (``linear`` with a continuous pooled term: "coef";
 #: parametric survival models with ``scale="aft"``: "TR", the time ratio)
-MEASURES = {"cox": "HR", "logistic": "OR", "poisson": "IRR", "linear": "MD", "rr": "RR",
+MEASURES = {"cox": "HR", "logistic": "OR", "poisson": "IRR", "linear": "MD", "logrank": "HR",
+            "rr": "RR",
             "rd": "RD", "negbin": "IRR", "ordinal": "OR", "weibull": "HR",
             "exponential": "HR", "finegray": "SHR", "custom": "coef"}
 #: every status of a stage-1 row other than "ok", with a short description
@@ -116,6 +124,11 @@ def normalise_model(model: str | None, formula: ModelFormula) -> str:
             f"model={name!r} needs a Surv(time, event) outcome" if name in SURVIVAL_MODELS
             else f"the outcome Surv(...) is for the survival models ({survival}), not "
                  f"model={model!r}")
+    if name == "logrank" and len(formula.terms) != 1:
+        raise SpecificationError(
+            f"the log-rank model compares the groups of one variable, e.g. 'Surv(time, event) "
+            f"~ treat + strata(centre)'; {formula.text!r} has {len(formula.terms)} terms: use "
+            "strata() for stratification or model='cox' to adjust for covariates")
     return name
 
 
@@ -180,8 +193,9 @@ def _interaction(interaction: str | Sequence[str] | None) -> tuple[str, str] | N
 def _options(model: str, ties: str, firth: bool, strata: list[str], exposure: str | None,
              offset: str | None, scale: str = "ph") -> dict[str, Any]:
     """Validated fitter options of the family."""
-    if strata and model != "cox":
-        raise SpecificationError("strata= is for Cox models; add the variable as a covariate")
+    if strata and model not in SURVIVAL:
+        raise SpecificationError("strata= is for Cox and log-rank models; add the variable as "
+                                 "a covariate")
     if (exposure or offset) and model not in OFFSET_MODELS:
         raise SpecificationError("exposure= and offset= are for Poisson and negative "
                                  "binomial models")
@@ -229,7 +243,10 @@ def stage1(data: Any, study: str, formula: str | None = None,
             age + strata(centre)"`` (formulaic syntax; see :mod:`ipdmeta.stage1.formula`).
             Instead, the keyword form: ``outcome=`` (or ``time=`` and ``event=``) and
             ``covariates=[...]``.
-        model: "linear", "logistic", "poisson", "cox" (inferred from ``Surv()``), "rr"
+        model: "linear", "logistic", "poisson", "cox" (inferred from ``Surv()``),
+            "logrank" (Peto: the log-rank O − E and V of a 0/1 ``poolvar`` per study,
+            estimate (O − E)/V with variance 1/V; ``Surv(time, event) ~ treat``, strata
+            with ``strata()``; :mod:`ipdmeta.models.logrank`), "rr"
             (log-binomial: log risk ratios), "rd" (identity-binomial: risk differences),
             "negbin" (negative binomial NB2), "ordinal" (proportional odds), "weibull" or
             "exponential" (parametric proportional hazards; ``Surv()`` outcome),
@@ -251,7 +268,7 @@ def stage1(data: Any, study: str, formula: str | None = None,
             study; :class:`~ipdmeta.errors.InputError` otherwise).
         ties: Cox ties, "efron" (default, as R's ``coxph``) or "breslow" (as Stata's
             ``stcox``).
-        strata: Cox strata columns (also ``strata()`` in the formula).
+        strata: Cox or log-rank strata columns (also ``strata()`` in the formula).
         exposure, offset: Poisson / negative binomial exposure (``log(exposure)`` is the
             offset) or an offset column.
         scale: Weibull and exponential models: "ph" (default, log hazard ratios, as
@@ -332,6 +349,9 @@ def stage1(data: Any, study: str, formula: str | None = None,
         strata_cols = list(dict.fromkeys([*spec.strata, *_as_list(strata)]))
         fit_options = _options(name, ties, firth, strata_cols, exposure, offset, scale)
         inter = _interaction(interaction)
+        if inter is not None and name == "logrank":
+            raise SpecificationError("interaction= needs a regression model (model='cox'); the "
+                                     "log-rank model compares the two groups of one variable")
         setup = Setup(formula=spec, model=name, poolvar=poolvar or "", interaction=inter,
                       center=center, strata=tuple(strata_cols), exposure=exposure,
                       offset=offset, fit_options=fit_options, firth=bool(firth), level=level,

@@ -44,17 +44,23 @@ from ipdmeta.stage1.formula import (
     study_design,
 )
 
+#: semi-parametric survival families (no intercept; strata() allowed)
+SURVIVAL = ("cox", "logrank")
+#: per-study statistics a fitter reports in ``Fit.extra`` that go into the stage-1 row
+#: (log-rank O - E and V)
+ROW_EXTRAS = ("oe", "v")
 #: ratio models: an estimate beyond this with a standard error beyond RUNAWAY_SE is runaway
 RUNAWAY_EST = 10.0
 RUNAWAY_SE = 10.0
 #: the models whose estimates are on a log scale (the runaway rule applies)
-LOG_SCALE_MODELS = ("logistic", "poisson", "cox", "rr", "negbin", "ordinal", "weibull",
-                    "exponential", "finegray")
+LOG_SCALE_MODELS = ("logistic", "poisson", "cox", "logrank", "rr", "negbin", "ordinal",
+                    "weibull", "exponential", "finegray")
 #: models with an events count: the outcome column (or the event column of Surv())
 COUNT_MODELS = ("logistic", "poisson", "rr", "rd", "negbin")
-SURVIVAL_MODELS = ("cox", "weibull", "exponential", "finegray")
+#: every family with a Surv(time, event) outcome
+SURVIVAL_MODELS = (*SURVIVAL, "weibull", "exponential", "finegray")
 #: models without an intercept (the baseline hazard takes its place)
-NO_INTERCEPT_MODELS = ("cox", "finegray")
+NO_INTERCEPT_MODELS = (*SURVIVAL, "finegray")
 #: models whose offset is log(exposure) + offset
 OFFSET_MODELS = ("poisson", "negbin")
 
@@ -135,7 +141,7 @@ def fitter_options(setup: Setup, frame: pd.DataFrame) -> dict[str, Any]:
     """The fitter options of one study or block: the family's, the Cox strata codes,
     the Poisson offset (log exposure plus offset)."""
     opts = dict(setup.fit_options)
-    if setup.model == "cox" and setup.strata:
+    if setup.model in SURVIVAL and setup.strata:
         opts["strata"] = strata_codes(frame, setup.strata)
     if setup.model in OFFSET_MODELS and (setup.exposure or setup.offset):
         off = np.zeros(len(frame))
@@ -208,6 +214,7 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
         fit = _fit(setup, frame, y, X, tuple(names))
     except InputError as err:
         raise InputError(f"study {task.label!r}: {err}") from err
+    row.update({k: float(fit.extra[k]) for k in ROW_EXTRAS if k in fit.extra})
     if not fit.ok:
         return _failure(row, fit.problem or "not_converged", fit.reason or "")
     out = study_row(setup, row, fit.estimate(setup.poolvar), fit.se(setup.poolvar), notes,
