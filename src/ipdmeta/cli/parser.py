@@ -115,8 +115,8 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--study", required=required, help="study identifier column")
     g.add_argument("--formula", required=required,
                    help='model formula, e.g. "Surv(time, event) ~ treat + age" or "y ~ treat"')
-    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox", "logrank", "rr", "rd",
-                                       "negbin", "ordinal", "weibull", "exponential",
+    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox", "logrank", "rr",
+                                       "rd", "negbin", "ordinal", "weibull", "exponential",
                                        "finegray"],
                    help="model family (cox is inferred from Surv()); logrank: Peto O - E, V; "
                         "rr: log-binomial, rd: "

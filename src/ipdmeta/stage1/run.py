@@ -82,8 +82,8 @@ from ipdmeta.stage1.study import (
 )
 from ipdmeta.stage1.table import AggregateData
 
-MODELS = ("linear", "logistic", "poisson", "cox", "logrank", "rr", "rd", "negbin", "ordinal", "weibull",
-          "exponential", "finegray")
+MODELS = ("linear", "logistic", "poisson", "cox", "logrank", "rr", "rd", "negbin", "ordinal",
+          "weibull", "exponential", "finegray")
 MODEL_ALIASES = {"ols": "linear", "gaussian": "linear", "regress": "linear", "lm": "linear",
                  "logit": "logistic", "binomial": "logistic", "glm-binomial": "logistic",
                  "count": "poisson", "stcox": "cox", "coxph": "cox", "survival": "cox",
