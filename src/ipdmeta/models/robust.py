@@ -100,8 +100,8 @@ def cox_scores(y: np.ndarray, X: np.ndarray, fit: Fit, *, strata=None,
     weight in the ``l``-th Efron risk set (``(1 - l / d_g) exp(x_k'b)`` for the deaths
     at ``t_g``, ``exp(x_k'b)`` otherwise).
     """
-    time, event, X, _ = cox._as_inputs(y, X, fit.names)
-    P = cox.prepare(time, event, X, cox._strata_codes(strata, time.size), ties)
+    time, event, X, _ = cox.survival_inputs(y, X, fit.names)
+    P = cox.prepare(time, event, X, cox.stratum_codes(strata, time.size), ties)
     ev = cox.evaluate(P, fit.coef * P.scale)
     S1 = ev.S[1:, P.dgrp]
     if ev.D is not None:
