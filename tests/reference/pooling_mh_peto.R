@@ -1,0 +1,122 @@
+# Reference values for Mantel-Haenszel and Peto pooling of 2x2 tables, computed with R's
+# metafor (rma.mh, rma.peto) and rma() on escalc() output.
+#
+# Run from the repository root:
+#     Rscript tests/reference/pooling_mh_peto.R
+# It writes tests/reference/pooling_mh_peto.json, which tests/test_mantel_haenszel.py reads
+# (the tables are stored in the JSON: no R needed to run the tests).
+#
+# Requires: metafor (written with 3.8.1), metadat (1.2.0), jsonlite.
+# Numbers: 17 significant digits; null = NA.
+#
+# Per data set (dat.bcg, dat.collins1985a rebleeding and deaths, dat.nielweise2007):
+#   * rma.mh(measure = OR, RR, RD; correct = TRUE/FALSE) with the default add/to/drop00,
+#     and with add = 0.25, to = "all", drop00 = FALSE for the heterogeneity part;
+#   * rma.peto() with the defaults and with to = "all", drop00 = FALSE;
+#   * rma(yi, vi, method = "REML"/"DL") on escalc(OR/RR) output (escalc defaults),
+#     control threshold 1e-12.
+
+suppressPackageStartupMessages({
+  library(metafor)
+  library(metadat)
+  library(jsonlite)
+})
+
+tables <- list()
+col <- dat.collins1985a
+reb <- col[!is.na(col$b.xti) & !is.na(col$b.xci), ]
+dth <- col[!is.na(col$d.xti) & !is.na(col$d.xci), ]
+tab <- function(study, ai, n1i, ci, n2i, description) {
+  list(description = description, study = study, ai = I(ai), bi = I(n1i - ai), ci = I(ci),
+       di = I(n2i - ci))
+}
+tables$bcg <- with(dat.bcg, tab(paste(author, year), tpos, tpos + tneg, cpos, cpos + cneg,
+                                "metadat::dat.bcg, 13 trials"))
+tables$collins_rebleed <- tab(paste(reb$id, reb$trial), reb$b.xti, reb$nti, reb$b.xci,
+                              reb$nci, "metadat::dat.collins1985a rebleeding, complete rows")
+tables$collins_death <- tab(paste(dth$id, dth$trial), dth$d.xti, dth$nti, dth$d.xci,
+                            dth$nci, "metadat::dat.collins1985a deaths (double zeros)")
+tables$nielweise <- with(dat.nielweise2007, tab(paste(author, year), ai, n1i, ci, n2i,
+                         "metadat::dat.nielweise2007 (zeros; one double zero)"))
+
+fit_fields <- function(r) {
+  out <- list(estimate = as.numeric(r$b), se = r$se, ci_low = r$ci.lb, ci_high = r$ci.ub,
+              z = r$zval, pvalue = r$pval, Q = r$QE, Q_pvalue = r$QEp, I2 = r$I2, H2 = r$H2,
+              k = r$k, k_yi = r$k.yi, weights = I(as.numeric(weights(r))))
+  for (nm in c("CO", "COp", "MH", "MHp", "BD", "BDp", "TA", "TAp", "k.pos")) {
+    if (!is.null(r[[nm]])) out[[gsub(".", "_", nm, fixed = TRUE)]] <- r[[nm]]
+  }
+  out
+}
+
+fits <- list()
+for (dname in names(tables)) {
+  d <- tables[[dname]]
+  for (m in c("OR", "RR", "RD")) {
+    for (correct in c(TRUE, FALSE)) {
+      r <- rma.mh(ai = d$ai, bi = d$bi, ci = d$ci, di = d$di, measure = m, correct = correct)
+      fits[[length(fits) + 1]] <- c(list(
+        data = dname, method = "MH", measure = m, correct = correct,
+        options = list()), fit_fields(r))
+    }
+    r <- rma.mh(ai = d$ai, bi = d$bi, ci = d$ci, di = d$di, measure = m, add = 0.25,
+                to = "all", drop00 = FALSE)
+    fits[[length(fits) + 1]] <- c(list(
+      data = dname, method = "MH", measure = m, correct = TRUE,
+      options = list(correction = 0.25, to = "all", drop_double_zero = FALSE)),
+      fit_fields(r))
+  }
+  r <- rma.peto(ai = d$ai, bi = d$bi, ci = d$ci, di = d$di)
+  fits[[length(fits) + 1]] <- c(list(data = dname, method = "peto", measure = "OR",
+                                     correct = TRUE, options = list()), fit_fields(r))
+  r <- rma.peto(ai = d$ai, bi = d$bi, ci = d$ci, di = d$di, to = "all", drop00 = FALSE)
+  fits[[length(fits) + 1]] <- c(list(data = dname, method = "peto", measure = "OR",
+                                     correct = TRUE,
+                                     options = list(to = "all", drop_double_zero = FALSE)),
+                                fit_fields(r))
+  for (m in c("OR", "RR")) {
+    es <- escalc(measure = m, ai = d$ai, bi = d$bi, ci = d$ci, di = d$di)
+    for (method in c("REML", "DL")) {
+      r <- rma(yi, vi, data = es, method = method,
+               control = list(threshold = 1e-12, maxiter = 1000))
+      fits[[length(fits) + 1]] <- list(
+        data = dname, method = method, measure = m, correct = TRUE, options = list(),
+        estimate = as.numeric(r$b), se = r$se, ci_low = r$ci.lb, ci_high = r$ci.ub,
+        tau2 = r$tau2, Q = r$QE, Q_pvalue = r$QEp, I2 = r$I2, k = r$k,
+        weights = I(as.numeric(weights(r))))
+    }
+  }
+}
+
+notes <- list(
+  source = "metafor 3.8.1 rma.mh / rma.peto / rma; metadat 1.2.0",
+  numbers = "17 significant digits; null = NA",
+  fields = paste("CO/COp: Cochran test (denominator N); MH/MHp: Cochran-Mantel-Haenszel test",
+                 "(denominator N-1); BD/TA: Breslow-Day and Tarone; k_pos: tables in BD"),
+  options = "options: our names for add/to/drop00 of the heterogeneity part")
+
+fmt_num <- function(x) {
+  x <- as.double(x)
+  ifelse(is.na(x), "null",
+         ifelse(is.infinite(x), ifelse(x > 0, "1e999", "-1e999"), sprintf("%.17g", x)))
+}
+to_json_tree <- function(x) {
+  if (is.list(x) && !is.data.frame(x)) return(lapply(x, to_json_tree))
+  asis <- inherits(x, "AsIs")
+  if (is.logical(x) && !asis && length(x) == 1) return(x)
+  if (is.numeric(x)) {
+    s <- fmt_num(x)
+    if (asis || length(x) != 1) s <- paste0("[", paste(s, collapse = ","), "]")
+    return(structure(s, class = "json"))
+  }
+  if (asis || length(x) != 1) {
+    return(structure(as.character(toJSON(as.character(unclass(x)), auto_unbox = FALSE)),
+                     class = "json"))
+  }
+  x
+}
+out <- list(notes = notes, tables = tables, fits = fits)
+out_path <- file.path("tests", "reference", "pooling_mh_peto.json")
+write_json(to_json_tree(out), out_path, auto_unbox = TRUE, json_verbatim = TRUE,
+           pretty = TRUE, digits = NA, na = "null")
+message("wrote ", out_path, " (", length(fits), " fits)")
