@@ -92,7 +92,7 @@ def test_random_effects_on_effect_sizes_match_rma(fit: dict[str, Any]) -> None:
 
 
 def test_the_reference_exercises_zero_cells_and_double_zeros() -> None:
-    a, b, c, d = cells("collins_death")
+    a, _, c, _ = cells("collins_death")
     assert ((a == 0) & (c == 0)).any() and ((a == 0) ^ (c == 0)).any()
     assert any(f["k_yi"] < f["k"] for f in COUNT_FITS)
 
@@ -137,6 +137,7 @@ def test_breslow_day_at_an_odds_ratio_of_one_uses_the_null_expectation() -> None
     a, b, c, d = (np.array(x, float) for x in ([5, 10], [5, 10], [5, 20], [5, 20]))
     bd, p, ta, tp, df = breslow_day(a, b, c, d, 0.0)
     assert bd == pytest.approx(0.0, abs=1e-12) and df == 1 and ta == pytest.approx(0.0)
+    assert p == pytest.approx(1.0) and tp == pytest.approx(1.0)
 
 
 def test_results_read_well() -> None:
