@@ -24,6 +24,7 @@ suppressPackageStartupMessages({
   library(metadat)
   library(jsonlite)
 })
+source(file.path("tests", "reference", "write_json.R"))
 
 datasets <- list()
 cases <- list()
@@ -256,29 +257,7 @@ notes <- list(
   by_hand = paste("cases whose call starts with 'by hand' use formulas typed here from the",
                   "literature because metafor has no such measure or correction"))
 
-# ---------------------------------------------------------------- write JSON
-fmt_num <- function(x) {
-  x <- as.double(x)
-  ifelse(is.na(x), "null",
-         ifelse(is.infinite(x), ifelse(x > 0, "1e999", "-1e999"), sprintf("%.17g", x)))
-}
-to_json_tree <- function(x) {
-  if (is.list(x) && !is.data.frame(x)) return(lapply(x, to_json_tree))
-  asis <- inherits(x, "AsIs")
-  if (is.factor(x)) x <- as.character(x)
-  if (is.numeric(x)) {
-    s <- fmt_num(x)
-    if (asis || length(x) != 1) s <- paste0("[", paste(s, collapse = ","), "]")
-    return(structure(s, class = "json"))
-  }
-  if (asis || length(x) != 1) {
-    return(structure(as.character(toJSON(as.character(unclass(x)), auto_unbox = FALSE)),
-                     class = "json"))
-  }
-  x
-}
 out <- list(notes = notes, datasets = datasets, cases = cases, back_transforms = back)
 out_path <- file.path("tests", "reference", "effects_escalc.json")
-write_json(to_json_tree(out), out_path, auto_unbox = TRUE, json_verbatim = TRUE,
-           pretty = TRUE, digits = NA, na = "null")
+write_reference(out, out_path)
 message("wrote ", out_path, " (", length(cases), " cases)")

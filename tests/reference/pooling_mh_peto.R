@@ -21,6 +21,7 @@ suppressPackageStartupMessages({
   library(metadat)
   library(jsonlite)
 })
+source(file.path("tests", "reference", "write_json.R"))
 
 tables <- list()
 col <- dat.collins1985a
@@ -95,28 +96,7 @@ notes <- list(
                  "(denominator N-1); BD/TA: Breslow-Day and Tarone; k_pos: tables in BD"),
   options = "options: our names for add/to/drop00 of the heterogeneity part")
 
-fmt_num <- function(x) {
-  x <- as.double(x)
-  ifelse(is.na(x), "null",
-         ifelse(is.infinite(x), ifelse(x > 0, "1e999", "-1e999"), sprintf("%.17g", x)))
-}
-to_json_tree <- function(x) {
-  if (is.list(x) && !is.data.frame(x)) return(lapply(x, to_json_tree))
-  asis <- inherits(x, "AsIs")
-  if (is.logical(x) && !asis && length(x) == 1) return(x)
-  if (is.numeric(x)) {
-    s <- fmt_num(x)
-    if (asis || length(x) != 1) s <- paste0("[", paste(s, collapse = ","), "]")
-    return(structure(s, class = "json"))
-  }
-  if (asis || length(x) != 1) {
-    return(structure(as.character(toJSON(as.character(unclass(x)), auto_unbox = FALSE)),
-                     class = "json"))
-  }
-  x
-}
 out <- list(notes = notes, tables = tables, fits = fits)
 out_path <- file.path("tests", "reference", "pooling_mh_peto.json")
-write_json(to_json_tree(out), out_path, auto_unbox = TRUE, json_verbatim = TRUE,
-           pretty = TRUE, digits = NA, na = "null")
+write_reference(out, out_path)
 message("wrote ", out_path, " (", length(fits), " fits)")
