@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.effects.measures import FAMILY_INPUTS
-from ipdmeta.errors import InputError
+from ipdmeta.errors import InputError, missing_column
 
 USAGE = {
     "two_by_two": "events=(treatment, control) and n=(treatment, control) "
@@ -58,20 +57,12 @@ class Inputs:
         return missing, which
 
 
-def _column_error(name: str, frame: pd.DataFrame, role: str) -> InputError:
-    close = difflib.get_close_matches(str(name), [str(c) for c in frame.columns], n=3,
-                                      cutoff=0.4)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return InputError(f"{role} column {name!r} is not in the table (columns: "
-                      f"{', '.join(map(str, frame.columns))}){hint}")
-
-
 def row_labels(frame: pd.DataFrame, study: str | None) -> list:
     """Study labels for messages: the ``study`` column, else the frame's index."""
     if study is None:
         return list(frame.index)
     if study not in frame.columns:
-        raise _column_error(study, frame, "study")
+        raise missing_column(study, frame, "study")
     return frame[study].tolist()
 
 
@@ -126,7 +117,7 @@ def read_inputs(frame: pd.DataFrame, family: str, given: dict[str, Any],
         names = _names(role, given[role], allowed[role], family)
         for name in names:
             if name not in frame.columns:
-                raise _column_error(name, frame, role)
+                raise missing_column(name, frame, role)
         columns[role] = names
         values[role] = tuple(_numeric(frame, name, labels) for name in names)
     return Inputs(values, columns, labels)
