@@ -8,9 +8,10 @@ Example:
 
 from __future__ import annotations
 
-from ipdmeta import datasets
+from ipdmeta import datasets, effects
 from ipdmeta._version import __version__
 from ipdmeta.analysis import IPDMetaResult, ipdmeta
+from ipdmeta.effects import effect_sizes
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.io import read_data
 from ipdmeta.pooling.bias import (
@@ -26,6 +27,7 @@ from ipdmeta.pooling.influence import InfluenceResult, influence, tau2_sensitivi
 from ipdmeta.pooling.metareg import MetaRegResult, metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
+from ipdmeta.pooling.summary_data import CountsMetaResult
 from ipdmeta.stage1 import AggregateData, read_aggregate, stage1
 from ipdmeta.stage1.published import combine, read_published
 from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
@@ -33,6 +35,7 @@ from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
 __all__ = [
     "AggregateData",
     "ConvergenceError",
+    "CountsMetaResult",
     "DisclosureRules",
     "IPDMetaResult",
     "InfluenceResult",
@@ -47,6 +50,8 @@ __all__ = [
     "__version__",
     "combine",
     "datasets",
+    "effect_sizes",
+    "effects",
     "egger_test",
     "funnel_data",
     "influence",

@@ -14,7 +14,9 @@
 #     and with add = 0.25, to = "all", drop00 = FALSE for the heterogeneity part;
 #   * rma.peto() with the defaults and with to = "all", drop00 = FALSE;
 #   * rma(yi, vi, method = "REML"/"DL") on escalc(OR/RR) output (escalc defaults),
-#     control threshold 1e-12.
+#     control threshold 1e-12;
+#   * rma(yi, vi, mods = ~ ablat, method = "REML", test = "knha"/"z") on escalc(RR) of
+#     dat.bcg (meta-regression from counts).
 
 suppressPackageStartupMessages({
   library(metafor)
@@ -89,6 +91,18 @@ for (dname in names(tables)) {
   }
 }
 
+# meta-regression on escalc output: log RR of dat.bcg on absolute latitude
+bcg_es <- escalc(measure = "RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = dat.bcg)
+tables$bcg$ablat <- I(dat.bcg$ablat)
+metareg <- list()
+for (test in c("knha", "z")) {
+  r <- rma(yi, vi, mods = ~ ablat, data = bcg_es, method = "REML", test = test,
+           control = list(threshold = 1e-12, maxiter = 1000))
+  metareg[[test]] <- list(coef = I(as.numeric(r$beta)), se = I(r$se), pvalue = I(r$pval),
+                          ci_low = I(r$ci.lb), ci_high = I(r$ci.ub), tau2 = r$tau2,
+                          QE = r$QE, QM = r$QM)
+}
+
 notes <- list(
   source = "metafor 3.8.1 rma.mh / rma.peto / rma; metadat 1.2.0",
   numbers = "17 significant digits; null = NA",
@@ -96,7 +110,7 @@ notes <- list(
                  "(denominator N-1); BD/TA: Breslow-Day and Tarone; k_pos: tables in BD"),
   options = "options: our names for add/to/drop00 of the heterogeneity part")
 
-out <- list(notes = notes, tables = tables, fits = fits)
+out <- list(notes = notes, tables = tables, fits = fits, metareg = metareg)
 out_path <- file.path("tests", "reference", "pooling_mh_peto.json")
 write_reference(out, out_path)
 message("wrote ", out_path, " (", length(fits), " fits)")

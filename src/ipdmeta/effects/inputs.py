@@ -150,3 +150,25 @@ def check_events_within(inputs: Inputs, total_role: str = "n") -> None:
     for ecol, events, ncol, total in pairs:
         refuse(events > total, f"events {ecol!r} exceed the group size {ncol!r}", inputs,
                events)
+
+
+def table_cells(inputs: Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The cells (a, b, c, d) of 2x2 tables read by :func:`read_inputs`, checked: counts
+    zero or more, events within the group sizes.
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame({"d1": [3], "n1": [20], "d0": [5], "n0": [21]})
+        >>> got = read_inputs(frame, "two_by_two", {"events": ("d1", "d0"), "n": ("n1", "n0")})
+        >>> [float(x[0]) for x in table_cells(got)]
+        [3.0, 17.0, 5.0, 16.0]
+    """
+    a, c = inputs.values["events"]
+    check_counts(inputs, "events")
+    if "n" in inputs.values:
+        check_counts(inputs, "n")
+        check_events_within(inputs)
+        return a, inputs.values["n"][0] - a, c, inputs.values["n"][1] - c
+    check_counts(inputs, "nonevents")
+    b, d = inputs.values["nonevents"]
+    return a, b, c, d

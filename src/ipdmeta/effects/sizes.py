@@ -42,7 +42,14 @@ from ipdmeta.effects.corrections import (
     double_zero,
 )
 from ipdmeta.effects.correlation import CORRELATIONS
-from ipdmeta.effects.inputs import Inputs, check_counts, check_events_within, read_inputs, refuse
+from ipdmeta.effects.inputs import (
+    Inputs,
+    check_counts,
+    check_events_within,
+    read_inputs,
+    refuse,
+    table_cells,
+)
 from ipdmeta.effects.measures import MEASURES, Measure, normalise_measure
 from ipdmeta.effects.single_group import PROPORTIONS, RATES, log_rate_ratio
 from ipdmeta.errors import InputError
@@ -149,15 +156,7 @@ def _zero_reason(zero_uncorrected: np.ndarray, label: str) -> np.ndarray:
 
 
 def _two_by_two(inputs: Inputs, measure: Measure, status: _Status, opts: dict) -> tuple:
-    a, c = inputs.values["events"]
-    check_counts(inputs, "events")
-    if "n" in inputs.values:
-        check_counts(inputs, "n")
-        check_events_within(inputs)
-        b, d = inputs.values["n"][0] - a, inputs.values["n"][1] - c
-    else:
-        check_counts(inputs, "nonevents")
-        b, d = inputs.values["nonevents"]
+    a, b, c, d = table_cells(inputs)
     empty = ((a + b) == 0) | ((c + d) == 0)
     status.set(empty, "not_estimable", "an arm with no participants")
     if opts["drop_double_zero"]:

@@ -105,7 +105,7 @@ def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = N
         listing = "; ".join(f"{s}: {r}" for s, r in zip(excluded.study, excluded.reason,
                                                           strict=True))
         messages = (f"{len(excluded)} stud{'y' if len(excluded) == 1 else 'ies'} not pooled "
-                    f"(not estimable in stage 1): {listing}",)
+                    f"(not estimable): {listing}",)
     return frame.loc[ok].reset_index(drop=True), excluded, messages
 
 
