@@ -199,3 +199,25 @@ def test_inverse_variance_only_analyses_are_refused_for_mh() -> None:
         with pytest.raises(InputError, match="inverse-variance pooling"):
             call()
     assert ipd.rank_test(m).k == 13
+
+
+def _texts(fig) -> list[str]:
+    from matplotlib.text import Text
+    return [t.get_text() for t in fig.findobj(Text)]
+
+
+def test_forest_shows_the_counts_per_arm() -> None:
+    m = ipd.pool(frame("nielweise"), events=("d1", "d0"), n=("n1", "n0"), measure="OR",
+                 method="MH", study="study")
+    fig = m.forest(counts=True, group_names=("Antibiotic", "Placebo"))
+    texts = _texts(fig)
+    assert "Antibiotic n/N" in texts and "Placebo n/N" in texts
+    assert "0/116" in texts and "3/117" in texts and "0/105" in texts
+    t = pd.DataFrame({"m1": [55.0, 27.5], "s1": [47.0, 7.0], "k1": [155, 31], "m0": [75.0, 29],
+                      "s0": [64.0, 4], "k0": [156, 32]})
+    md = ipd.pool(t, means=("m1", "m0"), sds=("s1", "s0"), n=("k1", "k0"), measure="MD",
+                  method="common")
+    texts = _texts(md.forest(counts=True))
+    assert "Treatment N, mean (SD)" in texts and "31, 27.50 (7)" in texts
+    with pytest.raises(InputError, match="summary data"):
+        ipd.pool(pd.DataFrame({"yi": [0.1, 0.2], "vi": [0.1, 0.1]})).forest(counts=True)
