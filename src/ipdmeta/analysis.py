@@ -181,9 +181,13 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         aggregate: published aggregate data to add in stage 2 (ipdmetan's ``ad()``):
             a DataFrame or file; ``aggregate_columns`` maps ``study``, ``estimate``
             and ``se`` (or ``variance``, ``ci_low``/``ci_high``, or ``oe``/``v``) to
-            its columns; ``aggregate_measure`` states its measure (must match the
-            IPD model's; default: the same); ``aggregate_scale`` is "ratio" or "log"
-            for ratio measures; ``relabel=True`` renames clashing study labels. See
+            its columns -- or per-arm data: ``events_1``, ``n_1``, ``events_0``,
+            ``n_0`` (2x2 counts) or ``mean_1``, ``sd_1``, ``n_1``, ``mean_0``,
+            ``sd_0``, ``n_0`` (means), turned into effect sizes as
+            :func:`ipdmeta.effects.effect_sizes`; ``aggregate_measure`` states its
+            measure (must match the IPD model's; default: the same);
+            ``aggregate_scale`` is "ratio" or "log" for ratio measures;
+            ``relabel=True`` renames clashing study labels. See
             :func:`ipdmeta.stage1.published.combine`.
         **stage1_options: any other option of :func:`~ipdmeta.stage1.stage1`
             (``interaction=``, ``ties=``, ``strata=``, ``firth=``, ``engine=`` ...).
@@ -212,4 +216,8 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         ad = combine(ad, aggregate, columns=aggregate_columns, measure=aggregate_measure,
                      scale=aggregate_scale, level=level, relabel=relabel)
     meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci)
+    if {"events_1", "n_1", "events_0", "n_0"} <= set(meta.data.columns):
+        # per-arm counts of a 0/1 pooled term (IPD) or of published 2x2 rows: forest(counts=)
+        meta = replace(meta, summary_columns={"events": ("events_1", "events_0"),
+                                              "n": ("n_1", "n_0")})
     return IPDMetaResult(aggregate=ad, meta=meta)

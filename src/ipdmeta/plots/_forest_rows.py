@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ipdmeta.errors import InputError
 from ipdmeta.plots._text import fmt_num, fmt_p, fmt_tau2, fmt_value
 from ipdmeta.report.tables import model_label
 
@@ -154,7 +155,6 @@ def count_columns(result: MetaResult, groups: Sequence[str], digits: int
                                                         values("sds", j), strict=True)]
                  for j in range(2)]
     else:
-        from ipdmeta.errors import InputError
         raise InputError("counts=True shows the summary data (events, n, means, SDs) of a "
                          "result pooled from them, e.g. ipd.pool(frame, events=(...), "
                          "n=(...), measure='OR'); this result has none")
@@ -338,7 +338,6 @@ def build_table(result: MetaResult, options: TableOptions) -> Table:
     """Columns and rows of the forest plot of ``result`` under ``options``."""
     for col in [*options.left_columns, *options.right_columns]:
         if col not in result.data.columns:
-            from ipdmeta.errors import InputError
             raise InputError(f"column {col!r} is not in the pooled data (columns: "
                              f"{', '.join(map(str, result.data.columns))}); keep it in "
                              "stage 1 with keep=[...] or add it to the aggregate table")
