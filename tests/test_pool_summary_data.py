@@ -182,8 +182,8 @@ def test_unusable_tables_are_listed_as_excluded() -> None:
      "OR or RR or RD"),
     ({"method": "peto", "events": ("d1", "d0"), "n": ("n1", "n0"), "measure": "RR"},
      "OR or PETO"),
-    ({"method": "MH", "events": ("d1", "d0"), "n": ("n1", "n0"), "measure": "OR",
-      "correction_type": "opposite"}, "pool the counts as they are"),
+    ({"method": "peto", "events": ("d1", "d0"), "n": ("n1", "n0"), "measure": "OR",
+      "correction_type": "opposite"}, "not available with PETO"),
     ({"method": "REML", "events": ("d1", "d0"), "n": ("n1", "n0"), "measure": "OR",
       "estimate": "d1"}, "not both"),
 ])

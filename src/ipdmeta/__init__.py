@@ -29,6 +29,7 @@ from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
 from ipdmeta.pooling.summary_data import CountsMetaResult
 from ipdmeta.stage1 import AggregateData, read_aggregate, stage1
+from ipdmeta.stage1.arms import summarise_arms
 from ipdmeta.stage1.published import combine, read_published
 from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
 
@@ -67,6 +68,7 @@ __all__ = [
     "regtest",
     "site_stage1",
     "stage1",
+    "summarise_arms",
     "tau2_sensitivity",
     "trimfill",
 ]

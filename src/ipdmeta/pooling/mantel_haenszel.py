@@ -154,12 +154,13 @@ def _keep(a, b, c, d, labels) -> tuple[np.ndarray, list[str]]:
     return ~(missing | empty), notes
 
 
-def _escalc(measure, a, b, c, d, add, to, drop00) -> tuple[np.ndarray, np.ndarray]:
+def _escalc(measure, a, b, c, d, add, to, drop00, kind="constant"
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Per-study effect sizes with metafor's correction rules; NaN where undefined."""
     if drop00:
         dz = double_zero(a, b, c, d)
         a, b, c, d = (np.where(dz, np.nan, x) for x in (a, b, c, d))
-    fixed = correct_tables(a, b, c, d, add=add, to=to)
+    fixed = correct_tables(a, b, c, d, add=add, to=to, kind=kind)
     y, v = TWO_BY_TWO[measure](*fixed.cells)
     return np.where(np.isfinite(y), y, np.nan), np.where(np.isfinite(v), v, np.nan)
 
@@ -291,12 +292,15 @@ def _q_note(settings: dict[str, Any]) -> str:
 
 def mantel_haenszel(a, b, c, d, *, measure: str = "OR", correct: bool = True,
                     level: float = 0.95, add: float = 0.5, to: str = "only0",
-                    drop00: bool = True, labels=None) -> CountsPooled:
+                    drop00: bool = True, labels=None,
+                    correction_type: str = "constant") -> CountsPooled:
     """Mantel-Haenszel common-effect OR, RR or RD of 2x2 tables, as metafor's rma.mh.
 
-    ``add``/``to``/``drop00`` apply to the per-study effect sizes behind Q only; the MH
-    estimate itself uses the counts as they are.  An undefined estimate (an MH OR with no
-    events in one arm of every table, say) is NaN with a note, as metafor's NA.
+    ``add``/``to``/``drop00`` (and ``correction_type``, Sweeting's arm-specific amounts as
+    metan's ``cc(, opposite empirical)``) apply to the per-study effect sizes behind Q
+    only; the MH estimate itself uses the counts as they are.  An undefined estimate (an
+    MH OR with no events in one arm of every table, say) is NaN with a note, as metafor's
+    NA.
     """
     key = str(measure).upper()
     if key not in MH_MEASURES:
@@ -313,7 +317,7 @@ def mantel_haenszel(a, b, c, d, *, measure: str = "OR", correct: bool = True,
                      "every table (or no non-events)")
     ci_low, ci_high, z, p = _wald(estimate, se, level)
     yi, vi = _escalc(key, ka, kb, kc, kd, settings["correction"], settings["to"],
-                     settings["drop_double_zero"])
+                     settings["drop_double_zero"], correction_type)
     used = np.isfinite(yi) & np.isfinite(vi)
     q = max(0.0, float(np.sum((yi[used] - estimate) ** 2 / vi[used])))
     q, df, q_p, i2, h2 = _heterogeneity(q, int(used.sum()))

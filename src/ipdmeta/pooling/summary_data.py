@@ -130,7 +130,8 @@ def _pool_cells(cells: list[np.ndarray], method: str, measure: str | None,
             "labels": labels}
     if method == "peto":
         return peto(*cells, **opts)
-    return mantel_haenszel(*cells, measure=measure or "OR", **opts)
+    return mantel_haenszel(*cells, measure=measure or "OR",
+                           correction_type=settings["correction_type"], **opts)
 
 
 def _as_pooled(r: CountsPooled, spec: PoolSpec) -> Pooled:
@@ -181,7 +182,8 @@ def _labels(frame: pd.DataFrame, study: str | None) -> list:
 def pool_counts(frame: pd.DataFrame, method: str, measure: str, spec: PoolSpec, *,
                 events: Any, n: Any = None, nonevents: Any = None, study: str | None = None,
                 by: str | None = None, correction: float | None = None, to: str = "only0",
-                drop_double_zero: bool | None = None) -> CountsMetaResult:
+                drop_double_zero: bool | None = None,
+                correction_type: str = "constant") -> CountsMetaResult:
     """Mantel-Haenszel (``method="MH"``) or Peto pooling of the 2x2 tables of ``frame``."""
     key = normalise_measure(measure)
     allowed = ("OR", "PETO") if method == "peto" else ("OR", "RR", "RD")
@@ -190,11 +192,12 @@ def pool_counts(frame: pd.DataFrame, method: str, measure: str, spec: PoolSpec, 
                          f"{' or '.join(allowed)}, not measure {measure!r}")
     settings = {"correction": 0.5 if correction is None else correction, "to": to,
                 "drop_double_zero": True if drop_double_zero is None else drop_double_zero,
-                "level": spec.level}
+                "level": spec.level, "correction_type": str(correction_type).lower()}
     es_measure = "PETO" if method == "peto" else key
     es = compute(frame, es_measure, events=events, n=n, nonevents=nonevents,
                  correction=settings["correction"], to=to,
-                 drop_double_zero=settings["drop_double_zero"], study=study)
+                 drop_double_zero=settings["drop_double_zero"],
+                 correction_type=settings["correction_type"], study=study)
     inputs = read_inputs(frame, "two_by_two", {"events": events, "n": n,
                                                "nonevents": nonevents}, study=study)
     cells = table_cells(inputs)
@@ -264,14 +267,12 @@ def pool_summary_data(frame: Any, *, measure: str | None, method: str, ci: str, 
         if MEASURES[key].family != "two_by_two":
             raise InputError(f"method={method!r} pools 2x2 tables (events= and n=), not "
                              f"measure {key!r}")
-        if str(correction_type).lower() != "constant":
-            raise InputError("correction_type applies to effect sizes pooled by inverse "
-                             "variance; Mantel-Haenszel and Peto pool the counts as they are")
         spec = PoolSpec(counts, "z", normalise_level(level), make_spec(pi=pi).pi, "qp")
         return pool_counts(frame, counts, key, spec, events=inputs.get("events"),
                            n=inputs.get("n"), nonevents=inputs.get("nonevents"), study=study,
                            by=by, correction=correction, to=to,
-                           drop_double_zero=drop_double_zero)
+                           drop_double_zero=drop_double_zero,
+                           correction_type=correction_type)
     spec = make_spec(method, ci, level, pi, tau2_ci)
     table_frame, es = effect_size_table(frame, key, inputs, correction=correction, to=to,
                                         drop_double_zero=drop_double_zero,
