@@ -144,7 +144,9 @@ def test_results_read_well() -> None:
     res = mantel_haenszel(*cells("bcg"), measure="OR", labels=REF["tables"]["bcg"]["study"])
     text = res.summary()
     assert "Mantel-Haenszel common-effect OR from 13 tables" in text
-    assert "Breslow-Day" in text and "without continuity correction" in text
+    assert "Breslow-Day" in text and "no table has a zero cell" in text
+    zeros = mantel_haenszel(*cells("collins_death"), measure="RR").summary()
+    assert "without continuity correction" in zeros and "2 double-zero table(s)" in zeros
     assert repr(res).startswith("CountsPooled(method='MH'")
     frame = res.to_frame()
     assert list(frame.columns) == ["study", "estimate", "variance", "weight"]

@@ -116,7 +116,7 @@ def test_means_and_proportions_route_through_effect_sizes() -> None:
     direct = ipd.pool(es, estimate="estimate", variance="variance", study="trial",
                       method="DL")
     assert m.overall.estimate == pytest.approx(direct.overall.estimate, rel=1e-14)
-    assert m.measure == "SMD" and not m.eform_default
+    assert m.measure == direct.measure == "SMD" and not m.eform_default
     p = pd.DataFrame({"x": [16, 10, 4, 43], "n": [17, 12, 8, 58]})
     mp = ipd.pool(p, events="x", n="n", measure="PLO", method="REML")
     assert mp.k == 4 and mp.measure == "PLO"

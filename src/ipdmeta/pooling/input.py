@@ -117,7 +117,8 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
     Errors name the column and row: missing or non-positive variances, NaN
     estimates, duplicated study labels and an empty table are refused.
     """
-    measure = getattr(data, "measure", None)
+    measure = (data.attrs.get("measure") if isinstance(data, pd.DataFrame)  # effect_sizes()
+               else getattr(data, "measure", None))
     if not isinstance(data, pd.DataFrame):
         data = data.to_frame() if hasattr(data, "to_frame") else pd.DataFrame(data)
     if len(data) == 0:

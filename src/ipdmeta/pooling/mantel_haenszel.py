@@ -283,11 +283,22 @@ WHICH_TABLES = {"only0": "tables with a zero cell", "all": "every table",
                 "if0all": "every table if any has a zero cell", "none": "no table"}
 
 
-def _q_note(settings: dict[str, Any]) -> str:
-    dz = "double-zero tables left out of it, " if settings["drop_double_zero"] else ""
-    return (f"the pooled estimate uses the counts without continuity correction; Q uses "
-            f"per-study effect sizes ({dz}{settings['correction']:g} added to the cells of "
-            f"{WHICH_TABLES[settings['to']]})")
+def _q_note(settings: dict[str, Any], cells: tuple[np.ndarray, ...]) -> str:
+    """How zero cells were treated: the estimate uncorrected, Q from corrected tables."""
+    a, b, c, d = cells
+    zero, dz = np.vstack(cells) == 0, double_zero(a, b, c, d)
+    if not zero.any() and settings["to"] not in ("all",):
+        return ("the pooled estimate and Q use the counts as they are (no table has a zero "
+                "cell)")
+    parts = []
+    if settings["drop_double_zero"] and dz.any():
+        parts.append(f"{int(dz.sum())} double-zero table(s) left out of it")
+    if settings["to"] != "none" and settings["correction"] > 0:
+        parts.append(f"{settings['correction']:g} added to the cells of "
+                     f"{WHICH_TABLES[settings['to']]}")
+    how = f" ({'; '.join(parts)})" if parts else ""
+    return ("the pooled estimate uses the counts without continuity correction; Q uses the "
+            f"per-study effect sizes{how}")
 
 
 def mantel_haenszel(a, b, c, d, *, measure: str = "OR", correct: bool = True,
@@ -328,7 +339,7 @@ def mantel_haenszel(a, b, c, d, *, measure: str = "OR", correct: bool = True,
         tests = {"cochran": co, "cochran_pvalue": co_p, "cmh": cmh, "cmh_pvalue": cmh_p,
                  "breslow_day": bd, "breslow_day_pvalue": bd_p, "tarone": ta,
                  "tarone_pvalue": ta_p, "breslow_day_df": bd_df}
-    notes.append(_q_note(settings))
+    notes.append(_q_note(settings, (ka, kb, kc, kd)))
     return CountsPooled(
         method="MH", measure=key, level=level, k=int(keep.sum()), estimate=estimate, se=se,
         ci_low=ci_low, ci_high=ci_high, z=z, pvalue=p, Q=q, Q_df=df, Q_pvalue=q_p, I2=i2,
