@@ -216,8 +216,4 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         ad = combine(ad, aggregate, columns=aggregate_columns, measure=aggregate_measure,
                      scale=aggregate_scale, level=level, relabel=relabel)
     meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci)
-    if {"events_1", "n_1", "events_0", "n_0"} <= set(meta.data.columns):
-        # per-arm counts of a 0/1 pooled term (IPD) or of published 2x2 rows: forest(counts=)
-        meta = replace(meta, summary_columns={"events": ("events_1", "events_0"),
-                                              "n": ("n_1", "n_0")})
     return IPDMetaResult(aggregate=ad, meta=meta)

@@ -71,6 +71,11 @@ def _pick(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], r
     return None
 
 
+def study_column(frame: pd.DataFrame, study: str | None) -> str | None:
+    """The study-label column: ``study`` (checked), else one named like study/trial."""
+    return _pick(frame, study, STUDY_NAMES, "study")
+
+
 def _numeric(frame: pd.DataFrame, column: str, labels: list) -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))

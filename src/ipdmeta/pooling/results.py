@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NAN", "MetaResult", "Pooled", "SubgroupResult"]
 
+#: per-arm counts of stage 1 (0/1 pooled term) and of published 2x2 rows: forest(counts=)
+ARM_COUNTS = ("events_1", "n_1", "events_0", "n_0")
+
 
 @dataclass(frozen=True, eq=False)
 class MetaResult:
@@ -84,11 +87,13 @@ class MetaResult:
             subgroups = subgroup_analysis(table, spec)
             common_subgroups = (subgroups if spec.is_common
                                 else subgroup_analysis(table, common_spec(spec)))
+        arms = ({"events": ("events_1", "events_0"), "n": ("n_1", "n_0")}
+                if set(ARM_COUNTS) <= set(table.data.columns) else {})
         return cls(overall=overall, common=common, studies=studies, spec=spec,
                    data=table.data, estimates=table.y, variances=table.v,
                    subgroups=subgroups, common_subgroups=common_subgroups,
                    excluded=table.excluded, measure=measure or table.measure,
-                   messages=table.messages + overall.messages)
+                   messages=table.messages + overall.messages, summary_columns=arms)
 
     @property
     def k(self) -> int:

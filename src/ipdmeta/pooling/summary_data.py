@@ -34,7 +34,7 @@ from ipdmeta.effects.inputs import read_inputs, table_cells
 from ipdmeta.effects.measures import MEASURES
 from ipdmeta.errors import InputError, missing_column
 from ipdmeta.pooling.estimate import NAN, Pooled, SubgroupResult, between_subgroups
-from ipdmeta.pooling.input import read_study_table
+from ipdmeta.pooling.input import read_study_table, study_column
 from ipdmeta.pooling.mantel_haenszel import CountsPooled, mantel_haenszel, peto
 from ipdmeta.pooling.options import PoolSpec, make_spec, normalise_level
 from ipdmeta.pooling.results import MetaResult
@@ -62,7 +62,7 @@ class ChiSquareTest:
         return f"{self.name}: chi2({self.df}) = {self.statistic:.4g}, p = {self.pvalue:.4g}"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class CountsMetaResult(MetaResult):
     """A ``MetaResult`` pooled from 2x2 tables by Mantel-Haenszel or Peto.
 
@@ -90,6 +90,11 @@ class CountsMetaResult(MetaResult):
     def cmh(self) -> ChiSquareTest | None:
         """Cochran-Mantel-Haenszel test of OR = 1, with continuity correction."""
         return self.tests.get("cmh")
+
+    def __repr__(self) -> str:
+        o = self.overall
+        return (f"CountsMetaResult(method={o.method!r}, measure={self.measure!r}, k={o.k}, "
+                f"estimate={o.estimate:.4g}, se={o.se:.4g})")
 
     def pooled_subset(self, idx: np.ndarray) -> Pooled:
         """The MH/Peto estimate of the studies ``idx`` (for leave-one-out, cumulative)."""
@@ -186,6 +191,7 @@ def pool_counts(frame: pd.DataFrame, method: str, measure: str, spec: PoolSpec, 
                 correction_type: str = "constant") -> CountsMetaResult:
     """Mantel-Haenszel (``method="MH"``) or Peto pooling of the 2x2 tables of ``frame``."""
     key = normalise_measure(measure)
+    study = study_column(frame, study)
     allowed = ("OR", "PETO") if method == "peto" else ("OR", "RR", "RD")
     if key not in allowed:
         raise InputError(f"method={'Peto' if method == 'peto' else 'MH'!r} pools "
@@ -297,7 +303,7 @@ def effect_size_table(frame: Any, measure: str, inputs: dict[str, Any], *,
                          f"per study, not {type(frame).__name__}")
     es = compute(frame, measure, correction=correction, to=to,
                  drop_double_zero=bool(drop_double_zero), correction_type=correction_type,
-                 study=study, **inputs)
+                 study=study_column(frame, study), **inputs)
     out = frame.copy()
     for name, values in es.to_frame(level).items():
         out[name] = values.to_numpy()
