@@ -163,6 +163,8 @@ def test_summary_states_the_zero_cell_treatment_and_tests() -> None:
     assert "Breslow-Day" in text and "Cochran-Mantel-Haenszel" in text
     assert "without continuity correction" in text and "double-zero" in text
     assert set(m.to_dict()["tests"]) == {"breslow_day", "tarone", "cmh", "cmh_uncorrected"}
+    assert repr(m).startswith("CountsMetaResult(method='MH', measure='OR', k=18")
+    assert "Breslow-Day" in m._repr_html_()
 
 
 def test_unusable_tables_are_listed_as_excluded() -> None:
