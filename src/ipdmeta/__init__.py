@@ -14,6 +14,7 @@ from ipdmeta.analysis import IPDMetaResult, ipdmeta
 from ipdmeta.effects import effect_sizes
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.io import read_data
+from ipdmeta.ipdover import IPDOverResult, ipdover
 from ipdmeta.pooling.bias import (
     TrimFillResult,
     egger_test,
@@ -28,6 +29,12 @@ from ipdmeta.pooling.metareg import MetaRegResult, metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
 from ipdmeta.pooling.summary_data import CountsMetaResult
+from ipdmeta.report.results_set import (
+    ResultsSet,
+    forest_from_results,
+    read_results_set,
+    results_set,
+)
 from ipdmeta.stage1 import AggregateData, read_aggregate, stage1
 from ipdmeta.stage1.arms import summarise_arms
 from ipdmeta.stage1.published import combine, read_published
@@ -39,12 +46,14 @@ __all__ = [
     "CountsMetaResult",
     "DisclosureRules",
     "IPDMetaResult",
+    "IPDOverResult",
     "InfluenceResult",
     "InputError",
     "IpdMetaError",
     "MetaRegResult",
     "MetaResult",
     "Pooled",
+    "ResultsSet",
     "SpecificationError",
     "SubgroupResult",
     "TrimFillResult",
@@ -54,9 +63,11 @@ __all__ = [
     "effect_sizes",
     "effects",
     "egger_test",
+    "forest_from_results",
     "funnel_data",
     "influence",
     "ipdmeta",
+    "ipdover",
     "metareg",
     "pool",
     "rank_test",
@@ -64,8 +75,10 @@ __all__ = [
     "read_aggregate",
     "read_data",
     "read_published",
+    "read_results_set",
     "read_site_results",
     "regtest",
+    "results_set",
     "site_stage1",
     "stage1",
     "summarise_arms",

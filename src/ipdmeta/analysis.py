@@ -26,6 +26,7 @@ from ipdmeta.errors import InputError
 from ipdmeta.pooling.options import make_spec
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled
+from ipdmeta.report.results_set import ResultsSet, results_set
 from ipdmeta.report.tables import TextTable, fmt
 from ipdmeta.stage1.published import combine
 from ipdmeta.stage1.run import stage1
@@ -33,12 +34,14 @@ from ipdmeta.stage1.table import AggregateData
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from matplotlib.figure import Figure
 
 FAMILY_LABELS = {"linear": "Linear regression (least squares)",
                  "logistic": "Logistic regression", "poisson": "Poisson regression",
-                 "cox": "Cox proportional hazards model"}
+                 "cox": "Cox proportional hazards model",
+                 "logrank": "Log-rank (Peto): O − E and V, estimate (O − E)/V"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,6 +110,28 @@ class IPDMetaResult:
         """Forest plot of the pooled result (``self.meta.forest(**options)``)."""
         return self.meta.forest(**options)
 
+    def results_set(self, **options: Any) -> ResultsSet:
+        """The forest-plot rows as ipdmetan's ``saving()`` writes them, with the
+        not-estimable studies and the stage-1 columns (``left_columns=["n"]`` ...);
+        options as :func:`ipdmeta.report.results_set.results_set`."""
+        return results_set(self, **options)
+
+    def save(self, path: str | Path, **options: Any) -> Path:
+        """Write the results set (ipdmetan's ``saving(AD.dta)``): ``.dta`` with value and
+        variable labels, ``.csv`` or ``.parquet``; options as :meth:`results_set`.
+
+        Example:
+            >>> import os, tempfile, ipdmeta as ipd
+            >>> wg = ipd.datasets.load("weight_gain")
+            >>> res = ipd.ipdmeta(wg, study="studyid", formula="final_wt ~ trt + baseline_wt",
+            ...                   model="linear", keep=["intervention", "study_name"])
+            >>> p = res.save(os.path.join(tempfile.mkdtemp(), "AD.dta"),
+            ...              left_columns=["intervention", "study_name"])
+            >>> len(ipd.read_aggregate(p))
+            33
+        """
+        return self.results_set(**options).save(path)
+
 
 def stage1_header(ad: AggregateData) -> list[str]:
     """Lines describing the stage-1 model and the numbers of studies, participants, events.
@@ -140,6 +165,11 @@ def stage1_header(ad: AggregateData) -> list[str]:
     return [first, counts, pooled]
 
 
+def _count(value: Any) -> str:
+    """A count for the table: "." when missing (published rows without counts)."""
+    return "." if value is None or pd.isna(value) else str(int(value))
+
+
 def stage1_text(table: pd.DataFrame, ad: AggregateData, eform: bool, digits: int) -> str:
     """The per-study table: N, events, estimate, interval and % weight."""
     pct = round(ad.level * 100)
@@ -150,8 +180,7 @@ def stage1_text(table: pd.DataFrame, ad: AggregateData, eform: bool, digits: int
     width = min(40, max([24] + [len(str(s)) + 1 for s in table["study"]]))
     out = TextTable("Study", cols, label_width=width, width=11)
     for r in table.itertuples():
-        counts = [str(r.n) if "n" in table.columns else ".",
-                  *([str(r.events)] if has_events else [])]
+        counts = [_count(getattr(r, "n", None)), *([_count(r.events)] if has_events else [])]
         weight = f"{r.weight:.2f}" if np.isfinite(r.weight) else "."
         out.add(r.study, [*counts, fmt(r.estimate, digits, eform), fmt(r.ci_low, digits, eform),
                           fmt(r.ci_high, digits, eform), weight])

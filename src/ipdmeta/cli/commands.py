@@ -326,6 +326,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.save:
         files["aggregate"] = str(res.aggregate.save(args.save, names=args.names))
         progress(args, f"aggregate data saved to {args.save} (names: {args.names})")
+    if args.saving:
+        shown = {"left_columns": args.left_columns or (), "right_columns":
+                 args.right_columns or ()}
+        check_columns(res.aggregate.to_frame(), {"left": shown["left_columns"],
+                                                 "right": shown["right_columns"]},
+                      "the stage-1 table")
+        files["results_set"] = str(res.save(args.saving, **shown))
+        progress(args, f"results set saved to {args.saving}")
     call = python_call("ipdmeta", args.data, {**s1, **s2})
     write_outputs(args, res, call, "ipdmeta analysis", files)
     return EXIT_OK
@@ -534,9 +542,40 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ipdover(args: argparse.Namespace) -> int:
+    """``ipdmeta ipdover``: the treatment effect within subgroups of participants."""
+    from ipdmeta.ipdover import ipdover
+    if not args.formula:
+        raise UsageError("give --formula, e.g. \"Surv(time, event) ~ treat\"")
+    frame = read_table(args.data)
+    check_columns(frame, {"over": args.over})
+    s1 = {k: v for k, v in stage1_kwargs(args, frame).items()
+          if v is not None and k != "keep"}
+    s2 = {k: v for k, v in pool_kwargs(args).items() if k in ("method", "ci", "level")}
+    kwargs = {**s1, **s2, "over": args.over, "by": args.by,
+              "missing": True if args.missing else None,
+              "overall": False if args.no_overall else None}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    progress(args, f"ipdover: {args.formula} within {', '.join(args.over)}")
+    res = ipdover(frame, **kwargs)
+    files: dict[str, str] = {}
+    if args.save:
+        files["results_set"] = str(res.save(args.save))
+        progress(args, f"results set saved to {args.save}")
+    if args.forest:
+        options = {k: v for k, v in forest_kwargs(args).items()
+                   if k not in ("overall", "subtotals", "left_columns", "right_columns")}
+        res.forest(**options, path=args.forest, dpi=args.dpi).clf()
+        files["forest"] = args.forest
+        progress(args, f"forest plot written to {args.forest}")
+    call = python_call("ipdover", args.data, kwargs)
+    emit(args, res, {"command": command_line(args.argv), "python": call, "files": files})
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_forest,
             "metareg": cmd_metareg, "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
-            "datasets": cmd_datasets}
+            "datasets": cmd_datasets, "ipdover": cmd_ipdover}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

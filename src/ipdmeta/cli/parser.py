@@ -25,6 +25,8 @@ examples:
   ipdmeta stata 'ipdmetan, study(trial) re(reml, hksj) hr : stcox treat age' \\
       --data hyp.csv --stset time event
   ipdmeta report hyp.csv --study trial --formula "Surv(time, event) ~ treat" --out r.html
+  ipdmeta ipdover hyp.csv --over smk --study trial --formula "Surv(time, event) ~ treat" \\
+      --forest over.png
   ipdmeta demo --out output
 
 exit codes: 0 success, 1 the analysis failed, 2 usage error.
@@ -53,7 +55,7 @@ examples:
     "pool": """\
 examples:
   ipdmeta pool AD.csv --estimate _ES --se _seES --method DL
-  ipdmeta pool bcg.csv --estimate yi --variance vi --study author --measure RR --ci hksj
+  ipdmeta pool bcg.csv --estimate yi --variance vi --study trial --measure RR --ci hksj
   ipdmeta pool AD.dta --by intervention --forest forest.png --eform
   ipdmeta pool counts.csv --events d1 d0 --n n1 n0 --measure OR --method MH \\
       --study trial --forest forest.png --counts
@@ -90,6 +92,19 @@ examples:
       'metareg _ES int_type2 int_type3, wsse(_seES) eform' --data wgb.csv --out out
   ipdmeta stata --do analysis.do --data trials.dta --dry-run
 """,
+    "ipdover": """\
+The treatment effect within the levels of each --over column (Stata's ipdover):
+one model per subgroup, or with --study two-stage within each subgroup (the model in
+each trial, pooled with --method/--ci); --by repeats it within each level of a
+column (--by STUDY: each trial's estimate in each subgroup).
+
+examples:
+  ipdmeta ipdover hyp.csv --over smk --study trial \\
+      --formula "Surv(time, event) ~ treat + age" --forest over.png --eform
+  ipdmeta ipdover lbw.csv --over race smoke ht --formula "low ~ age" --model logistic
+  ipdmeta ipdover hyp.csv --over smk --study trial --by trial \\
+      --formula "Surv(time, event) ~ treat" --save over.dta
+""",
     "demo": """\
 Runs the three example analyses (Cox on hypertension, linear on weight_gain,
 logistic on weight_gain_binary with subgroups and a meta-regression) and writes
@@ -103,15 +118,15 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--study", required=required, help="study identifier column")
     g.add_argument("--formula", required=required,
                    help='model formula, e.g. "Surv(time, event) ~ treat + age" or "y ~ treat"')
-    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox"],
-                   help="model family (cox is inferred from Surv())")
+    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox", "logrank"],
+                   help="model family (cox is inferred from Surv(); logrank: Peto O - E, V)")
     g.add_argument("--poolvar", help="design column to pool (default: the first term)")
     g.add_argument("--interaction", nargs=2, metavar=("A", "B"),
                    help="pool the within-study interaction A x B (deft approach)")
     g.add_argument("--ties", choices=["efron", "breslow"],
                    help="Cox ties (default efron; Stata's stcox uses breslow)")
     g.add_argument("--keep", nargs="+", metavar="COL", help="study-level columns to keep")
-    g.add_argument("--strata", nargs="+", metavar="COL", help="Cox strata columns")
+    g.add_argument("--strata", nargs="+", metavar="COL", help="Cox / log-rank strata columns")
     g.add_argument("--exposure", help="Poisson exposure column (log offset)")
     g.add_argument("--offset", help="Poisson offset column")
     g.add_argument("--firth", action="store_true",
@@ -131,6 +146,20 @@ def _stage2(p: argparse.ArgumentParser, ci: str = "z", by: bool = True) -> None:
     g.add_argument("--tau2-ci", default="qp", help="tau² interval: qp (default), pl")
     if by:
         g.add_argument("--by", help="subgroup column (study level)")
+
+
+def _published(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("published aggregate data added in stage 2 (ipdmetan's ad())")
+    g.add_argument("--aggregate", metavar="FILE", help="table of published study results")
+    g.add_argument("--aggregate-columns", nargs="+", metavar="KEY=COLUMN",
+                   help="e.g. study=trial estimate=hr ci_low=lci ci_high=uci (keys: study, "
+                        "estimate, se, variance, ci_low, ci_high, oe, v, n, events; or per "
+                        "arm: events_1 n_1 events_0 n_0, or mean_1 sd_1 n_1 mean_0 sd_0 n_0)")
+    g.add_argument("--aggregate-measure", help="measure of the published rows (HR, OR ...)")
+    g.add_argument("--aggregate-scale", choices=["ratio", "log"],
+                   help="ratio measures given as ratios (default) or logs")
+    g.add_argument("--relabel", action="store_true",
+                   help="rename published studies whose labels clash with IPD studies")
 
 
 def _aggregate(p: argparse.ArgumentParser) -> None:
@@ -225,19 +254,12 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
                                                   ".parquet .json)")
     g.add_argument("--names", choices=["ipdmeta", "ipdmetan"], default="ipdmeta",
                    help="column names of --save: ipdmeta or Stata ipdmetan (_ES, _seES ...)")
+    g.add_argument("--saving", metavar="FILE",
+                   help="save ipdmetan's results set, the rows of the forest plot with _USE, "
+                        "_ES, _WT ... and the --left/--right-columns (.dta .csv .parquet)")
     g.add_argument("--report", metavar="FILE", help="write an HTML report")
     g.add_argument("--title", help="report title")
-    g = p.add_argument_group("published aggregate data added in stage 2 (ipdmetan's ad())")
-    g.add_argument("--aggregate", metavar="FILE", help="table of published study results")
-    g.add_argument("--aggregate-columns", nargs="+", metavar="KEY=COLUMN",
-                   help="e.g. study=trial estimate=hr ci_low=lci ci_high=uci (keys: study, "
-                        "estimate, se, variance, ci_low, ci_high, oe, v, n, events; or per "
-                        "arm: events_1 n_1 events_0 n_0, or mean_1 sd_1 n_1 mean_0 sd_0 n_0)")
-    g.add_argument("--aggregate-measure", help="measure of the published rows (HR, OR ...)")
-    g.add_argument("--aggregate-scale", choices=["ratio", "log"],
-                   help="ratio measures given as ratios (default) or logs")
-    g.add_argument("--relabel", action="store_true",
-                   help="rename published studies whose labels clash with IPD studies")
+    _published(p)
     _output(p)
 
     p = add("site", "stage 1 at one site: write only shareable per-study results")
@@ -288,6 +310,7 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     p.add_argument("--title", help="report title")
     p.add_argument("--metareg", metavar="FORMULA", help='add a meta-regression, "~ x"')
     _stage1(p, required=False)
+    _published(p)
     g = p.add_argument_group("aggregate data columns (without --formula)")
     for opt, h in (("--estimate", "estimate column"), ("--se", "standard error column"),
                    ("--variance", "variance column"), ("--measure", "effect measure")):
@@ -308,6 +331,21 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     p.add_argument("--dry-run", action="store_true", help="translate only; run nothing")
     p.add_argument("--python", metavar="FILE", help="write the equivalent Python script")
     _output(p, eform=False)
+
+    p = add("ipdover", "the treatment effect within subgroups of participants (ipdover)")
+    p.add_argument("data", help="participant data file")
+    p.add_argument("--over", nargs="+", required=True, metavar="COL",
+                   help="columns whose levels define the subgroups")
+    p.add_argument("--missing", action="store_true",
+                   help="treat missing values of --over/--by as a subgroup")
+    _stage1(p, required=False)
+    _stage2(p, by=False)
+    p.add_argument("--by", metavar="COL",
+                   help="repeat within each level of COL (Stata's second over(); the study "
+                        "column gives each trial's estimate in each subgroup)")
+    _forest(p)
+    p.add_argument("--save", metavar="FILE", help="save the results set (.dta .csv .parquet)")
+    _output(p)
 
     p = add("demo", "run the example analyses into an output folder")
     p.add_argument("--out", default="output", metavar="DIR", help="output folder (output)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ipdmeta.errors import SpecificationError
-from ipdmeta.models import cox, cox_firth, firth, linear, logistic, poisson
+from ipdmeta.models import cox, cox_firth, firth, linear, logistic, logrank, poisson
 from ipdmeta.models.base import Fit
 
 FITTERS: dict[str, Callable[..., Fit]] = {
@@ -22,6 +22,7 @@ FITTERS: dict[str, Callable[..., Fit]] = {
     "logistic": logistic.fit,
     "poisson": poisson.fit,
     "cox": cox.fit,
+    "logrank": logrank.fit,
 }
 FIRTH_FITTERS: dict[str, Callable[..., Fit]] = {
     "logistic": firth.fit,

@@ -186,6 +186,11 @@ class MetaRegResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        return (f"MetaRegResult({self.formula!r}, k={self.k}, {self.spec.method}/"
+                f"{self.spec.ci}: QM={self.QM:.4g} (p={self.QM_pvalue:.4g}), "
+                f"tau²={self.tau2:.4g}, R²={self.R2:.1f}%)")
+
 
 def _coef_frame(names: list[str], fit: RegFit, perm: PermutationResult | None) -> pd.DataFrame:
     frame = pd.DataFrame({"term": names, "estimate": fit.beta, "se": fit.se,

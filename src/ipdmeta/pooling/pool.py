@@ -107,6 +107,11 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         raise InputError(f"method={method!r} pools 2x2 tables: give events=(treatment, "
                          "control) and n=(treatment, control) with measure='OR', 'RR' or 'RD'")
     spec = make_spec(method, ci, level, pi, tau2_ci)
+    if weights is not None and spec.method != "GENQ":
+        raise InputError(f"weights={weights!r} is used by method='GENQ' (tau² from the "
+                         "generalised Q statistic with these weights); with method="
+                         f"{method!r} the studies are weighted by 1/(variance + tau²). Drop "
+                         "weights= or use method='GENQ'")
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study,
                              by=by, weights=weights)
     return pool_table(table, spec, measure)

@@ -39,7 +39,11 @@ from ipdmeta.pooling.options import PoolSpec, common_spec
 from ipdmeta.pooling.sensitivity import cumulative, leave_one_out
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from matplotlib.figure import Figure
+
+    from ipdmeta.report.results_set import ResultsSet
 
 __all__ = ["NAN", "MetaResult", "Pooled", "SubgroupResult"]
 
@@ -150,6 +154,14 @@ class MetaResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        o = self.overall
+        return (f"MetaResult({o.k} studies, {o.model} effect {o.method}/{o.ci_method}: "
+                f"estimate {o.estimate:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}], "
+                f"tau² {o.tau2:.4g}, I² {o.I2:.1f}%"
+                + (f", by {self.subgroups.by!r}" if self.subgroups is not None else "")
+                + (f"; measure {self.measure}" if self.measure else "") + ")")
+
     def _repr_html_(self) -> str:
         from ipdmeta.report.html import result_html
         return result_html(self)
@@ -189,3 +201,14 @@ class MetaResult:
         """Funnel plot (``ipdmeta.plots.funnel_plot``)."""
         from ipdmeta.plots.funnel import funnel_plot
         return funnel_plot(self, **options)
+
+    def results_set(self, **options: Any) -> ResultsSet:
+        """The forest-plot rows with the variables of metan's ``saving()`` results set
+        (``ipdmeta.report.results_set.results_set``: ``_USE``, ``_ES``, ``_WT`` ...)."""
+        from ipdmeta.report.results_set import results_set
+        return results_set(self, **options)
+
+    def save(self, path: str | Path, **options: Any) -> Path:
+        """Write the results set to ``.dta``, ``.csv`` or ``.parquet`` (metan's
+        ``saving()``); ``options`` as :meth:`results_set`."""
+        return self.results_set(**options).save(path)

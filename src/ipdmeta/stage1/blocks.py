@@ -39,6 +39,7 @@ from ipdmeta.models.padded import segment_ptp
 from ipdmeta.stage1.data import kept_covariates, split_studies
 from ipdmeta.stage1.formula import ModelFormula, study_design
 from ipdmeta.stage1.study import (
+    SURVIVAL,
     Setup,
     StudyTask,
     arm_counts,
@@ -47,6 +48,8 @@ from ipdmeta.stage1.study import (
     study_row,
 )
 
+#: the families with a batched fitter (the others always take the per-study path)
+BATCHED = ("linear", "logistic", "poisson", "cox")
 #: batching is used by default from this many studies
 BATCH_MIN_STUDIES = 20
 #: the serial and processes engines work on blocks of whole studies of about this many rows
@@ -103,7 +106,7 @@ def make_plan(setup: Setup, study: str, needed: Sequence[str], keep: Sequence[st
     formula_names = tuple(names[:-1]) if setup.interaction else tuple(names)
     design: tuple[str, ...] = ()
     if batch is not False and design_is_global(setup.formula, sample):
-        _, _, found = study_design(setup.formula, sample, cox=setup.model == "cox",
+        _, _, found = study_design(setup.formula, sample, cox=setup.model in SURVIVAL,
                                    interaction=setup.interaction, center=False)
         design = tuple(found)
     return Plan(setup, study, tuple(needed), tuple(keep), formula_names, design, batch)
@@ -166,7 +169,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
                  complete: np.ndarray) -> dict[int, dict[str, Any]]:
     """Rows of the studies of ``block`` that the batched fitters can take, by position."""
     setup = plan.setup
-    if not plan.design_names or setup.firth:
+    if not plan.design_names or setup.firth or setup.model not in BATCHED:
         return {}
     cox = setup.model == "cox"
     sizes = np.fromiter((p.size for p in positions), np.intp, len(positions))

@@ -210,4 +210,6 @@ def combine(ipd: AggregateData, published: Any, *, columns: dict[str, str] | Non
         rows["study"] = [f"{s} (AD)" if s in taken else s for s in rows["study"]]
     frame["source"] = "IPD"
     combined = pd.concat([frame, rows], ignore_index=True, sort=False)
+    # IPD before AD in subgroup tables and plots (as ipdmetan's byad), not alphabetical
+    combined["source"] = pd.Categorical(combined["source"], categories=["IPD", "AD"])
     return replace(ipd, table=combined)

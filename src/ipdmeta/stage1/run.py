@@ -67,15 +67,16 @@ from ipdmeta.stage1.formula import (
     mentions,
     parse_formula,
 )
-from ipdmeta.stage1.study import Setup
+from ipdmeta.stage1.study import SURVIVAL, Setup
 from ipdmeta.stage1.table import AggregateData
 
-MODELS = ("linear", "logistic", "poisson", "cox")
+MODELS = ("linear", "logistic", "poisson", "cox", "logrank")
 MODEL_ALIASES = {"ols": "linear", "gaussian": "linear", "regress": "linear", "lm": "linear",
                  "logit": "logistic", "binomial": "logistic", "glm-binomial": "logistic",
-                 "count": "poisson", "stcox": "cox", "coxph": "cox", "survival": "cox"}
+                 "count": "poisson", "stcox": "cox", "coxph": "cox", "survival": "cox",
+                 "peto": "logrank", "log-rank": "logrank", "survdiff": "logrank"}
 #: the effect measure of each family (``linear`` with a continuous pooled term: "coef")
-MEASURES = {"cox": "HR", "logistic": "OR", "poisson": "IRR", "linear": "MD"}
+MEASURES = {"cox": "HR", "logistic": "OR", "poisson": "IRR", "linear": "MD", "logrank": "HR"}
 #: every status of a stage-1 row other than "ok", with a short description
 STATUS_CODES = {**FAILURE_CODES,
                 "missing_poolvar": "the pooled term is not in the study's model"}
@@ -93,10 +94,15 @@ def normalise_model(model: str | None, formula: ModelFormula) -> str:
     if name not in MODELS:
         raise SpecificationError(f"model={model!r} is not known; use one of "
                                  f"{', '.join(MODELS)}")
-    if (name == "cox") != formula.survival:
+    if (name in SURVIVAL) != formula.survival:
         raise SpecificationError(
-            "a Cox model needs a Surv(time, event) outcome" if name == "cox" else
-            f"the outcome Surv(...) is for model='cox', not model={model!r}")
+            f"model={name!r} needs a Surv(time, event) outcome" if name in SURVIVAL else
+            f"the outcome Surv(...) is for model='cox' or 'logrank', not model={model!r}")
+    if name == "logrank" and len(formula.terms) != 1:
+        raise SpecificationError(
+            f"the log-rank model compares the groups of one variable, e.g. 'Surv(time, event) "
+            f"~ treat + strata(centre)'; {formula.text!r} has {len(formula.terms)} terms: use "
+            "strata() for stratification or model='cox' to adjust for covariates")
     return name
 
 
@@ -142,7 +148,7 @@ def _as_list(value: str | Iterable[str] | None) -> list[str]:
 def _sample_names(formula: ModelFormula, sample: pd.DataFrame, model: str
                   ) -> tuple[list[str], dict[str, list[str]]]:
     """Design column names and term -> columns, from a sample of complete rows."""
-    _, _, names, term_columns = formula.matrices(sample, intercept=model != "cox")
+    _, _, names, term_columns = formula.matrices(sample, intercept=model not in SURVIVAL)
     return list(names), term_columns
 
 
@@ -160,8 +166,9 @@ def _interaction(interaction: str | Sequence[str] | None) -> tuple[str, str] | N
 def _options(model: str, ties: str, firth: bool, strata: list[str], exposure: str | None,
              offset: str | None) -> dict[str, Any]:
     """Validated fitter options of the family."""
-    if strata and model != "cox":
-        raise SpecificationError("strata= is for Cox models; add the variable as a covariate")
+    if strata and model not in SURVIVAL:
+        raise SpecificationError("strata= is for Cox and log-rank models; add the variable as "
+                                 "a covariate")
     if (exposure or offset) and model != "poisson":
         raise SpecificationError("exposure= and offset= are for Poisson models")
     if firth and model not in ("logistic", "cox"):
@@ -196,7 +203,10 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
             age + strata(centre)"`` (formulaic syntax; see :mod:`ipdmeta.stage1.formula`).
             Instead, the keyword form: ``outcome=`` (or ``time=`` and ``event=``) and
             ``covariates=[...]``.
-        model: "linear", "logistic", "poisson" or "cox" (inferred from ``Surv()``).
+        model: "linear", "logistic", "poisson", "cox" (inferred from ``Surv()``) or
+            "logrank" (Peto: the log-rank O − E and V of a 0/1 ``poolvar`` per study,
+            estimate (O − E)/V with variance 1/V; ``Surv(time, event) ~ treat``, strata
+            with ``strata()``; :mod:`ipdmeta.models.logrank`).
         poolvar: the design column to pool (a column, term or variable name); default
             the first right-hand-side term (the interaction when ``interaction=`` is
             given).  A first term coding to several columns needs ``poolvar=``.
@@ -209,7 +219,7 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
             study; :class:`~ipdmeta.errors.InputError` otherwise).
         ties: Cox ties, "efron" (default, as R's ``coxph``) or "breslow" (as Stata's
             ``stcox``).
-        strata: Cox strata columns (also ``strata()`` in the formula).
+        strata: Cox or log-rank strata columns (also ``strata()`` in the formula).
         exposure, offset: Poisson exposure (``log(exposure)`` is the offset) or an
             offset column.
         firth: Firth's penalised likelihood (logistic and Cox).
@@ -250,6 +260,9 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
     strata_cols = list(dict.fromkeys([*spec.strata, *_as_list(strata)]))
     fit_options = _options(model, ties, firth, strata_cols, exposure, offset)
     inter = _interaction(interaction)
+    if inter is not None and model == "logrank":
+        raise SpecificationError("interaction= needs a regression model (model='cox'); the "
+                                 "log-rank model compares the two groups of one variable")
     keep = [c for c in dict.fromkeys(_as_list(keep)) if c != study]   # study is a column
     engines.check_engine(engine, data)
     level = normalise_level(level)

@@ -40,6 +40,11 @@ from ipdmeta.stage1.formula import (
     study_design,
 )
 
+#: families with a Surv(time, event) outcome (no intercept; strata() allowed)
+SURVIVAL = ("cox", "logrank")
+#: per-study statistics a fitter reports in ``Fit.extra`` that go into the stage-1 row
+#: (log-rank O - E and V)
+ROW_EXTRAS = ("oe", "v")
 #: ratio models: an estimate beyond this with a standard error beyond RUNAWAY_SE is runaway
 RUNAWAY_EST = 10.0
 RUNAWAY_SE = 10.0
@@ -77,7 +82,7 @@ def event_indicator(model: str, y: np.ndarray) -> np.ndarray | None:
     """The events of each row (the count for Poisson), or None when the family has none."""
     if model in ("logistic", "poisson"):
         return y
-    if model == "cox":
+    if model in SURVIVAL:
         return y[:, 1]
     return None
 
@@ -117,7 +122,7 @@ def fitter_options(setup: Setup, frame: pd.DataFrame) -> dict[str, Any]:
     """The fitter options of one study or block: the family's, the Cox strata codes,
     the Poisson offset (log exposure plus offset)."""
     opts = dict(setup.fit_options)
-    if setup.model == "cox" and setup.strata:
+    if setup.model in SURVIVAL and setup.strata:
         opts["strata"] = strata_codes(frame, setup.strata)
     if setup.model == "poisson" and (setup.exposure or setup.offset):
         off = np.zeros(len(frame))
@@ -167,7 +172,7 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
                else f"each of the {_people(task.n_dropped)} has a missing value")
         return _failure({**row, **arm_counts(setup.model, np.zeros((0, 2)), None, _ONE)[0]},
                         "no_complete_cases", f"no complete cases: {why}")
-    cox = setup.model == "cox"
+    cox = setup.model in SURVIVAL
     y, X, names = study_design(setup.formula, frame, cox=cox, interaction=setup.interaction,
                                center=setup.center)
     if setup.poolvar not in names:
@@ -189,6 +194,7 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
         fit = fit_one(y, X, names=tuple(names), **fitter_options(setup, frame))
     except InputError as err:
         raise InputError(f"study {task.label!r}: {err}") from err
+    row.update({k: float(fit.extra[k]) for k in ROW_EXTRAS if k in fit.extra})
     if not fit.ok:
         return _failure(row, fit.problem or "not_converged", fit.reason or "")
     return study_row(setup, row, fit.estimate(setup.poolvar), fit.se(setup.poolvar), notes)
