@@ -227,9 +227,13 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         aggregate: published aggregate data to add in stage 2 (ipdmetan's ``ad()``):
             a DataFrame or file; ``aggregate_columns`` maps ``study``, ``estimate``
             and ``se`` (or ``variance``, ``ci_low``/``ci_high``, or ``oe``/``v``) to
-            its columns; ``aggregate_measure`` states its measure (must match the
-            IPD model's; default: the same); ``aggregate_scale`` is "ratio" or "log"
-            for ratio measures; ``relabel=True`` renames clashing study labels. See
+            its columns -- or per-arm data: ``events_1``, ``n_1``, ``events_0``,
+            ``n_0`` (2x2 counts) or ``mean_1``, ``sd_1``, ``n_1``, ``mean_0``,
+            ``sd_0``, ``n_0`` (means), turned into effect sizes as
+            :func:`ipdmeta.effects.effect_sizes`; ``aggregate_measure`` states its
+            measure (must match the IPD model's; default: the same);
+            ``aggregate_scale`` is "ratio" or "log" for ratio measures;
+            ``relabel=True`` renames clashing study labels. See
             :func:`ipdmeta.stage1.published.combine`.
         left_columns, right_columns: columns shown left / right of the forest plot and
             saved with the results set, as ipdmetan's ``lcols()``/``rcols()``: study-level
