@@ -116,16 +116,21 @@ class IPDMetaResult:
     def forest(self, **options: Any) -> Figure:
         """Forest plot of the pooled result (``self.meta.forest(**options)``), with the
         analysis' ``left_columns``/``right_columns`` unless others are given."""
-        options.setdefault("left_columns", list(self.left_columns))
-        options.setdefault("right_columns", list(self.right_columns))
+        self._column_defaults(options)
         return self.meta.forest(**options)
+
+    def _column_defaults(self, options: dict[str, Any]) -> None:
+        """The analysis' left/right columns, unless the call names others."""
+        if self.left_columns:
+            options.setdefault("left_columns", list(self.left_columns))
+        if self.right_columns:
+            options.setdefault("right_columns", list(self.right_columns))
 
     def results_set(self, **options: Any) -> ResultsSet:
         """The forest-plot rows as ipdmetan's ``saving()`` writes them, with the
         not-estimable studies and the stage-1 columns (``left_columns=["n"]`` ...);
         options as :func:`ipdmeta.report.results_set.results_set`."""
-        options.setdefault("left_columns", list(self.left_columns))
-        options.setdefault("right_columns", list(self.right_columns))
+        self._column_defaults(options)
         if self.column_totals is not None:
             options.setdefault("totals", self.column_totals)
         return results_set(self, **options)
