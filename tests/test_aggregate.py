@@ -83,8 +83,8 @@ def test_round_trip(ad: AggregateData, tmp_path: Path, fmt: str, names: str) -> 
     pd.testing.assert_frame_equal(back.to_frame(), ad.to_frame())
     if fmt != "csv":                          # CSV holds the columns only
         assert back.metadata() == ad.metadata()
-    else:
-        assert back.measure is None
+    else:                                     # ... and the measure, as a column
+        assert back.measure == ad.measure == "OR" and back.model is None
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

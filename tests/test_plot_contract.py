@@ -25,7 +25,8 @@ def _calls():
             "funnel_plot": (plots.funnel_plot, (m,)),
             "bubble_plot": (plots.bubble_plot, (mr, "ablat")),
             "leave_one_out_plot": (plots.leave_one_out_plot, (m,)),
-            "cumulative_plot": (plots.cumulative_plot, (m,))}
+            "cumulative_plot": (plots.cumulative_plot, (m,)),
+            "results_set_plot": (plots.results_set_plot, (m.results_set(),))}
 
 
 def test_every_public_plot_is_checked() -> None:

@@ -155,10 +155,43 @@ def read_table(path: str) -> pd.DataFrame:
         raise UsageError(str(err)) from err
 
 
+SUMMARY_ARGS = ("events", "n", "nonevents", "means", "sds", "time", "cor")
+
+
+def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Summary-data columns and correction options given on the command line (two
+    columns become a (treatment, control) pair); empty without summary data."""
+    out: dict[str, Any] = {}
+    for key in SUMMARY_ARGS:
+        cols = getattr(args, key, None)
+        if cols:
+            if len(cols) > 2:
+                raise UsageError(f"--{key} takes one column (one group) or two "
+                                 f"(treatment control), not {len(cols)}")
+            out[key] = tuple(cols) if len(cols) == 2 else cols[0]
+    if not out:
+        return out
+    if args.measure is None:
+        raise UsageError("summary data need --measure (e.g. OR, RR, RD, SMD, MD, PLO)")
+    for key in ("correction", "drop_double_zero"):
+        if getattr(args, key, None) is not None:
+            out[key] = getattr(args, key)
+    if args.to != "only0":
+        out["to"] = args.to
+    if args.correction_type != "constant":
+        out["correction_type"] = args.correction_type
+    return out
+
+
 def read_aggregate_table(args: argparse.Namespace) -> Any:
     """The per-study table of pool/metareg/forest: ipdmeta's saved AggregateData when the
     columns are not named, otherwise the plain table."""
     frame = read_table(args.data)
+    summary = summary_kwargs(args)
+    if summary:
+        check_columns(frame, {k: v for k, v in summary.items() if k in SUMMARY_ARGS}
+                      | {"study": args.study, "by": getattr(args, "by", None)})
+        return frame
     names = [args.estimate, args.se, args.variance]
     if not any(names) and ("_ES" in frame.columns or {"estimate", "se"} <= set(frame.columns)):
         from ipdmeta.stage1.table import read_aggregate
@@ -171,8 +204,15 @@ def read_aggregate_table(args: argparse.Namespace) -> Any:
 
 def _check_pool_options(args: argparse.Namespace) -> None:
     from ipdmeta.pooling.options import make_spec
+    from ipdmeta.pooling.summary_data import count_method
+    method = args.method
+    if count_method(method) is not None:
+        if not getattr(args, "events", None):
+            raise UsageError(f"--method {method} pools 2x2 tables: give --events T C and "
+                             "--n T C (or --nonevents T C) with --measure OR, RR or RD")
+        method = "common"
     try:
-        make_spec(args.method, args.ci, args.level, args.pi, args.tau2_ci)
+        make_spec(method, args.ci, args.level, args.pi, args.tau2_ci)
     except IpdMetaError as err:
         raise UsageError(str(err)) from err
 
@@ -198,6 +238,10 @@ def forest_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         out["overall"] = False
     if getattr(args, "no_subtotals", False):
         out["subtotals"] = False
+    if getattr(args, "counts", False):
+        out["counts"] = True
+    if getattr(args, "group_names", None):
+        out["group_names"] = tuple(args.group_names)
     if args.eform is not None:
         out["eform"] = args.eform
     return out
@@ -247,13 +291,18 @@ def stage1_kwargs(args: argparse.Namespace, frame: pd.DataFrame) -> dict[str, An
     check_columns(frame, {"study": args.study, "formula": list(variables),
                           "by": getattr(args, "by", None),
                           "keep": args.keep, "strata": args.strata, "exposure": args.exposure,
-                          "offset": args.offset, "interaction": args.interaction})
+                          "offset": args.offset, "interaction": args.interaction,
+                          "cluster": getattr(args, "cluster", None),
+                          "imputation": getattr(args, "imputation", None)})
     out: dict[str, Any] = {"study": args.study, "formula": args.formula, "model": args.model,
                            "poolvar": args.poolvar, "keep": args.keep or None}
     optional = {"ties": args.ties, "strata": args.strata, "exposure": args.exposure,
                 "offset": args.offset, "engine": args.engine, "n_jobs": args.n_jobs,
                 "interaction": tuple(args.interaction) if args.interaction else None,
-                "firth": True if args.firth else None}
+                "firth": True if args.firth else None,
+                "scale": getattr(args, "scale", None), "cluster": getattr(args, "cluster", None),
+                "robust": True if getattr(args, "robust", False) else None,
+                "imputation": getattr(args, "imputation", None)}
     out.update({k: v for k, v in optional.items() if v is not None})
     return out
 
@@ -299,8 +348,9 @@ def cmd_site(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """``ipdmeta run``: both stages on participant data."""
     from ipdmeta.analysis import ipdmeta
-    check_outputs(args, {"--save": args.save, "--forest": args.forest,
-                         "--report": args.report}, [args.data, args.aggregate])
+    check_outputs(args, {"--save": args.save, "--saving": args.saving,
+                         "--forest": args.forest, "--report": args.report},
+                  [args.data, args.aggregate])
     frame = read_table(args.data)
     progress(args, f"read {args.data}: {len(frame)} rows, {frame.shape[1]} columns")
     s1 = stage1_kwargs(args, frame)
@@ -318,6 +368,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         files["aggregate"] = str(res.aggregate.save(args.save, names=args.names,
                                                    overwrite=args.force))
         progress(args, f"aggregate data saved to {args.save} (names: {args.names})")
+    if args.saving:
+        shown = {"left_columns": args.left_columns or (), "right_columns":
+                 args.right_columns or ()}
+        check_columns(res.aggregate.to_frame(), {"left": shown["left_columns"],
+                                                 "right": shown["right_columns"]},
+                      "the stage-1 table")
+        files["results_set"] = str(res.save(args.saving, **shown))
+        progress(args, f"results set saved to {args.saving}")
     call = python_call("ipdmeta", args.data, {**s1, **s2})
     write_outputs(args, res, call, "ipdmeta analysis", files)
     return EXIT_OK
@@ -358,7 +416,8 @@ def cmd_pool(args: argparse.Namespace) -> int:
         args.data = args.data[0]
         data = read_aggregate_table(args)
     kwargs = {**pool_kwargs(args), "estimate": args.estimate, "se": args.se,
-              "variance": args.variance, "study": args.study, "measure": args.measure}
+              "variance": args.variance, "study": args.study, "measure": args.measure,
+              **summary_kwargs(args)}
     progress(args, f"pooling {len(data)} rows of {args.data} ({args.method}, ci={args.ci})")
     res = pool(data, **kwargs)
     write_outputs(args, res, python_call("pool", args.data, kwargs), "ipdmeta meta-analysis",
@@ -372,7 +431,8 @@ def cmd_forest(args: argparse.Namespace) -> int:
     check_outputs(args, {"--out": args.out}, [args.data])
     data = read_aggregate_table(args)
     res = pool(data, **pool_kwargs(args), estimate=args.estimate, se=args.se,
-               variance=args.variance, study=args.study, measure=args.measure)
+               variance=args.variance, study=args.study, measure=args.measure,
+               **summary_kwargs(args))
     draw_forest(args, res, args.out)
     if args.json:
         print(dumps({"command": command_line(args.argv), "files": {"forest": args.out}}))
@@ -396,7 +456,8 @@ def cmd_metareg(args: argparse.Namespace) -> int:
     _check_pool_options(args)
     kwargs = {"estimate": args.estimate, "se": args.se, "variance": args.variance,
               "study": args.study, "method": args.method, "ci": args.ci, "level": args.level,
-              "permutations": args.permutations, "seed": args.seed}
+              "permutations": args.permutations, "seed": args.seed,
+              "measure": args.measure, **summary_kwargs(args)}
     progress(args, f"meta-regression {args.formula} on {len(frame)} rows of {args.data}")
     res = metareg(data, args.formula, **{k: v for k, v in kwargs.items() if v is not None})
     call = python_call("metareg", args.data, kwargs, extra=f", {json.dumps(args.formula)}")
@@ -531,9 +592,41 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ipdover(args: argparse.Namespace) -> int:
+    """``ipdmeta ipdover``: the treatment effect within subgroups of participants."""
+    from ipdmeta.ipdover import ipdover
+    if not args.formula:
+        raise UsageError("give --formula, e.g. \"Surv(time, event) ~ treat\"")
+    check_outputs(args, {"--save": args.save, "--forest": args.forest}, [args.data])
+    frame = read_table(args.data)
+    check_columns(frame, {"over": args.over})
+    s1 = {k: v for k, v in stage1_kwargs(args, frame).items()
+          if v is not None and k != "keep"}
+    s2 = {k: v for k, v in pool_kwargs(args).items() if k in ("method", "ci", "level")}
+    kwargs = {**s1, **s2, "over": args.over, "by": args.by,
+              "missing": True if args.missing else None,
+              "overall": False if args.no_overall else None}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    progress(args, f"ipdover: {args.formula} within {', '.join(args.over)}")
+    res = ipdover(frame, **kwargs)
+    files: dict[str, str] = {}
+    if args.save:
+        files["results_set"] = str(res.save(args.save))
+        progress(args, f"results set saved to {args.save}")
+    if args.forest:
+        options = {k: v for k, v in forest_kwargs(args).items()
+                   if k not in ("overall", "subtotals", "left_columns", "right_columns")}
+        res.forest(**options, path=args.forest, dpi=args.dpi).clf()
+        files["forest"] = args.forest
+        progress(args, f"forest plot written to {args.forest}")
+    call = python_call("ipdover", args.data, kwargs)
+    emit(args, res, {"command": command_line(args.argv), "python": call, "files": files})
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_forest,
             "metareg": cmd_metareg, "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
-            "datasets": cmd_datasets}
+            "datasets": cmd_datasets, "ipdover": cmd_ipdover}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -85,6 +85,17 @@ class Pooled:
         """All fields as a plain dictionary (tuples kept)."""
         return asdict(self)
 
+    def summary(self) -> str:
+        """The estimate, its interval and test, and the heterogeneity, in one line."""
+        stat = "z" if self.df is None else f"t({self.df:g})"
+        tau = f", tau² {self.tau2:.4g}" if self.model == "random" else ""
+        return (f"{self.model} effect ({self.method}, {self.ci_method}): {self.estimate:.4g} "
+                f"[{self.ci_low:.4g}, {self.ci_high:.4g}], {stat} = {self.z_or_t:.3g}, "
+                f"p = {self.pvalue:.3g}; k = {self.k}, I² {self.I2:.1f}%{tau}")
+
+    def __repr__(self) -> str:
+        return f"Pooled({self.summary()})"
+
 
 @dataclass(frozen=True, eq=False)
 class SubgroupResult:
@@ -99,6 +110,17 @@ class SubgroupResult:
     Q_between: float
     Q_between_df: int
     Q_between_pvalue: float
+
+    def summary(self) -> str:
+        """One line per subgroup and the test of difference."""
+        lines = [f"  {self.by} = {g}: {p.summary()}" for g, p in self.pooled.items()]
+        return "\n".join([f"Subgroups by {self.by}", *lines,
+                          f"  Test of subgroup differences: Q = {self.Q_between:.3f} on "
+                          f"{self.Q_between_df} df, p = {self.Q_between_pvalue:.4g}"])
+
+    def __repr__(self) -> str:
+        return (f"SubgroupResult(by={self.by!r}, groups={list(self.pooled)!r}, "
+                f"Q_between={self.Q_between:.4g}, p={self.Q_between_pvalue:.4g})")
 
     @property
     def table(self) -> pd.DataFrame:

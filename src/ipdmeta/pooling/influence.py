@@ -86,6 +86,20 @@ class InfluenceResult:
     baujat: pd.DataFrame
     messages: tuple[str, ...] = ()
 
+    def summary(self, digits: int = 3) -> str:
+        """The diagnostics table, with the influential studies marked (*), as metafor."""
+        table = self.table.copy()
+        flag = table["influential"] if "influential" in table.columns else None
+        text = table.drop(columns=[c for c in ("influential",) if c in table.columns])
+        shown = text.to_string(index=False, float_format=lambda x: f"{x:.{digits}f}")
+        lines = ["Influence diagnostics (leave-one-out)", shown]
+        if flag is not None and flag.any():
+            lines.append("Influential: " + ", ".join(map(str, table.loc[flag, "study"])))
+        return "\n".join(lines + [f"Note: {m}" for m in self.messages])
+
+    def __repr__(self) -> str:
+        return f"InfluenceResult({len(self.table)} studies; .table, .dfbetas, .baujat)"
+
     def to_frame(self) -> pd.DataFrame:
         """The diagnostics table with the dfbetas columns appended (``dfbetas_<term>``)."""
         extra = self.dfbetas.drop(columns="study").add_prefix("dfbetas_")

@@ -35,6 +35,7 @@ class StudyTable:
     data: pd.DataFrame
     by: np.ndarray | None = None
     by_name: str | None = None
+    by_order: tuple | None = None
     genq_weights: np.ndarray | None = None
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["study", "status", "reason"]))
@@ -42,10 +43,10 @@ class StudyTable:
     messages: tuple[str, ...] = ()
 
     def groups(self) -> dict[Any, np.ndarray]:
-        """Row indices per subgroup, in order of first appearance."""
+        """Row indices per subgroup, in :func:`subgroup_order` (sorted, as Stata)."""
         assert self.by is not None
-        order = pd.unique(pd.Series(self.by))
-        return {g: np.flatnonzero(self.by == g) for g in order}
+        order = self.by_order if self.by_order is not None else subgroup_order(self.by)
+        return {g: np.flatnonzero(self.by == g) for g in order if np.any(self.by == g)}
 
     def study_frame(self, level: float) -> pd.DataFrame:
         """Per-study table: study, estimate, se, Wald CI at ``level`` (and the subgroup)."""
@@ -59,6 +60,26 @@ class StudyTable:
         return frame
 
 
+def subgroup_order(values: Any) -> tuple:
+    """The order of subgroups everywhere (tables, plots, meta-regression dummies): the
+    categories' order for a pandas categorical, else sorted (numbers numerically, text
+    alphabetically, as Stata's ``by()`` and ``tabulate``).
+
+    Example:
+        >>> subgroup_order(["mixed", "diet", "exercise", "diet"])
+        ('diet', 'exercise', 'mixed')
+    """
+    series = pd.Series(values)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        present = set(series.dropna())
+        return tuple(c for c in series.cat.categories if c in present)
+    unique = pd.unique(series.dropna())
+    try:
+        return tuple(sorted(unique))
+    except TypeError:   # mixed types: numbers first, then text, each sorted
+        return tuple(sorted(unique, key=lambda v: (isinstance(v, str), str(v))))
+
+
 def _pick(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str
           ) -> str | None:
     if given is not None:
@@ -70,6 +91,11 @@ def _pick(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], r
         if name.lower() in lower:
             return lower[name.lower()]
     return None
+
+
+def study_column(frame: pd.DataFrame, study: str | None) -> str | None:
+    """The study-label column: ``study`` (checked), else one named like study/trial."""
+    return _pick(frame, study, STUDY_NAMES, "study")
 
 
 def _numeric(frame: pd.DataFrame, column: str, labels: list) -> np.ndarray:
@@ -126,10 +152,9 @@ def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = N
         excluded[by] = bad[by].to_numpy()
     messages: tuple = ()
     if len(excluded):
-        listing = "; ".join(f"{s}: {r}" for s, r in zip(excluded.study, excluded.reason,
-                                                          strict=True))
+        listing = ", ".join(map(str, excluded.study))
         messages = (f"{len(excluded)} stud{'y' if len(excluded) == 1 else 'ies'} not pooled "
-                    f"(not estimable in stage 1): {listing}",)
+                    f"(not estimable): {listing}; the reasons are in .excluded",)
     return frame.loc[ok].reset_index(drop=True), excluded, messages
 
 
@@ -173,7 +198,13 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
     Errors name the column and row: missing or non-positive variances, NaN
     estimates, duplicated study labels and an empty table are refused.
     """
-    measure = getattr(data, "measure", None)
+    if isinstance(data, pd.DataFrame):
+        measure = data.attrs.get("measure")          # effect_sizes() records its measure
+        if measure is None and "measure" in data.columns:
+            values = data["measure"].dropna().astype(str).unique()  # as AggregateData.save
+            measure = values[0] if len(values) == 1 else None
+    else:
+        measure = getattr(data, "measure", None)
     if not isinstance(data, pd.DataFrame):
         data = data.to_frame() if hasattr(data, "to_frame") else pd.DataFrame(data)
     if len(data) == 0:
@@ -210,7 +241,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
                          f"needs a positive {what}")
     v = spread**2 if se_col else spread
     check_variance_range(v, labels, se_col or var_col)
-    by_values = None
+    by_values = by_order = None
     if by is not None:
         if by not in frame.columns:
             raise missing_column(by, frame, "by")
@@ -219,6 +250,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
             raise InputError(f"subgroup column {by!r} is missing in row {i} "
                              f"(study {labels[i]!r})")
         by_values = frame[by].to_numpy()
+        by_order = subgroup_order(frame[by])
     genq = None
     if weights is not None:
         if weights not in frame.columns:
@@ -231,5 +263,6 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
                              f"{labels[i]!r}) has {genq[i]:g} ({bad.size} such row(s)); give "
                              "every study a positive weight or leave it out")
     return StudyTable(y=y, v=v, labels=labels, data=frame.reset_index(drop=True), by=by_values,
-                      by_name=by, genq_weights=genq, excluded=excluded, measure=measure,
+                      by_name=by, by_order=by_order, genq_weights=genq, excluded=excluded,
+                      measure=measure,
                       messages=messages)

@@ -159,12 +159,16 @@ def prepare(data: pd.DataFrame, study: str, formula: ModelFormula, extra: Sequen
     return frame, needed
 
 
+_BINARY = (0, "coded 0/1", lambda v: (v == 0) | (v == 1))
+_COUNT = (0, "a count (0 or more)", lambda v: v >= 0)
+_TIME = (0, "a time of 0 or more", lambda v: v >= 0)
+_EVENT = (1, "coded 1 (event) / 0 (censored)", lambda v: (v == 0) | (v == 1))
 #: per family: (outcome part, rule in words, test of a valid value) for plain-column outcomes
 OUTCOME_RULES: dict[str, tuple[tuple[int, str, Any], ...]] = {
-    "logistic": ((0, "coded 0/1", lambda v: (v == 0) | (v == 1)),),
-    "poisson": ((0, "a count (0 or more)", lambda v: v >= 0),),
-    "cox": ((0, "a time of 0 or more", lambda v: v >= 0),
-            (1, "coded 1 (event) / 0 (censored)", lambda v: (v == 0) | (v == 1))),
+    "logistic": (_BINARY,), "rr": (_BINARY,), "rd": (_BINARY,),
+    "poisson": (_COUNT,), "negbin": (_COUNT,),
+    "cox": (_TIME, _EVENT), "logrank": (_TIME, _EVENT), "weibull": (_TIME, _EVENT),
+    "exponential": (_TIME, _EVENT), "finegray": (_TIME,),
 }
 
 
@@ -184,7 +188,7 @@ def check_outcome(frame: pd.DataFrame, study: str, formula: ModelFormula, model:
         ...
         ipdmeta.errors.InputError: survival time column 't' must be a time of 0 or more; 1 ro...
     """
-    roles = ("survival time", "event") if model == "cox" else ("outcome",)
+    roles = ("survival time", "event") if formula.survival else ("outcome",)
     for part, rule, valid in OUTCOME_RULES.get(model, ()):
         column = formula.lhs[part]
         if column not in frame.columns:

@@ -13,6 +13,9 @@ Columns, in this order (those that do not apply are absent):
     total count, Cox) and rows dropped for missing values.
 ``n_0``, ``n_1``, ``events_0``, ``events_1``
     participants and events per arm, when the pooled term is a 0/1 variable.
+``oe``, ``v``
+    log-rank O − E and its variance V (``model="logrank"``; the estimate is
+    (O − E)/V, its standard error 1/√V).
 ``status``, ``reason``
     ``"ok"`` or a failure code (:data:`ipdmeta.models.base.FAILURE_CODES`, plus
     ``missing_poolvar``), and the reason in plain words (for an ``ok`` row, any
@@ -20,14 +23,16 @@ Columns, in this order (those that do not apply are absent):
 kept covariates
     the study-level columns named in ``keep=`` (for ``by=`` and meta-regression).
 
-``save()`` writes CSV, Stata ``.dta``, Parquet or JSON; ``read_aggregate()`` reads
+``save()`` writes CSV, Stata ``.dta``, Parquet or JSON (each file with a ``measure``
+column, so that other tools see the scale too); ``read_aggregate()`` reads
 them back (the formats are in :mod:`ipdmeta.io.aggregate_files`).  JSON and Parquet
 keep the model description (``measure``, ``model``, ``formula``, ``poolvar``,
 ``ties``, ``level`` ...) and the column types; the
 ``.dta`` file keeps them in its notes (``notes list`` in Stata) and data label; a
 CSV file is plain (columns only).  ``names="ipdmetan"`` uses the variable names of
 Stata's ``ipdmetan`` results set: ``_USE`` (1 estimated, 2 not estimable),
-``_STUDY``, ``_LABELS``, ``_ES``, ``_seES``, ``_LCI``, ``_UCI``, ``_NN``; the other
+``_STUDY``, ``_LABELS``, ``_ES``, ``_seES``, ``_LCI``, ``_UCI``, ``_NN`` (``_OE``,
+``_V``); the other
 columns keep their names (made valid Stata names in ``.dta`` files).
 
 Example:
@@ -64,7 +69,10 @@ from ipdmeta.pooling.options import normalise_level
 
 FLOAT_COLUMNS = ("estimate", "se", "ci_low", "ci_high")
 COUNT_COLUMNS = ("n", "events", "n_dropped", "n_0", "n_1", "events_0", "events_1")
-STANDARD_COLUMNS = ("study", *FLOAT_COLUMNS, *COUNT_COLUMNS, "status", "reason")
+#: log-rank O - E and V (model "logrank")
+LOGRANK_COLUMNS = ("oe", "v")
+STANDARD_COLUMNS = ("study", *FLOAT_COLUMNS, *COUNT_COLUMNS, *LOGRANK_COLUMNS, "status",
+                    "reason")
 
 
 def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
@@ -84,7 +92,7 @@ def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                          f"{', '.join(map(str, frame.columns))})")
     if "study" not in frame.columns:
         frame.insert(0, "study", [f"Study {i + 1}" for i in range(len(frame))])
-    for c in FLOAT_COLUMNS:
+    for c in (*FLOAT_COLUMNS, *LOGRANK_COLUMNS):
         if c in frame.columns:
             frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     crit = stats.norm.ppf(0.5 + level / 2)
@@ -193,6 +201,10 @@ class AggregateData:
         return (f"AggregateData: {model}, {what}, {len(self)} studies ({n_ok} estimated)"
                 .replace(", ,", ","))
 
+    def summary(self) -> str:
+        """The description line and the table."""
+        return f"{self.describe()}\n{self.table.to_string(max_rows=60)}"
+
     def __repr__(self) -> str:
         return f"{self.describe()}\n{self.table.to_string(max_rows=30)}"
 
@@ -240,14 +252,24 @@ class AggregateData:
                      "rename one of them before saving")
         meta = {**self.metadata(), "names": names,
                 "dtypes": {str(c): str(t) for c, t in self.table.dtypes.items()}}
-        write_table(with_names(self.table, names), path, meta)
+        frame = with_names(self.table, names)
+        if self.measure and "measure" not in frame.columns:   # CSV keeps no metadata
+            frame["measure"] = self.measure
+        write_table(frame, path, meta)
         return path
 
 
 def _restore(frame: pd.DataFrame, meta: dict[str, Any], source: str | None = None
              ) -> AggregateData:
-    """AggregateData from a frame read from a file and its metadata (possibly empty)."""
+    """AggregateData from a frame read from a file and its metadata (possibly empty); a
+    ``measure`` column with one value (written by :meth:`AggregateData.save`) is the
+    measure."""
     frame = from_names(frame)
+    if "measure" in frame.columns and "measure" not in (meta.get("keep") or ()):
+        values = frame["measure"].dropna().astype(str).unique()
+        if len(values) == 1:
+            meta = {"measure": values[0], **{k: v for k, v in meta.items() if v is not None}}
+            frame = frame.drop(columns="measure")
     for col, dtype in (meta.get("dtypes") or {}).items():
         if col in frame.columns and str(frame[col].dtype) != dtype:
             with contextlib.suppress(TypeError, ValueError):
