@@ -324,7 +324,7 @@ def test_did_you_mean_for_commands_and_options(files: dict[str, Path],
     assert main(["poool", str(files["bcg"])]) == 2
     assert "did you mean 'pool'?" in capsys.readouterr().err
     assert main(["pool", str(files["bcg"]), "--methd", "DL"]) == 2
-    assert "did you mean --method (for --methd)?" in capsys.readouterr().err
+    assert "did you mean --method" in capsys.readouterr().err
 
 def test_report_from_participant_data(files: dict[str, Path]) -> None:
     """The route shown in `report --help` and docs/getting-started.md (was an AttributeError)."""
