@@ -76,7 +76,7 @@ def test_every_format_round_trips_exactly(tmp_path, fmt, ad):
     assert _cells(back.to_frame()) == _cells(ad.to_frame())
     assert (back.measure, back.model, back.poolvar) == (("OR", "logistic", "treat")
                                                         if fmt != "csv" else
-                                                        (None, None, None))
+                                                        ("OR", None, None))
     if fmt != "csv":   # formats with a place for types keep them all
         assert back.to_frame().dtypes.astype(str).tolist() == \
             ad.to_frame().dtypes.astype(str).tolist()

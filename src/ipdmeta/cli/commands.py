@@ -309,8 +309,7 @@ def cmd_stata(args: argparse.Namespace) -> int:
     data = read_table(args.data) if args.data else None
     out = Path(args.out)
     session = StataSession(data, stset=tuple(args.stset) if args.stset else None, workdir=out,
-                           graph_dir=None if args.no_graph else out, data_path=args.data,
-                           replace_graphs=args.force)
+                           graph_dir=None if args.no_graph else out, data_path=args.data)
     steps = []
     for line in lines:
         if args.dry_run:
@@ -366,6 +365,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
         return EXIT_OK
+    text = frame.to_csv(index=False)
+    if Path(args.out).suffix.lower() == ".csv" and Path(args.out).is_file() \
+            and Path(args.out).read_text(encoding="utf-8", errors="replace") == text:
+        progress(args, f"{args.out} already holds {args.name}: nothing to write")
+        return EXIT_OK   # the same bytes: nothing would be lost or changed
     check_outputs(args, {"--out": args.out})
     suffix = Path(args.out).suffix.lower()
     writers = {".csv": lambda p: frame.to_csv(p, index=False),

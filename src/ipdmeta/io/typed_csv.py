@@ -108,7 +108,7 @@ def _column(fields: list[tuple[str, bool]]) -> pd.Series:
     present = [f for f, quoted in fields if quoted or f != ""]
     if any(quoted for _, quoted in fields) or not present:
         values = [f if quoted or f != "" else None for f, quoted in fields]
-        return pd.Series(values, dtype=object)
+        return _text(values)
     if all(f in _BOOLS for f in present) and len(present) == len(fields):
         return pd.Series([_BOOLS[f] for f, _ in fields], dtype=bool)
     if all(_INT.fullmatch(f) for f in present):
@@ -119,7 +119,14 @@ def _column(fields: list[tuple[str, bool]]) -> pd.Series:
                                       dtype=object), errors="coerce")
     if numbers.notna().sum() == len(present):
         return numbers.astype("float64")
-    return pd.Series([f if f != "" else None for f, _ in fields], dtype=object)
+    return _text([f if f != "" else None for f, _ in fields])
+
+
+def _text(values: list[str | None]) -> pd.Series:
+    """A text column as pandas makes one by default (``str`` in pandas 3, else object)."""
+    if all(v is None for v in values):
+        return pd.Series(values, dtype=object)
+    return pd.Series(values)
 
 
 def parse_typed_csv(text: str) -> pd.DataFrame:

@@ -40,14 +40,15 @@ class StataSession:
     and says how many), ``tabulate ..., generate()`` adds dummies, ``saving()``
     writes files (relative to ``workdir``; an existing file only with ``saving(FILE,
     replace)``, a file the session read never), and forest plots are written to
-    ``graph_dir`` as ``forest1.png``, ``forest2.png``... (replacing existing files
-    only with ``replace_graphs=True``).
+    ``graph_dir`` as ``forest1.png``, ``forest2.png``... (the session's own graph
+    files: they replace those of an earlier session unless ``replace_graphs=False``,
+    and are never written over a file the session read).
     """
 
     def __init__(self, data: pd.DataFrame | None = None, *, stset: tuple[str, str] | None = None,
                  workdir: str | Path = ".", graph_dir: str | Path | None = ".",
                  graph_format: str = "png", data_path: str | Path | None = None,
-                 replace_graphs: bool = False) -> None:
+                 replace_graphs: bool = True) -> None:
         self.data = data
         self.stset = tuple(stset) if stset else None
         self.workdir = Path(workdir)
@@ -125,7 +126,10 @@ class StataSession:
         step.output = "(new dummies: " + "; ".join(made) + ")"
 
     def _saving(self, step: Step, path: Path) -> Path:
-        """The saving() file, checked as Stata does: an existing file needs ``replace``."""
+        """The saving() file, checked as Stata does: an existing file needs ``replace``
+        (the session's folder is made when missing)."""
+        if not path.parent.exists() and path.parent == self.workdir:
+            self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             return output_path(path, inputs=self.inputs, overwrite=step.replace,
                                interface="stata", what="saving() file")
