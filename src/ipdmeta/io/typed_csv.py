@@ -115,11 +115,13 @@ def _column(fields: list[tuple[str, bool]]) -> pd.Series:
         ints = pd.array([int(f) if f != "" else None for f, _ in fields], dtype="Int64")
         return pd.Series(ints).astype("int64") if len(present) == len(fields) \
             else pd.Series(ints)
-    numbers = pd.to_numeric(pd.Series([f if f != "" else None for f, _ in fields],
-                                      dtype=object), errors="coerce")
-    if numbers.notna().sum() == len(present):
-        return numbers.astype("float64")
-    return _text([f if f != "" else None for f, _ in fields])
+    try:   # Python's float() is correctly rounded: repr() text reads back exactly
+        if any("_" in f for f in present):   # float() reads "1_0"; a CSV number has no "_"
+            raise ValueError
+        return pd.Series([float(f) if f != "" else math.nan for f, _ in fields],
+                         dtype="float64")
+    except ValueError:
+        return _text([f if f != "" else None for f, _ in fields])
 
 
 def _text(values: list[str | None]) -> pd.Series:
