@@ -9,11 +9,11 @@ Example:
 from __future__ import annotations
 
 from ipdmeta import datasets
-from ipdmeta.aggregate import AggregateData, read_aggregate
+from ipdmeta._version import __version__
 from ipdmeta.analysis import IPDMetaResult, ipdmeta
-from ipdmeta.combine import combine, read_published
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.io import read_data
+from ipdmeta.ipdover import IPDOverResult, ipdover
 from ipdmeta.pooling.bias import (
     TrimFillResult,
     egger_test,
@@ -27,22 +27,29 @@ from ipdmeta.pooling.influence import InfluenceResult, influence, tau2_sensitivi
 from ipdmeta.pooling.metareg import MetaRegResult, metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
-from ipdmeta.site import DisclosureRules, read_site_results, site_stage1
-from ipdmeta.stage1 import stage1
-
-__version__ = "0.1.0"
+from ipdmeta.report.results_set import (
+    ResultsSet,
+    forest_from_results,
+    read_results_set,
+    results_set,
+)
+from ipdmeta.stage1 import AggregateData, read_aggregate, stage1
+from ipdmeta.stage1.published import combine, read_published
+from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
 
 __all__ = [
     "AggregateData",
     "ConvergenceError",
     "DisclosureRules",
     "IPDMetaResult",
+    "IPDOverResult",
     "InfluenceResult",
     "InputError",
     "IpdMetaError",
     "MetaRegResult",
     "MetaResult",
     "Pooled",
+    "ResultsSet",
     "SpecificationError",
     "SubgroupResult",
     "TrimFillResult",
@@ -50,9 +57,11 @@ __all__ = [
     "combine",
     "datasets",
     "egger_test",
+    "forest_from_results",
     "funnel_data",
     "influence",
     "ipdmeta",
+    "ipdover",
     "metareg",
     "pool",
     "rank_test",
@@ -60,8 +69,10 @@ __all__ = [
     "read_aggregate",
     "read_data",
     "read_published",
+    "read_results_set",
     "read_site_results",
     "regtest",
+    "results_set",
     "site_stage1",
     "stage1",
     "tau2_sensitivity",

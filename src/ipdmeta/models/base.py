@@ -25,6 +25,7 @@ FAILURE_CODES: dict[str, str] = {
     "runaway": "the estimate is implausibly large with an enormous standard error",
     "no_complete_cases": "no participant has complete data for the model",
     "perfect_fit": "the model reproduces the outcome exactly (zero residual variance)",
+    "zero_variance": "the log-rank variance is 0 (each event with one group only at risk)",
 }
 
 

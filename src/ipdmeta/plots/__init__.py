@@ -11,7 +11,8 @@ from __future__ import annotations
 from ipdmeta.plots.bubble import bubble_plot
 from ipdmeta.plots.forest import forest_axes, forest_plot
 from ipdmeta.plots.funnel import funnel_plot
+from ipdmeta.plots.results_forest import results_set_plot
 from ipdmeta.plots.sensitivity import cumulative_plot, leave_one_out_plot
 
 __all__ = ["bubble_plot", "cumulative_plot", "forest_axes", "forest_plot", "funnel_plot",
-           "leave_one_out_plot"]
+           "leave_one_out_plot", "results_set_plot"]

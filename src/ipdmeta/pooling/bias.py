@@ -35,9 +35,10 @@ import pandas as pd
 from scipy import stats
 
 from ipdmeta.errors import InputError
+from ipdmeta.pooling.influence import model_parts
 from ipdmeta.pooling.input import StudyTable
-from ipdmeta.pooling.metareg import RegFit, fit_regression, regression_spec
-from ipdmeta.pooling.pool import pool_table
+from ipdmeta.pooling.options import regression_spec
+from ipdmeta.pooling.regression import RegFit, fit_regression
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -67,6 +68,23 @@ class EggerResult:
     fit: RegFit
     terms: list[str]
 
+    def summary(self) -> str:
+        """The test in words, as metafor's ``regtest`` prints it."""
+        stat = "z" if self.df is None else f"t ({self.df} df)"
+        what = ("Egger's regression test" if self.model == "lm" else
+                "Regression test (meta-regression model)")
+        lines = [f"{what} for funnel-plot asymmetry, predictor: {self.predictor}",
+                 f"  test of the predictor: {stat} = {self.statistic:.4f}, "
+                 f"p = {self.pvalue:.4g}"]
+        if np.isfinite(self.estimate):
+            lines.append(f"  limit estimate (as se -> 0): {self.estimate:.4f} "
+                         f"[{self.ci_low:.4f}, {self.ci_high:.4f}]")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"EggerResult(model={self.model!r}, predictor={self.predictor!r}, "
+                f"statistic={self.statistic:.4g}, pvalue={self.pvalue:.4g})")
+
 
 def _sample_sizes(result: Any, n: str | None) -> np.ndarray:
     data = result.data
@@ -89,8 +107,6 @@ def egger_test(result: Any, model: str = "rma", predictor: str = "sei",
         >>> round(egger_test(m).statistic, 4), round(egger_test(m, model="lm").pvalue, 4)
         (-0.8033, 0.1887)
     """
-    from ipdmeta.pooling.influence import model_parts
-
     if model not in ("rma", "lm"):
         raise InputError(f"model={model!r}: use 'rma' (meta-regression) or 'lm' (classic Egger)")
     if predictor not in PREDICTORS:
@@ -128,6 +144,15 @@ class RankTestResult:
     pvalue: float
     exact: bool
     k: int
+
+    def summary(self) -> str:
+        """The test in words, as metafor's ``ranktest`` prints it."""
+        return (f"Begg's rank correlation test for funnel-plot asymmetry ({self.k} studies): "
+                f"Kendall's tau = {self.tau:.4f}, p = {self.pvalue:.4g}"
+                f"{' (exact)' if self.exact else ''}")
+
+    def __repr__(self) -> str:
+        return f"RankTestResult(tau={self.tau:.4g}, pvalue={self.pvalue:.4g}, k={self.k})"
 
 
 def kendall_cdf(q: int, n: int) -> float:
@@ -197,6 +222,25 @@ class TrimFillResult:
     result: MetaResult
     original: MetaResult
 
+    def summary(self, eform: bool | None = None, digits: int = 3) -> str:
+        """The number of filled studies, then the analysis with them."""
+        head = (f"Trim-and-fill ({self.estimator}, {self.iterations} iterations): "
+                f"{self.k0} studies missing on the {self.side} side (se {self.se_k0:.3f}"
+                + (f", p(k0 = 0) = {self.p_k0:.4g}" if np.isfinite(self.p_k0) else "") + ")")
+        if self.k0 == 0:
+            return head + "; the analysis is unchanged."
+        return head + "\n\n" + self.result.summary(eform=eform, digits=digits)
+
+    def __repr__(self) -> str:
+        o = self.result.overall
+        return (f"TrimFillResult(k0={self.k0}, side={self.side!r}, "
+                f"estimate={o.estimate:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}], "
+                f"k={o.k})")
+
+    def funnel_data(self, **options: Any) -> FunnelData:
+        """What the funnel plot draws, the filled studies flagged (:func:`funnel_data`)."""
+        return funnel_data(self, **options)
+
     def funnel(self, **options: Any) -> Figure:
         """Funnel plot with the filled studies as open circles; see ``plots.funnel``."""
         from ipdmeta.plots.funnel import funnel_plot
@@ -240,8 +284,6 @@ def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0",
         estimator: "L0" (default), "R0" or "Q0".
         maxiter: iterations allowed.
     """
-    from ipdmeta.pooling.influence import model_parts
-
     if estimator not in ("L0", "R0", "Q0"):
         raise InputError(f"estimator={estimator!r}: use 'L0', 'R0' or 'Q0'")
     parts = model_parts(result)
@@ -278,7 +320,8 @@ def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0",
     filled_result = result
     if k0 > 0:
         table = StudyTable(y=all_y, v=all_v, labels=labels, data=frame)
-        filled_result = pool_table(table, result.spec, getattr(result, "measure", None))
+        filled_result = type(result).from_table(table, result.spec,
+                                                getattr(result, "measure", None))
     return TrimFillResult(k0=int(k0), se_k0=float(se_k0), side=side, estimator=estimator,
                           p_k0=0.5 ** (k0 + 1) if estimator == "R0" else float("nan"),
                           iterations=iterations, filled=frame, result=filled_result,
@@ -303,6 +346,17 @@ class FunnelData:
     contours: tuple[tuple[float, float], ...]
     se_max: float
     measure: str | None = None
+
+    def summary(self) -> str:
+        """What the funnel plot shows, in one line."""
+        filled = int(self.points["filled"].astype(bool).sum())
+        return (f"Funnel plot data: {len(self.points) - filled} studies"
+                + (f" and {filled} filled" if filled else "")
+                + f", centre {self.center:.4g}, {round(100 * self.level)}% pseudo-CI, "
+                f"{len(self.contours)} significance contours")
+
+    def __repr__(self) -> str:
+        return f"FunnelData({self.summary()})"
 
 
 def funnel_data(result: Any, level: float | None = None,

@@ -38,9 +38,9 @@ from scipy import stats
 
 from ipdmeta.errors import ConvergenceError, InputError
 from ipdmeta.pooling.inference import critical_value
-from ipdmeta.pooling.metareg import RegFit, fit_regression
-from ipdmeta.pooling.pool import PoolSpec
+from ipdmeta.pooling.options import PoolSpec, regression_spec
 from ipdmeta.pooling.projection import Projection
+from ipdmeta.pooling.regression import RegFit, fit_regression
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,9 @@ class ModelParts:
 
 
 def model_parts(result: Any) -> ModelParts:
-    """Estimates, variances, design and fit of a ``MetaResult`` or ``MetaRegResult``."""
-    from ipdmeta.pooling.metareg import MetaRegResult, regression_spec
-
-    if isinstance(result, MetaRegResult):
+    """Estimates, variances, design and fit of a ``MetaResult`` or ``MetaRegResult`` (which
+    carries its design ``X`` and fit)."""
+    if getattr(result, "X", None) is not None:
         return ModelParts(result.estimates, result.variances, result.X, result.terms,
                           result.studies["study"].tolist(), result.spec, result.fit)
     spec, notes = result.spec, []
@@ -86,6 +85,20 @@ class InfluenceResult:
     dfbetas: pd.DataFrame
     baujat: pd.DataFrame
     messages: tuple[str, ...] = ()
+
+    def summary(self, digits: int = 3) -> str:
+        """The diagnostics table, with the influential studies marked (*), as metafor."""
+        table = self.table.copy()
+        flag = table["influential"] if "influential" in table.columns else None
+        text = table.drop(columns=[c for c in ("influential",) if c in table.columns])
+        shown = text.to_string(index=False, float_format=lambda x: f"{x:.{digits}f}")
+        lines = ["Influence diagnostics (leave-one-out)", shown]
+        if flag is not None and flag.any():
+            lines.append("Influential: " + ", ".join(map(str, table.loc[flag, "study"])))
+        return "\n".join(lines + [f"Note: {m}" for m in self.messages])
+
+    def __repr__(self) -> str:
+        return f"InfluenceResult({len(self.table)} studies; .table, .dfbetas, .baujat)"
 
     def to_frame(self) -> pd.DataFrame:
         """The diagnostics table with the dfbetas columns appended (``dfbetas_<term>``)."""

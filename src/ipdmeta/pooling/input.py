@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipdmeta.errors import InputError
+from ipdmeta.errors import InputError, missing_column
 
 ESTIMATE_NAMES = ("estimate", "yi", "_ES", "es", "effect", "logor", "loghr", "logrr")
 SE_NAMES = ("se", "sei", "_seES", "stderr", "std_err")
@@ -35,6 +34,7 @@ class StudyTable:
     data: pd.DataFrame
     by: np.ndarray | None = None
     by_name: str | None = None
+    by_order: tuple | None = None
     genq_weights: np.ndarray | None = None
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["study", "status", "reason"]))
@@ -42,10 +42,10 @@ class StudyTable:
     messages: tuple[str, ...] = ()
 
     def groups(self) -> dict[Any, np.ndarray]:
-        """Row indices per subgroup, in order of first appearance."""
+        """Row indices per subgroup, in :func:`subgroup_order` (sorted, as Stata)."""
         assert self.by is not None
-        order = pd.unique(pd.Series(self.by))
-        return {g: np.flatnonzero(self.by == g) for g in order}
+        order = self.by_order if self.by_order is not None else subgroup_order(self.by)
+        return {g: np.flatnonzero(self.by == g) for g in order if np.any(self.by == g)}
 
     def study_frame(self, level: float) -> pd.DataFrame:
         """Per-study table: study, estimate, se, Wald CI at ``level`` (and the subgroup)."""
@@ -59,19 +59,31 @@ class StudyTable:
         return frame
 
 
-def _column_error(name: str, frame: pd.DataFrame, role: str) -> InputError:
-    close = difflib.get_close_matches(str(name), [str(c) for c in frame.columns], n=3,
-                                      cutoff=0.4)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return InputError(f"{role} column {name!r} is not in the table (columns: "
-                      f"{', '.join(map(str, frame.columns))}){hint}")
+def subgroup_order(values: Any) -> tuple:
+    """The order of subgroups everywhere (tables, plots, meta-regression dummies): the
+    categories' order for a pandas categorical, else sorted (numbers numerically, text
+    alphabetically, as Stata's ``by()`` and ``tabulate``).
+
+    Example:
+        >>> subgroup_order(["mixed", "diet", "exercise", "diet"])
+        ('diet', 'exercise', 'mixed')
+    """
+    series = pd.Series(values)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        present = set(series.dropna())
+        return tuple(c for c in series.cat.categories if c in present)
+    unique = pd.unique(series.dropna())
+    try:
+        return tuple(sorted(unique))
+    except TypeError:   # mixed types: numbers first, then text, each sorted
+        return tuple(sorted(unique, key=lambda v: (isinstance(v, str), str(v))))
 
 
 def _pick(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str
           ) -> str | None:
     if given is not None:
         if given not in frame.columns:
-            raise _column_error(given, frame, role)
+            raise missing_column(given, frame, role)
         return given
     lower = {str(c).lower(): c for c in frame.columns}
     for name in candidates:
@@ -111,10 +123,9 @@ def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = N
         excluded[by] = bad[by].to_numpy()
     messages: tuple = ()
     if len(excluded):
-        listing = "; ".join(f"{s}: {r}" for s, r in zip(excluded.study, excluded.reason,
-                                                          strict=True))
+        listing = ", ".join(map(str, excluded.study))
         messages = (f"{len(excluded)} stud{'y' if len(excluded) == 1 else 'ies'} not pooled "
-                    f"(not estimable in stage 1): {listing}",)
+                    f"(not estimable in stage 1): {listing}; the reasons are in .excluded",)
     return frame.loc[ok].reset_index(drop=True), excluded, messages
 
 
@@ -127,6 +138,9 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
     estimates, duplicated study labels and an empty table are refused.
     """
     measure = getattr(data, "measure", None)
+    if measure is None and isinstance(data, pd.DataFrame) and "measure" in data.columns:
+        values = data["measure"].dropna().astype(str).unique()   # as AggregateData.save writes
+        measure = values[0] if len(values) == 1 else None
     if not isinstance(data, pd.DataFrame):
         data = data.to_frame() if hasattr(data, "to_frame") else pd.DataFrame(data)
     if len(data) == 0:
@@ -164,20 +178,22 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
                          f"({spread[i]!r}) in row {i} (study {labels[i]!r}); every study "
                          f"needs a positive {what}")
     v = spread**2 if se_col else spread
-    by_values = None
+    by_values = by_order = None
     if by is not None:
         if by not in frame.columns:
-            raise _column_error(by, frame, "by")
+            raise missing_column(by, frame, "by")
         if frame[by].isna().any():
             i = int(np.flatnonzero(frame[by].isna().to_numpy())[0])
             raise InputError(f"subgroup column {by!r} is missing in row {i} "
                              f"(study {labels[i]!r})")
         by_values = frame[by].to_numpy()
+        by_order = subgroup_order(frame[by])
     genq = None
     if weights is not None:
         if weights not in frame.columns:
-            raise _column_error(weights, frame, "weights")
+            raise missing_column(weights, frame, "weights")
         genq = _numeric(frame, weights, labels)
     return StudyTable(y=y, v=v, labels=labels, data=frame.reset_index(drop=True), by=by_values,
-                      by_name=by, genq_weights=genq, excluded=excluded, measure=measure,
+                      by_name=by, by_order=by_order, genq_weights=genq, excluded=excluded,
+                      measure=measure,
                       messages=messages)
