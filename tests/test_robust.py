@@ -14,6 +14,7 @@ metaplus is not installable here, so the checks are:
 
 from __future__ import annotations
 
+import itertools
 import json
 from functools import cache
 from pathlib import Path
@@ -57,7 +58,7 @@ def quad_t_loglik(y, v, mu, tau2, vinv, epsrel=1e-13):
 
         cuts = sorted({-np.inf, 0.0, r, np.inf})
         total += np.log(sum(integrate.quad(f, a, b, epsabs=0, epsrel=epsrel, limit=500)[0]
-                            for a, b in zip(cuts[:-1], cuts[1:], strict=True)))
+                            for a, b in itertools.pairwise(cuts)))
     return total
 
 

@@ -51,6 +51,13 @@ ds$collins1985b <- list(
   description = paste("dat.collins1985b, pre-eclampsia, escalc OR (the diuretics example of",
                       "Biggerstaff & Tweedie 1997); n = pre.nti + pre.nci"),
   yi = col$yi, vi = col$vi, n = dat.collins1985b$pre.nti + dat.collins1985b$pre.nci)
+ds$constructed_outlier <- list(
+  description = paste(
+    "constructed: 10 studies, one outlying (2.30) and one precise (se 0.10); for fixed mu",
+    "near the lower profile-likelihood bound the ML likelihood in tau2 has a boundary",
+    "maximum at 0 and a higher interior one, so tau2 must be profiled over all roots"),
+  yi = c(0.10, 0.45, 0.15, 0.20, 0.30, 0.35, 0.55, 2.30, 0.05, 0.25),
+  vi = c(0.21, 0.27, 0.10, 0.24, 0.28, 0.37, 0.36, 0.41, 0.21, 0.38)^2)
 kon <- dat.konstantopoulos2011
 ds$konstantopoulos2011 <- list(
   description = "dat.konstantopoulos2011 (56 schools in 11 districts); cluster = district",
@@ -163,6 +170,30 @@ zovert_ref <- function(d, lev) {
        ci_high = as.numeric(r0$b) + cr * se)
 }
 
+# metan's default Q-based heterogeneity statistics (as its Heterogi routine): I2 = (Q - df)/Q,
+# H2 = Q/df; the Q interval from a non-central chi2 (common effect) or a Gamma with the
+# Biggerstaff-Tweedie variance at the untruncated DL tau2 (random effects); plus the
+# prediction interval at a level of its own (rflevel)
+het_q_ref <- function(d, lev) {
+  y <- d$yi; v <- d$vi; k <- length(y); df <- k - 1; w <- 1 / v
+  Q <- sum(w * (y - sum(w * y) / sum(w))^2); a <- 1 - lev
+  nc <- max(0, Q - df)
+  qc <- c(if (nc == 0) 0 else qchisq(a / 2, df, ncp = nc), qchisq(1 - a / 2, df, ncp = nc))
+  W1 <- sum(w); W2 <- sum(w^2); W3 <- sum(w^3); cc <- W1 - W2 / W1
+  t2 <- (Q - df) / cc
+  vq <- 2 * df + 4 * t2 * cc + 2 * t2^2 * (W2 - 2 * W3 / W1 + (W2 / W1)^2)
+  qr <- c(if (Q < df) 0 else qgamma(a / 2, shape = Q^2 / vq, scale = vq / Q),
+          qgamma(1 - a / 2, shape = Q^2 / vq, scale = vq / Q))
+  i2 <- function(x) 100 * max(0, (x - df) / x)
+  tr <- function(q) list(I2_ci = I(c(if (q[1] > 0) i2(q[1]) else 0, 100 * min(1, (q[2] - df) / q[2]))),
+                         H2_ci = I(c(max(1, q[1] / df), q[2] / df)))
+  r <- fit(d, "REML")
+  pr <- predict(r, level = 100 * 0.80)
+  crit <- qt(0.9, k - 2)
+  list(level = lev, I2 = i2(Q), H2 = max(1, Q / df), common = tr(qc), random = tr(qr),
+       pi80_hts = I(as.numeric(r$b) + c(-1, 1) * crit * sqrt(r$se^2 + r$tau2)))
+}
+
 # ---------------------------------------------------------------- profile likelihood
 ll_ml <- function(mu, t2, y, v) -0.5 * sum(log(2 * pi * (v + t2)) + (y - mu)^2 / (v + t2))
 prof_tau2 <- function(mu, y, v) {
@@ -201,7 +232,10 @@ pl_ref <- function(d, lev) {
   chi <- qchisq(lev, 1); z <- qnorm(1 - (1 - lev) / 2)
   fb <- function(b) lr(b) - chi * bart
   fs <- function(b) abs(skov(b)) - z
+  fp <- function(b) lr(b) - chi
   list(level = lev, estimate = mu, tau2 = t2, bartlett_factor = bart,
+       pl = list(ci_low = root(fp, -1), ci_high = root(fp, 1),
+                 pvalue = pchisq(lr(0), 1, lower.tail = FALSE)),
        bartlett = list(ci_low = root(fb, -1), ci_high = root(fb, 1),
                        statistic = lr(0) / bart, pvalue = pchisq(lr(0) / bart, 1, lower.tail = FALSE)),
        skovgaard = list(ci_low = root(fs, -1), ci_high = root(fs, 1), statistic = skov(0),
@@ -231,6 +265,7 @@ for (dn in names(ds)) {
   res$kr <- kr_ref(d)
   res$bt <- list(bt_ref(d, 0.95), bt_ref(d, 0.90))
   res$zovert <- list(zovert_ref(d, 0.95), zovert_ref(d, 0.90))
+  res$het_q <- list(het_q_ref(d, 0.95), het_q_ref(d, 0.90))
   if (dn != "konstantopoulos2011") res$pl <- list(pl_ref(d, 0.95), pl_ref(d, 0.90))
   results[[dn]] <- res
 }

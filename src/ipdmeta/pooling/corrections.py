@@ -3,8 +3,6 @@
 * ``kenward_roger``: Kenward-Roger variance and degrees of freedom for the REML
   random-effects mean (Kenward & Roger 1997, for meta-analysis Morris et al. 2018;
   metan ``model(kroger)``), expected (default) or observed information.
-* ``zovert_scale``: the HKSJ factor truncated at ``(z/t)²`` (van Aert & Jackson 2019;
-  metan ``hksj, truncate(zovert)``), so the interval is never narrower than the Wald z.
 * ``multiplicative``: common-effect estimate with its variance multiplied by
   ``Q/(k − 1)`` (Thompson & Sharp 1999; metan ``model(mult)``).
 * ``ivhet``: common-effect (inverse-variance) estimate with the variance it has under the
@@ -29,8 +27,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
-from ipdmeta.pooling.inference import critical_value
-
 
 def kenward_roger(v: np.ndarray, tau2: float, y: np.ndarray | None = None,
                   observed: bool = False) -> tuple[float, float]:
@@ -53,12 +49,6 @@ def kenward_roger(v: np.ndarray, tau2: float, y: np.ndarray | None = None,
     var = 1.0 / w1 + 2 * var_tau2 * (w3 - w2**2 / w1) / w1**2
     a = var_tau2 * (var * w2) ** 2
     return float(np.sqrt(var)), float(2 / a)
-
-
-def zovert_scale(scale: float, level: float, df: float) -> float:
-    """HKSJ factor truncated at ``(z/t)²``: ``max(q, (z_{1−α/2}/t_{df,1−α/2})²)``."""
-    ratio = critical_value(level, None) / critical_value(level, df)
-    return max(scale, ratio**2)
 
 
 def multiplicative(y: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
@@ -128,11 +118,9 @@ def biggerstaff_tweedie(y: np.ndarray, v: np.ndarray, level: float = 0.95) -> BT
     g = _gamma_q(v, tau_m)
     dist = stats.gamma(g.shape, scale=1 / g.rate)
     below = float(dist.cdf(k - 1))
-    weights = np.empty(k)
-    for i, vi in enumerate(v):
-        tail = integrate.quad(lambda q, vi=vi: dist.pdf(q) / (vi + (q - (k - 1)) / c),
-                              k - 1, np.inf, epsabs=0, epsrel=1e-12, limit=500)[0]
-        weights[i] = below / vi + tail
+    tail = integrate.quad_vec(lambda q: dist.pdf(q) / (v + (q - (k - 1)) / c), k - 1, np.inf,
+                              epsabs=0, epsrel=1e-12, limit=500)[0]
+    weights = below / v + tail
     tau2 = max(0.0, tau_m)
     mu = float(np.sum(weights * y) / weights.sum())
     se = float(np.sqrt(np.sum(weights**2 * (v + tau2))) / weights.sum())

@@ -34,6 +34,7 @@ from ipdmeta.pooling.input import read_study_table
 from ipdmeta.pooling.options import PoolSpec, regression_spec
 from ipdmeta.pooling.permutation import PermutationResult, permutation_test
 from ipdmeta.pooling.regression import NAN, RegFit, design_matrix, fit_regression, pseudo_r2
+from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -161,6 +162,23 @@ class MetaRegResult:
         """Case-deletion diagnostics (metafor's ``influence()``)."""
         return influence(self)
 
+    def robust(self, cluster: Any = None, adjust: bool = True) -> RobustVariance:
+        """Cluster-robust (sandwich) variance of the coefficients, as metafor ``robust()``.
+
+        ``cluster`` is a column of the input table or one value per study (default:
+        each study its own cluster); ``adjust`` applies n/(n − p) ("CR1").  Tests use
+        t on (clusters − p) df; QM is the F test of the moderators.
+        """
+        if isinstance(cluster, str):
+            if cluster not in self.data.columns:
+                raise InputError(f"cluster column {cluster!r} is not in the table (columns: "
+                                 f"{', '.join(map(str, self.data.columns))})")
+            cluster = self.data[cluster].to_numpy()
+        return robust_variance(self.estimates, self.variances, self.X, self.fit.tau2,
+                               self.fit.beta, cluster=cluster, adjust=adjust,
+                               level=self.spec.level, btt=self.fit.btt,
+                               terms=tuple(self.terms))
+
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table."""
         return self.coef.copy()
@@ -217,11 +235,13 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             left out (and listed in ``messages``).
         estimate, se, variance, study: column names (found automatically when named
             like ``estimate``/``yi``, ``se``/``sei`` or ``vi``, ``study``).
-        method: "REML" (default), "ML", "DL", "PM", "PMM", "EB", "HE", "SJ", "HS" or
+        method: "REML" (default), "ML", "DL", "PM", "PMM", "EB", "HE", "SJ", "HS",
+            "HM" (Hartung-Makambi), "DK2S"/"SJ2S" (two-step, e.g. "SJ2S-REML") or
             "common" (aliases "FE", "EE", "IV": no residual heterogeneity).
         ci: "hksj" (Knapp-Hartung, default as Stata's metareg; metafor test="knha"),
-            "hksj-trunc" (factor truncated at 1; metafor test="adhoc"), "z" or "t";
-            t-type tests use k − p df and QM becomes an F test.
+            "hksj-trunc" (factor truncated at 1; metafor test="adhoc"), "hksj-zovert"
+            (truncated at (z/t)², metan truncate(zovert)), "z" or "t"; t-type tests use
+            k − p df and QM becomes an F test.  Sandwich variance: ``mr.robust()``.
         level: confidence level.
         permutations: number of arrangements for a permutation test (0: none); exact
             enumeration when there are no more distinct arrangements (see

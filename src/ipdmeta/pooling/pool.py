@@ -38,7 +38,8 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
          variance: str | None = None, study: str | None = None, by: str | None = None,
          method: str = "REML", ci: str = "z", level: float = 0.95, pi: str = "hts",
          tau2_ci: str = "qp", weights: str | None = None,
-         measure: str | None = None) -> MetaResult:
+         measure: str | None = None, n: str | None = None, pi_level: float | None = None,
+         I2: str = "tau2", reps: int = 1000, seed: int | None = None) -> MetaResult:
     """Pool study estimates: common effect or random effects, with subgroups.
 
     Args:
@@ -48,15 +49,27 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         estimate, se, variance, study, by: column names; ``estimate`` and one of
             ``se``/``variance`` are found automatically when named like
             ``estimate``/``yi``/``_ES`` and ``se``/``sei``/``_seES`` or ``vi``.
-        method: "common" (aliases "FE", "EE", "IV") or a tau² estimator: "DL",
+        method: "common" (aliases "FE", "EE", "IV"); a tau² estimator: "DL",
             "REML" (default, as metafor), "ML", "PM", "PMM", "EB", "HE", "SJ", "HS",
-            "GENQ" (weights from the ``weights`` column, default 1/variance).
-        ci: "z" (default, as metafor), "t", "hksj", "hksj-trunc" or "pl".
+            "GENQ" (weights from the ``weights`` column, default 1/variance), "HM"
+            (Hartung-Makambi), "BP"/"B0" (Rukhin; B0 needs study sizes, ``n``),
+            "DK2S"/"SJ2S" (two-step; "DK2S-DL", "SJ2S-REML", ... name the first step),
+            "BDL" (bootstrap DerSimonian-Laird, ``reps``/``seed``); or a model with its
+            own variance: "mult" (multiplicative heterogeneity), "IVhet", "BT"
+            (Biggerstaff-Tweedie), "t" or "mixture" (robust random effects, as metaplus;
+            ``m.outlier_probabilities()``, ``m.outlier_test()``).
+        ci: "z" (default, as metafor), "t", "hksj", "hksj-trunc", "hksj-zovert", "pl",
+            "pl-bartlett", "pl-skovgaard", "kr" (Kenward-Roger; "kr-oim" with the observed
+            information) or "hc" (Henmi-Copas).
         level: confidence level (0.95 or 95).
         pi: prediction interval: "hts" (t with k − 2 df, Higgins et al. 2009, as
             Stata's metan) or "metafor" (metafor's ``predict()``).
         tau2_ci: "qp" (Q-profile) or "pl" (profile likelihood; ML/REML only).
         measure: the effect measure ("HR", "OR", "RR", "MD", ...), used for display.
+        n: column of study sizes (default: a column named ``n`` or ``_NN``).
+        pi_level: level of the prediction interval (default ``level``; metan ``rflevel()``).
+        I2: "tau2" (I² from tau², as metafor) or "q" (from Cochran's Q, as metan).
+        reps, seed: bootstrap replicates and seed of method "BDL".
 
     Returns:
         MetaResult.
@@ -67,12 +80,13 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         >>> round(ipd.pool(df, method="common").overall.estimate, 4)
         0.2277
     """
-    spec = make_spec(method, ci, level, pi, tau2_ci)
+    spec = make_spec(method, ci, level, pi, tau2_ci, pi_level=pi_level, I2=I2, reps=reps,
+                     seed=seed)
     if weights is not None and spec.method != "GENQ":
         raise InputError(f"weights={weights!r} is used by method='GENQ' (tau² from the "
                          "generalised Q statistic with these weights); with method="
                          f"{method!r} the studies are weighted by 1/(variance + tau²). Drop "
                          "weights= or use method='GENQ'")
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study,
-                             by=by, weights=weights)
+                             by=by, weights=weights, n=n)
     return pool_table(table, spec, measure)

@@ -25,10 +25,10 @@ from scipy import stats
 
 from ipdmeta.errors import ConvergenceError, InputError, SpecificationError
 from ipdmeta.pooling.heterogeneity import cochran_q, i2_h2
-from ipdmeta.pooling.inference import critical_value, hksj_scale, two_sided_p
+from ipdmeta.pooling.inference import critical_value, hksj_factor, hksj_scale, two_sided_p
 from ipdmeta.pooling.options import PoolSpec
 from ipdmeta.pooling.projection import Projection
-from ipdmeta.pooling.tau2 import ESTIMATORS
+from ipdmeta.pooling.tau2_extra import estimator_for
 
 NAN = float("nan")
 
@@ -94,7 +94,7 @@ def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, 
     elif spec.is_common:
         t = 0.0
     else:
-        est = ESTIMATORS[spec.method](y, v, X)
+        est = estimator_for(spec.method)(y, v, X)
         if not est.converged:
             raise ConvergenceError(est.message or f"{spec.method} did not converge")
         t, iterations = est.tau2, est.iterations
@@ -104,10 +104,8 @@ def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, 
     beta = proj.coef(y)
     s2w = 1.0
     if spec.ci.startswith("hksj"):
-        s2w = hksj_scale(y, v, t, X)
-        if spec.ci == "hksj-trunc":
-            s2w = max(1.0, s2w)
-        elif s2w == 0.0:
+        s2w = hksj_factor(hksj_scale(y, v, t, X), spec.ci, spec.level, k - p)
+        if s2w == 0.0:
             messages.append("Knapp-Hartung: the model fits exactly, so the intervals have zero "
                             "width; ci='hksj-trunc' avoids this")
     vcov = s2w * proj.cov
@@ -162,7 +160,7 @@ def pseudo_r2(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, fit: 
         rss = float(np.sum(w * (y - fitted) ** 2))
         adj = 1 - (1 - mss / (mss + rss)) * (k - 1) / (k - p)
         return max(0.0, 100 * adj)
-    est = ESTIMATORS[spec.method](y, v, np.ones((k, 1)))
+    est = estimator_for(spec.method)(y, v, np.ones((k, 1)))
     if not est.converged:
         return NAN
     if est.tau2 == 0:

@@ -258,6 +258,46 @@ def t_grid(sigma: np.ndarray, t2: np.ndarray, r: np.ndarray, v: np.ndarray
     return x, (x_hi - x_lo) / (n - 1)
 
 
+def _t_nodes(theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> dict:
+    """Quadrature nodes of the t convolution: residuals, nodes x, e^{-σx}, V and log-integrand."""
+    p = X.shape[1]
+    r = _residuals(theta, y, X)
+    t = theta[:, p]
+    sigma = np.abs(theta[:, p + 1])
+    x, step = t_grid(sigma, t * t, r, v)
+    e = np.exp(-sigma[:, None] * x)                       # (B, n)
+    h, h1, h2 = _h(sigma[:, None] * x)
+    k0, k1, k2 = _log_norm_const(sigma)
+    tt = t[:, None, None]
+    V = v[:, :, None] + tt * tt * e[:, None, :]
+    rr = r[:, :, None]
+    logphi, u, _, _ = _normal_parts(rr, V)
+    logg = logphi + (x * x * h + k0[:, None] + np.log(step)[:, None])[:, None, :]
+    return {"x": x, "e": e, "h1": h1, "h2": h2, "k1": k1, "k2": k2, "tt": tt, "V": V,
+            "rr": rr, "u": u, "logg": logg}
+
+
+def t_precision(theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Posterior mean precision ``E[1/(v_i + τ²/λ_i) | y_i]`` of each study, (B, k).
+
+    At the maximum likelihood estimate the mean is the weighted mean of the estimates
+    with these weights (the score equation), so they are the studies' weights in the t
+    model: outlying studies, whose λ_i is small a posteriori, get less.
+    """
+    nodes = _t_nodes(theta, y, v, X)
+    logg = nodes["logg"]
+    w = np.exp(logg - logg.max(axis=2, keepdims=True))
+    return np.sum(w / nodes["V"], axis=2) / w.sum(axis=2)
+
+
+def mixture_precision(theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray
+                      ) -> np.ndarray:
+    """Posterior mean precision ``(1 − p_i)/(v_i + τ²) + p_i/(v_i + τ²_out)``, (B, k)."""
+    p = X.shape[1]
+    post = mixture_posterior(theta, y, v, X)
+    return (1 - post) / (v + theta[:, p][:, None] ** 2) + post / (v + theta[:, p + 1][:, None] ** 2)
+
+
 def t_loglik(theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """t random-effects log-likelihood; ``theta`` = (β, t, σ): τ² = t², vinv = σ²/2.
@@ -266,22 +306,12 @@ def t_loglik(theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray
     likelihood is even in ``t`` and ``σ``.
     """
     p = X.shape[1]
-    r = _residuals(theta, y, X)
-    t = theta[:, p]
     sign = np.where(theta[:, p + 1] < 0, -1.0, 1.0)
-    sigma = np.abs(theta[:, p + 1])
-    x, step = t_grid(sigma, t * t, r, v)
-    sx = sigma[:, None] * x
-    e = np.exp(-sx)                                       # (B, n)
-    h, h1, h2 = _h(sx)
-    k0, k1, k2 = _log_norm_const(sigma)
-    tt = t[:, None, None]
-    V = v[:, :, None] + tt * tt * e[:, None, :]
-    rr = r[:, :, None]
-    logphi, u, _, _ = _normal_parts(rr, V)
+    nd = _t_nodes(theta, y, v, X)
+    x, V, rr, u, tt, logg = nd["x"], nd["V"], nd["rr"], nd["u"], nd["tt"], nd["logg"]
+    h1, h2, k1, k2 = nd["h1"], nd["h2"], nd["k1"], nd["k2"]
     xb = x[:, None, :]
-    eb = e[:, None, :]
-    logg = logphi + (x * x * h + k0[:, None] + np.log(step)[:, None])[:, None, :]
+    eb = nd["e"][:, None, :]
     # derivatives through V = v + t²e^{-σx}, written with the bounded ratios
     # t²e/V ≤ 1 and t·e/V (e/V itself is capped: it only enters where the heavy-tailed
     # integrand has an infinite curvature in t at t = 0)

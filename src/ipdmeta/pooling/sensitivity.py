@@ -27,9 +27,10 @@ ROW_FIELDS = ("k", "estimate", "se", "ci_low", "ci_high", "z_or_t", "pvalue", "Q
 
 def _row(result: MetaResult, idx: np.ndarray) -> dict[str, Any]:
     """Pool the studies ``idx`` with the result's options; NaN with a note on failure."""
+    sizes = None if result.study_sizes is None else result.study_sizes[idx]
     try:
-        p = fit_pooled(result.estimates[idx], result.variances[idx], result.spec)
-    except ConvergenceError as err:
+        p = fit_pooled(result.estimates[idx], result.variances[idx], result.spec, n=sizes)
+    except (ConvergenceError, InputError) as err:   # e.g. too few studies for a robust model
         return {**{f: np.nan for f in ROW_FIELDS}, "k": len(idx), "note": str(err)}
     return {**{f: getattr(p, f) for f in ROW_FIELDS}, "note": "; ".join(p.messages)}
 

@@ -191,9 +191,35 @@ def make_bootstrap_dl(reps: int = 1000, seed: int | None = None, level: float = 
     return bootstrap_dl
 
 
-EXTRA_ESTIMATORS: dict[str, Estimator] = {
-    "HM": hartung_makambi,
-    "BP": rukhin_bp,
-    "DK2S": make_dk2s("HE"),
-    "SJ2S": make_sj2s(None),
-}
+#: the estimators of this module by method name (B0 and BDL take settings: estimator_for)
+EXTRA_METHODS = ("HM", "BP", "B0", "DK2S", "SJ2S", "BDL")
+TWO_STEP = ("DK2S", "SJ2S")
+
+
+def estimator_for(method: str, n: np.ndarray | None = None, reps: int = 1000,
+                  seed: int | None = None, level: float = 0.95) -> Estimator:
+    """The tau² estimator of a (canonical) method name, of this module or :mod:`tau2`.
+
+    ``"DK2S-DL"`` and ``"SJ2S-REML"`` name a two-step estimator with its first step;
+    ``n`` are the study sizes (B0), ``reps``/``seed``/``level`` the bootstrap settings (BDL).
+
+    Example:
+        >>> import numpy as np
+        >>> est = estimator_for("SJ2S-DL")
+        >>> round(est(np.array([0.1, 0.5, 0.3]), np.array([0.01, 0.02, 0.03]),
+        ...           np.ones((3, 1))).tau2, 4)
+        0.0272
+    """
+    base, _, init = method.partition("-")
+    if base == "DK2S":
+        return make_dk2s(init or "HE")
+    if base == "SJ2S":
+        return make_sj2s(init or None)
+    if method == "B0":
+        if n is None:
+            raise InputError("method='B0' (Rukhin) needs each study's number of participants: "
+                             "give the column with n= (or name it 'n' or '_NN')")
+        return make_rukhin_b0(n)
+    if method == "BDL":
+        return make_bootstrap_dl(reps, seed, level)
+    return {"HM": hartung_makambi, "BP": rukhin_bp}.get(method) or ESTIMATORS[method]
