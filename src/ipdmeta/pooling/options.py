@@ -37,6 +37,8 @@ REG_METHODS = ("common", "DL", "REML", "ML", "PM", "PMM", "EB", "HE", "SJ", "HS"
                "DK2S", "SJ2S")
 REG_CIS = ("z", "t", "hksj", "hksj-trunc", "hksj-zovert")
 I2_CONVENTIONS = ("tau2", "q")
+#: keyword-only options of make_spec (and of pool() beyond the positional ones)
+SPEC_OPTIONS = ("pi_level", "I2", "reps", "seed")
 
 
 @dataclass(frozen=True)

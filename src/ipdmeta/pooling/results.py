@@ -139,6 +139,8 @@ class MetaResult:
                                 "Q_between": self.subgroups.Q_between,
                                 "Q_between_df": self.subgroups.Q_between_df,
                                 "Q_between_pvalue": self.subgroups.Q_between_pvalue}
+        if self.robust_model is not None:
+            out["robust_model"] = self.robust_model.to_dict()
         return out
 
     def summary(self, eform: bool | None = None, digits: int = 3,

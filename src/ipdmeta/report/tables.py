@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,14 +22,19 @@ if TYPE_CHECKING:
 MODEL_LABELS = {"common": "Common effect (IV)", "DL": "Random (DL)", "REML": "Random (REML)",
                 "ML": "Random (ML)", "PM": "Random (PM)", "PMM": "Random (PMM)",
                 "EB": "Random (EB)", "HE": "Random (HE)", "SJ": "Random (SJ)",
-                "HS": "Random (HS)", "GENQ": "Random (GENQ)"}
+                "HS": "Random (HS)", "GENQ": "Random (GENQ)", "mult": "Multiplicative (IV)",
+                "IVhet": "IVhet (IV)", "t": "Robust (t)", "mixture": "Robust (mixture)"}
 CI_LABELS = {"z": "Wald z", "t": "t", "hksj": "HKSJ", "hksj-trunc": "HKSJ (truncated)",
-             "pl": "profile likelihood"}
+             "hksj-zovert": "HKSJ (z/t truncated)", "pl": "profile likelihood",
+             "pl-bartlett": "PL, Bartlett", "pl-skovgaard": "PL, Skovgaard",
+             "kr": "Kenward-Roger", "kr-oim": "Kenward-Roger, OIM", "hc": "Henmi-Copas"}
 
 
 def model_label(p: Pooled) -> str:
     """Short label of a pooled row, e.g. 'Random (REML, HKSJ)'."""
-    base = MODEL_LABELS.get(p.method, p.method)
+    base = MODEL_LABELS.get(p.method, f"Random ({p.method})")
+    if p.method in ("t", "mixture"):
+        return base
     if p.ci_method != "z":
         base = base[:-1] + f", {CI_LABELS[p.ci_method]})" if base.endswith(")") else base
     return base
@@ -109,6 +114,19 @@ def heterogeneity_lines(p: Pooled, digits: int = 3) -> list[str]:
     return lines
 
 
+def robust_lines(fit: Any, digits: int = 3) -> list[str]:
+    """The variance parameters of a robust (t or mixture) random-effects fit."""
+    d = digits + 1
+    if fit.model == "t":
+        df = "inf" if fit.vinv == 0 else f"{1 / fit.vinv:.{d}g}"
+        return [f"  t random effects: scale² = {fit.tau2:.{d}g}, 1/df = {fit.vinv:.{d}g} "
+                f"(df = {df}); logLik = {fit.loglik:.4f}, AIC = {fit.aic:.3f}"]
+    return [f"  Normal mixture: tau² = {fit.tau2:.{d}g}, outlier tau² = {fit.tau2_out:.{d}g}, "
+            f"outlier proportion = {fit.p_outlier:.{d}g}; logLik = {fit.loglik:.4f}, "
+            f"AIC = {fit.aic:.3f}",
+            "  (each study's outlier probability: result.outlier_probabilities())"]
+
+
 def test_line(p: Pooled, eform: bool) -> str:
     """Test of the null hypothesis of no effect."""
     null = "1" if eform else "0"
@@ -157,6 +175,8 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
     lines = [f"Meta-analysis of {o.k} studies ({model_label(o)}; "
              f"{'exponentiated' if eform else 'analysis scale'})", "", str(table), ""]
     lines += [*heterogeneity_lines(o, digits), test_line(o, eform)]
+    if result.robust_model is not None:
+        lines += robust_lines(result.robust_model, digits)
     if result.subgroups is not None:
         s = result.subgroups
         lines.append(f"  Test of subgroup differences ({s.by}): Q = {s.Q_between:.2f} on "
