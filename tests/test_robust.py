@@ -253,3 +253,44 @@ def test_result_object():
     assert repr(fit).startswith("RobustFit(model='mixture'")
     with pytest.raises(AttributeError):
         fit.tau2 = 1.0
+
+
+# ---------------------------------------------------------------- robust meta-regression
+REG = json.loads((Path(__file__).parent / "reference" / "robust_metareg.json").read_text())
+
+
+@pytest.mark.parametrize("model", ["normal", "mixture"])
+def test_robust_metareg_matches_independent_r_implementation(model):
+    """metareg(method=...) with a moderator (dat.raudenbush1985 ~ weeks) against R's
+    nlminb/uniroot implementation: coefficients, profile intervals, LR p-values, the LR
+    test of the moderator."""
+    import pandas as pd
+
+    import ipdmeta as ipd
+    r = REG["raudenbush1985"]
+    ref = r["fits"][model]
+    data = pd.DataFrame({"yi": r["yi"], "vi": r["vi"], "weeks": r["x"]})
+    if model == "normal":
+        X = np.column_stack([np.ones(len(data)), data["weeks"]])
+        fit = fit_robust(data["yi"], data["vi"], X, model="normal")
+        coef, lo, hi, p = fit.coef, fit.ci_low, fit.ci_high, fit.pvalue
+        loglik = fit.loglik
+    else:
+        mr = ipd.metareg(data, "~ weeks", estimate="yi", variance="vi", method=model)
+        coef, lo, hi, p = (mr.coef[c].to_numpy() for c in ("estimate", "ci_low", "ci_high",
+                                                           "pvalue"))
+        loglik = mr.robust_model.loglik
+        assert mr.QM == pytest.approx(ref["QM"], abs=1e-8)
+        assert mr.robust_model.tau2_out == pytest.approx(ref["tau2out"], rel=1e-6)
+        assert mr.coef["pvalue"].iloc[1] == pytest.approx(mr.QM_pvalue, abs=1e-12)
+        degenerate = abs(ref["tau2out"] - ref["tau2"]) < 1e-8
+        if degenerate:   # tau2 = tau2out: the mixing proportion is not identified
+            assert any("same variance" in m for m in mr.messages)
+        else:
+            np.testing.assert_allclose(mr.outlier_probabilities()["outlier_probability"],
+                                       ref["outlier_prob"], atol=1e-6)
+    np.testing.assert_allclose(coef, ref["coef"], atol=1e-7)
+    np.testing.assert_allclose(lo, ref["ci_low"], atol=1e-7)
+    np.testing.assert_allclose(hi, ref["ci_high"], atol=1e-7)
+    np.testing.assert_allclose(p, ref["pvalue"], atol=1e-8)
+    assert loglik == pytest.approx(ref["loglik"], abs=1e-8)

@@ -33,7 +33,16 @@ from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import read_study_table
 from ipdmeta.pooling.options import PoolSpec, regression_spec
 from ipdmeta.pooling.permutation import PermutationResult, permutation_test
-from ipdmeta.pooling.regression import NAN, RegFit, design_matrix, fit_regression, pseudo_r2
+from ipdmeta.pooling.regression import (
+    NAN,
+    RegFit,
+    design_matrix,
+    fit_regression,
+    fit_robust_regression,
+    pseudo_r2,
+)
+from ipdmeta.pooling.robust import RobustFit
+from ipdmeta.pooling.robust_lik import mixture_precision, t_precision
 from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
 
 if TYPE_CHECKING:
@@ -69,6 +78,7 @@ class MetaRegResult:
         columns=["study", "status", "reason"]))
     measure: str | None = None
     messages: tuple[str, ...] = ()
+    robust_model: RobustFit | None = None
 
     # the fit's heterogeneity and tests, under the names metafor and Stata use
     tau2 = property(lambda self: self.fit.tau2, doc="Residual tau².")
@@ -162,6 +172,14 @@ class MetaRegResult:
         """Case-deletion diagnostics (metafor's ``influence()``)."""
         return influence(self)
 
+    def outlier_probabilities(self) -> pd.DataFrame:
+        """Each study's posterior probability of the outlier component (method="mixture")."""
+        if self.robust_model is None or self.robust_model.model != "mixture":
+            raise InputError("outlier probabilities come from the normal-mixture model: "
+                             "metareg(..., method='mixture')")
+        return pd.DataFrame({"study": self.studies["study"],
+                             "outlier_probability": self.robust_model.outlier_prob})
+
     def robust(self, cluster: Any = None, adjust: bool = True) -> RobustVariance:
         """Cluster-robust (sandwich) variance of the coefficients, as metafor ``robust()``.
 
@@ -169,6 +187,9 @@ class MetaRegResult:
         each study its own cluster); ``adjust`` applies n/(n − p) ("CR1").  Tests use
         t on (clusters − p) df; QM is the F test of the moderators.
         """
+        if self.robust_model is not None:
+            raise InputError(f"robust() applies to inverse-variance meta-regression, not "
+                             f"method={self.spec.method!r}")
         if isinstance(cluster, str):
             if cluster not in self.data.columns:
                 raise InputError(f"cluster column {cluster!r} is not in the table (columns: "
@@ -275,7 +296,13 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
                         f"(missing moderator values): {', '.join(map(str, dropped))}")
     y, v = table.y[kept], table.v[kept]
     labels = [table.labels[i] for i in kept]
-    fit = fit_regression(y, v, X, spec)
+    robust = None
+    if spec.method in ("t", "mixture"):
+        if permutations:
+            raise InputError(f"permutations= is not available with method={spec.method!r}")
+        fit, robust = fit_robust_regression(y, v, X, spec, names)
+    else:
+        fit = fit_regression(y, v, X, spec)
     messages.extend(fit.messages)
     perm = None
     if permutations:
@@ -286,13 +313,18 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             messages.append(f"permutation test: {perm.failed} refits did not converge and "
                             "were left out")
     w = 1.0 / (v + fit.tau2)
+    if robust is not None:
+        w = (t_precision if robust.model == "t" else mixture_precision)(
+            robust.theta[None, :], y[None, :], v[None, :], X)[0]
     studies = pd.DataFrame({"study": labels, "estimate": y, "se": np.sqrt(v),
                             "weight": 100 * w / np.sum(w), "fitted": X @ fit.beta,
                             "residual": y - X @ fit.beta})
-    tau2_ci = ((NAN, NAN) if spec.is_common else tau2_ci_qprofile(y, v, X, spec.level))
+    plain = robust is None and not spec.is_common
+    tau2_ci = tau2_ci_qprofile(y, v, X, spec.level) if plain else (NAN, NAN)
     return MetaRegResult(
         coef=_coef_frame(names, fit, perm), tau2_ci=tau2_ci,
-        R2=pseudo_r2(y, v, X, spec, fit), k=len(y), fit=fit, spec=spec, formula=formula, X=X,
+        R2=NAN if robust is not None else pseudo_r2(y, v, X, spec, fit), k=len(y), fit=fit,
+        spec=spec, formula=formula, X=X, robust_model=robust,
         estimates=y, variances=v,
         studies=studies, data=table.data.iloc[kept].reset_index(drop=True),
         model_spec=model_spec, permutation=perm, excluded=table.excluded,

@@ -34,7 +34,7 @@ _ALIASES = {"RANDOM": "DL", "MU": "mult", "MULT": "mult", "IVHET": "IVhet", "BT"
             "MIX": "mixture", "DLB": "BDL", "HMAKAMBI": "HM", "MP": "PM", "MPAULE": "PM"}
 METHODS = ("common", *ESTIMATORS, *EXTRA_METHODS, *ALTERNATIVE_METHODS)
 REG_METHODS = ("common", "DL", "REML", "ML", "PM", "PMM", "EB", "HE", "SJ", "HS", "HM",
-               "DK2S", "SJ2S")
+               "DK2S", "SJ2S", "t", "mixture")
 REG_CIS = ("z", "t", "hksj", "hksj-trunc", "hksj-zovert")
 I2_CONVENTIONS = ("tau2", "q")
 #: keyword-only options of make_spec (and of pool() beyond the positional ones)
@@ -156,12 +156,18 @@ def common_spec(spec: PoolSpec) -> PoolSpec:
 
 
 def regression_spec(method: str = "REML", ci: str = "hksj", level: float = 0.95) -> PoolSpec:
-    """Validated options for a meta-regression (``ci="pl"`` and GENQ are not offered)."""
+    """Validated options for a meta-regression (``ci="pl"`` and GENQ are not offered).
+
+    The robust models (``"t"``, ``"mixture"``) always give profile-likelihood intervals;
+    with them ``ci`` may be left at its default.
+    """
+    if normalise_method(method) in ("t", "mixture") and str(ci).lower() in ("hksj", "z", "pl"):
+        ci = "pl"
     spec = make_spec(method, ci, level)
     if spec.method.partition("-")[0] not in REG_METHODS:
         raise InputError(f"method={method!r} is not available for meta-regression; use one of "
                          f"{', '.join(REG_METHODS)}")
-    if spec.ci not in REG_CIS:
+    if spec.ci not in REG_CIS and spec.method not in ("t", "mixture"):
         raise InputError(f"ci={ci!r} is not available for meta-regression; use one of "
                          f"{', '.join(REG_CIS)}")
     return spec

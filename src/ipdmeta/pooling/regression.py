@@ -28,6 +28,7 @@ from ipdmeta.pooling.heterogeneity import cochran_q, i2_h2
 from ipdmeta.pooling.inference import critical_value, hksj_factor, hksj_scale, two_sided_p
 from ipdmeta.pooling.options import PoolSpec
 from ipdmeta.pooling.projection import Projection
+from ipdmeta.pooling.robust import RobustFit, fit_robust
 from ipdmeta.pooling.tau2_extra import estimator_for
 
 NAN = float("nan")
@@ -124,6 +125,37 @@ def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, 
                   btt=btt, QM=QM, QM_df=QM_df, QM_pvalue=QM_p, QE=het.Q, QE_df=het.df,
                   QE_pvalue=het.pvalue, I2=i2, H2=h2, typical_variance=het.typical_variance,
                   iterations=iterations, messages=tuple(messages))
+
+
+def fit_robust_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec,
+                          names: list[str]) -> tuple[RegFit, RobustFit]:
+    """Meta-regression with t or normal-mixture random effects (metaplus with ``mods``).
+
+    Coefficients by maximum likelihood with profile-likelihood intervals and
+    likelihood-ratio p-values (the statistic is the signed root of the LR); QM is the
+    likelihood-ratio test of the moderators against the model without them (χ² on m
+    df); QE, I² and H² are Cochran's Q-based; ``vcov`` is from the observed information.
+    """
+    k, p = X.shape
+    if k <= p + 1:
+        raise InputError(f"{k} studies cannot estimate {p} coefficients and the "
+                         f"{spec.method} random-effects parameters")
+    fit = fit_robust(y, v, X, model=spec.method, level=spec.level, terms=tuple(names))
+    btt = default_btt(X)
+    rest = np.setdiff1d(np.arange(p), btt)
+    qm = qm_p = NAN
+    if rest.size:
+        reduced = fit_robust(y, v, X[:, rest], model=spec.method, intervals=False)
+        qm = max(0.0, 2 * (fit.loglik - reduced.loglik))
+        qm_p = float(stats.chi2.sf(qm, btt.size))
+    het = cochran_q(y, v, X)
+    i2, h2 = i2_h2(0.0, het, True)
+    stat = np.sign(fit.coef) * np.sqrt(stats.chi2.isf(fit.pvalue, 1))
+    return RegFit(beta=fit.coef, vcov=fit.vcov, se=fit.se, statistic=stat, pvalue=fit.pvalue,
+                  ci_low=fit.ci_low, ci_high=fit.ci_high, df=None, tau2=fit.tau2, s2w=1.0,
+                  btt=btt, QM=qm, QM_df=(btt.size, None), QM_pvalue=qm_p, QE=het.Q,
+                  QE_df=het.df, QE_pvalue=het.pvalue, I2=i2, H2=h2,
+                  typical_variance=het.typical_variance, messages=fit.messages), fit
 
 
 def _omnibus(beta: np.ndarray, vcov: np.ndarray, btt: np.ndarray, df: int | None

@@ -81,6 +81,7 @@ class RobustFit:
     outlier_prob: np.ndarray | None = None
     converged: bool = True
     theta: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    vcov: np.ndarray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
     messages: tuple[str, ...] = ()
 
     @property
@@ -154,9 +155,9 @@ def _check(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> None:
                          f"(got k = {k})")
 
 
-def observed_se(model: str, theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray
-                ) -> np.ndarray:
-    """Coefficient standard errors from the observed information at the MLE.
+def observed_cov(model: str, theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray
+                 ) -> np.ndarray:
+    """Covariance of the coefficients from the observed information at the MLE (p × p).
 
     Variance parameters at the boundary (τ = 0, ν⁻¹ = 0, degenerate mixture) are
     held fixed, as metaplus does.
@@ -168,9 +169,8 @@ def observed_se(model: str, theta: np.ndarray, y: np.ndarray, v: np.ndarray, X: 
     keep[p:] = np.abs(theta[p:]) > 1e-6
     if model == "mixture":
         keep[p + 2] = keep[p + 1] and abs(theta[p + 1] - theta[p]) > 1e-6
-    sub = info[np.ix_(keep, keep)]
-    cov = np.linalg.pinv(sub)
-    return np.sqrt(np.maximum(np.diag(cov)[:p], 0.0))
+    cov = np.linalg.pinv(info[np.ix_(keep, keep)])
+    return cov[:p, :p]
 
 
 class _Profile:
@@ -242,7 +242,8 @@ def fit_robust(y: Any, v: Any, X: np.ndarray | None = None, model: str = "t",
     messages: list[str] = []
     if not ok[0]:
         messages.append("the likelihood maximisation did not fully converge; check the fit")
-    se = observed_se(model, theta, y, v, X)
+    cov = observed_cov(model, theta, y, v, X)
+    se = np.sqrt(np.maximum(np.diag(cov), 0.0))
     nan = np.full(p, np.nan)
     lo, hi, pv = nan.copy(), nan.copy(), nan.copy()
     if intervals:
@@ -272,4 +273,5 @@ def fit_robust(y: Any, v: Any, X: np.ndarray | None = None, model: str = "t",
                             "component is identified (the fit equals the normal model)")
     return RobustFit(model=model, terms=tuple(terms), coef=theta[:p].copy(), se=se, ci_low=lo,
                      ci_high=hi, pvalue=pv, level=level, tau2=tau2, loglik=ll_max, k=k,
-                     converged=bool(ok[0]), theta=theta, messages=tuple(messages), **extra)
+                     converged=bool(ok[0]), theta=theta, vcov=cov, messages=tuple(messages),
+                     **extra)

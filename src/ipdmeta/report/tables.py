@@ -212,13 +212,16 @@ def _pooled_row(p: Pooled, label: str, row_type: str, **extra) -> dict:
 
 
 CI_WORDS = {"z": "Wald z", "t": "t on {df} df", "hksj": "Knapp-Hartung t on {df} df",
-            "hksj-trunc": "Knapp-Hartung t (truncated) on {df} df"}
+            "hksj-trunc": "Knapp-Hartung t (truncated) on {df} df",
+            "hksj-zovert": "Knapp-Hartung t (truncated at z/t) on {df} df",
+            "pl": "profile likelihood (signed root of the LR)"}
 
 
 def regression_summary(result: MetaRegResult, eform: bool = False, digits: int = 4) -> str:
     """The printed table of a ``MetaRegResult`` (coefficients, heterogeneity, tests)."""
     spec, fit = result.spec, result.fit
     model = ("common effect" if spec.is_common
+             else f"{spec.method} random effects (ML)" if result.robust_model is not None
              else f"mixed effects, tau² by {spec.method}")
     tests = CI_WORDS[spec.ci].format(df=fit.df)
     pct = round(100 * spec.level)
@@ -245,13 +248,15 @@ def regression_summary(result: MetaRegResult, eform: bool = False, digits: int =
              f"Formula: {result.formula}", "", str(table), ""]
     if not spec.is_common:
         lo, hi = result.tau2_ci
-        lines.append(f"  Residual heterogeneity: tau² = {result.tau2:.{digits}f} "
-                     f"[{lo:.{digits}f}, {hi:.{digits}f}]; I² = {result.I2:.2f}%; "
-                     f"H² = {result.H2:.2f}")
+        ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) else ""
+        lines.append(f"  Residual heterogeneity: tau² = {result.tau2:.{digits}f}{ci}; "
+                     f"I² = {result.I2:.2f}%; H² = {result.H2:.2f}")
     else:
         lines.append(f"  Residual heterogeneity: I² = {result.I2:.2f}%; H² = {result.H2:.2f}")
     if np.isfinite(result.R2):
         lines.append(f"  Heterogeneity accounted for: R² = {result.R2:.2f}%")
+    if result.robust_model is not None:
+        lines += robust_lines(result.robust_model, digits - 1)
     lines.append(f"  Test of residual heterogeneity: QE = {result.QE:.3f} on {result.QE_df} "
                  f"df, {p_text(result.QE_pvalue)}")
     moderators = ", ".join(result.terms[j] for j in fit.btt)
