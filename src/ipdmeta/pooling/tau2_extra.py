@@ -80,7 +80,7 @@ def make_rukhin_b0(n: np.ndarray) -> Estimator:
         k = y.size
         if n.shape != (k,) or np.any(~np.isfinite(n)) or np.any(n <= 0):
             raise InputError("the Rukhin B0 estimator needs every study's number of "
-                             "participants (n > 0); give the column with n=")
+                             "participants (n > 0); give the column with npts=")
         total = float(n.sum())
         bp = float(np.sum((y - y.mean()) ** 2)) / (k + 1)
         corr = (total - k) * (k - 1) * float(v.mean()) / ((k + 1) * (total - k + 2))
@@ -218,7 +218,7 @@ def estimator_for(method: str, n: np.ndarray | None = None, reps: int = 1000,
     if method == "B0":
         if n is None:
             raise InputError("method='B0' (Rukhin) needs each study's number of participants: "
-                             "give the column with n= (or name it 'n' or '_NN')")
+                             "give the column with npts= (or name it 'n' or '_NN')")
         return make_rukhin_b0(n)
     if method == "BDL":
         return make_bootstrap_dl(reps, seed, level)
