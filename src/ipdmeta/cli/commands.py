@@ -47,6 +47,7 @@ from ipdmeta.cli.helpers import (
     dumps,
     emit,
     forest_kwargs,
+    ipdmeta_stage2,
     pool_kwargs,
     progress,
     python_call,
@@ -140,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     frame = read_table(args.data)
     progress(args, f"read {args.data}: {len(frame)} rows, {frame.shape[1]} columns")
     s1 = stage1_kwargs(args, frame)
-    s2 = pool_kwargs(args)
+    s2 = ipdmeta_stage2(args)
     if args.save and Path(args.save).suffix.lower() not in (".csv", ".dta", ".parquet", ".pq",
                                                            ".json"):
         raise UsageError(f"--save {args.save!r}: use a .csv, .dta, .parquet or .json file")
@@ -265,7 +266,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.study:
             raise UsageError("--formula needs --study (the study column)")
         frame = read_table(args.data)
-        s1, s2 = stage1_kwargs(args, frame), pool_kwargs(args)
+        s1, s2 = stage1_kwargs(args, frame), ipdmeta_stage2(args)
         res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2,
                   **aggregate_kwargs(args))
         call = python_call("ipdmeta", args.data, {**s1, **s2})
