@@ -144,7 +144,7 @@ def test_wald_options_and_errors() -> None:
     assert "Joint test" in by_name.summary() and "WaldTestResult(" in repr(by_name)
     with pytest.raises(InputError, match="no coefficient matches"):
         wald_test(m, "latitude")
-    with pytest.raises(InputError, match="either terms= .* or L="):
+    with pytest.raises(InputError, match=r"either terms= .* or L="):
         wald_test(m)
     with pytest.raises(InputError, match="L has 3 columns"):
         wald_test(m, L=[1, 2, 3])

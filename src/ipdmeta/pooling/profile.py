@@ -41,7 +41,6 @@ from ipdmeta.pooling.metareg import fit_regression
 from ipdmeta.pooling.tau2 import log_likelihood, maximum_likelihood
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 
