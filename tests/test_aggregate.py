@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 import ipdmeta as ipd
-from ipdmeta.aggregate import AggregateData, read_aggregate, read_dta_notes, stata_names
 from ipdmeta.errors import InputError
+from ipdmeta.io.aggregate_files import read_dta_notes, stata_names
 from ipdmeta.stage1 import stage1
+from ipdmeta.stage1.table import AggregateData, read_aggregate
 
 FORMATS = ["csv", "json", "parquet", "dta"]
 
@@ -82,8 +83,8 @@ def test_round_trip(ad: AggregateData, tmp_path: Path, fmt: str, names: str) -> 
     pd.testing.assert_frame_equal(back.to_frame(), ad.to_frame())
     if fmt != "csv":                          # CSV holds the columns only
         assert back.metadata() == ad.metadata()
-    else:
-        assert back.measure is None
+    else:                                     # ... and the measure, as a column
+        assert back.measure == ad.measure == "OR" and back.model is None
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -245,3 +245,27 @@ def test_run_with_published_aggregate_data(files: dict[str, Path],
                  "estimate=hr", "ci_low=lci", "ci_high=uci",
                  "--aggregate-measure", "OR"]) == 1
     assert "same scale" in capsys.readouterr().err
+
+
+def test_report_from_participant_data(files: dict[str, Path]) -> None:
+    """The route shown in `report --help` and docs/getting-started.md (was an AttributeError)."""
+    html = files["dir"] / "ipd_report.html"
+    assert main(["report", str(files["hypertension"]), "--study", "trial", "--formula",
+                 "Surv(time, event) ~ treat + age", "--ci", "hksj", "--out", str(html),
+                 "--quiet"]) == 0
+    text = html.read_text(encoding="utf-8")
+    assert "HKSJ" in text and "data:image/png;base64," in text
+
+
+def test_saved_csv_records_the_measure(files: dict[str, Path],
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --save AD.csv` then `pool AD.csv` shows hazard ratios, not log HRs labelled ES."""
+    ad = files["dir"] / "AD_cox.csv"
+    assert main(["run", str(files["hypertension"]), "--study", "trial", "--formula", COX,
+                 "--save", str(ad), "--quiet"]) == 0
+    capsys.readouterr()
+    assert pd.read_csv(ad)["measure"].eq("HR").all()
+    assert main(["pool", str(ad), "--json", "--quiet"]) == 0
+    assert _strict_json(capsys.readouterr().out)["result"]["measure"] == "HR"
+    assert main(["pool", str(ad), "--quiet"]) == 0
+    assert "HR" in capsys.readouterr().out

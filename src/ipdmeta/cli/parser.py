@@ -53,7 +53,7 @@ examples:
     "pool": """\
 examples:
   ipdmeta pool AD.csv --estimate _ES --se _seES --method DL
-  ipdmeta pool bcg.csv --estimate yi --variance vi --study author --measure RR --ci hksj
+  ipdmeta pool bcg.csv --estimate yi --variance vi --study trial --measure RR --ci hksj
   ipdmeta pool AD.dta --by intervention --forest forest.png --eform
 """,
     "metareg": """\
@@ -129,6 +129,19 @@ def _stage2(p: argparse.ArgumentParser, ci: str = "z", by: bool = True) -> None:
         g.add_argument("--by", help="subgroup column (study level)")
 
 
+def _published(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("published aggregate data added in stage 2 (ipdmetan's ad())")
+    g.add_argument("--aggregate", metavar="FILE", help="table of published study results")
+    g.add_argument("--aggregate-columns", nargs="+", metavar="KEY=COLUMN",
+                   help="e.g. study=trial estimate=hr ci_low=lci ci_high=uci (keys: study, "
+                        "estimate, se, variance, ci_low, ci_high, oe, v, n, events)")
+    g.add_argument("--aggregate-measure", help="measure of the published rows (HR, OR ...)")
+    g.add_argument("--aggregate-scale", choices=["ratio", "log"],
+                   help="ratio measures given as ratios (default) or logs")
+    g.add_argument("--relabel", action="store_true",
+                   help="rename published studies whose labels clash with IPD studies")
+
+
 def _aggregate(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("aggregate data columns (found automatically when omitted)")
     g.add_argument("--estimate", help="estimate column (estimate, yi, _ES ...)")
@@ -177,7 +190,7 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
         prog="ipdmeta", formatter_class=fmt, epilog=MAIN_EPILOG,
         description="Two-stage individual participant data (IPD) meta-analysis: "
                     "Stata's ipdmetan / metan / metareg in Python.")
-    from ipdmeta import __version__
+    from ipdmeta._version import __version__
     parser.add_argument("--version", action="version", version=f"ipdmeta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -200,16 +213,7 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
                    help="column names of --save: ipdmeta or Stata ipdmetan (_ES, _seES ...)")
     g.add_argument("--report", metavar="FILE", help="write an HTML report")
     g.add_argument("--title", help="report title")
-    g = p.add_argument_group("published aggregate data added in stage 2 (ipdmetan's ad())")
-    g.add_argument("--aggregate", metavar="FILE", help="table of published study results")
-    g.add_argument("--aggregate-columns", nargs="+", metavar="KEY=COLUMN",
-                   help="e.g. study=trial estimate=hr ci_low=lci ci_high=uci (keys: study, "
-                        "estimate, se, variance, ci_low, ci_high, oe, v, n, events)")
-    g.add_argument("--aggregate-measure", help="measure of the published rows (HR, OR ...)")
-    g.add_argument("--aggregate-scale", choices=["ratio", "log"],
-                   help="ratio measures given as ratios (default) or logs")
-    g.add_argument("--relabel", action="store_true",
-                   help="rename published studies whose labels clash with IPD studies")
+    _published(p)
     _output(p)
 
     p = add("site", "stage 1 at one site: write only shareable per-study results")
@@ -260,6 +264,7 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     p.add_argument("--title", help="report title")
     p.add_argument("--metareg", metavar="FORMULA", help='add a meta-regression, "~ x"')
     _stage1(p, required=False)
+    _published(p)
     g = p.add_argument_group("aggregate data columns (without --formula)")
     for opt, h in (("--estimate", "estimate column"), ("--se", "standard error column"),
                    ("--variance", "variance column"), ("--measure", "effect measure")):
