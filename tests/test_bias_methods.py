@@ -218,3 +218,22 @@ def test_counts_are_required_and_checked() -> None:
         harbord_test(pool(bad, estimate="yi", variance="vi"), **COUNTS)
     h = harbord_test(fit("magnesium"), **COUNTS)
     assert "Harbord" in h.summary() and "CountsTestResult(" in repr(h)
+
+
+def test_result_methods_delegate() -> None:
+    import ipdmeta as ipd
+
+    m = fit("bcg")
+    assert m.fsn("orwin").fsn == ipd.fsn(m, method="orwin").fsn
+    assert m.tes().pvalue == ipd.tes(m).pvalue
+    assert m.harbord(**COUNTS).statistic == ipd.harbord_test(m, **COUNTS).statistic
+    assert m.peters(**COUNTS).pvalue == ipd.peters_test(m, **COUNTS).pvalue
+    assert m.selection_model("stepfun", steps=[0.025], alternative="less").LRT == \
+        ipd.selection_model(m, "stepfun", steps=[0.025], alternative="less").LRT
+    assert m.profile_mu(n=5).table.shape == (5, 3)
+    mr = fit("bcg", "REML", "~ ablat")
+    assert mr.gosh(subsets=100, seed=1).table.shape[1] == 7
+    assert mr.tes().theta_lim == ()          # no limit estimate with moderators
+    assert mr.profile_tau2(steps=3).table.shape[0] == 3
+    ml = fit("bcg", "ML", "~ ablat")
+    assert ipd.lrt(ml, fit("bcg", "ML")).full.loglik == ml.fitstats().loglik == ml.loglik

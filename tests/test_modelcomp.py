@@ -19,7 +19,6 @@ import pytest
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.fitstats import fit_statistics, lrt
 from ipdmeta.pooling.metareg import metareg
-from ipdmeta.pooling.permutation import batch_statistics, permutation_test
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.profile import profile_mu, profile_tau2
 from ipdmeta.pooling.wald import blup, ranef, wald_test
@@ -171,21 +170,28 @@ def test_blup_and_ranef_match_metafor(rec: dict[str, Any]) -> None:
 @pytest.mark.parametrize("rec", REF["joint_permutation"], ids=lambda r: f"{r['method']}")
 def test_joint_permutation_matches_permutest_btt(rec: dict[str, Any]) -> None:
     frame = frame_of("bcg").iloc[rec["rows"]]
-    mr = metareg(frame, rec["formula"], estimate="yi", variance="vi", study="study",
-                 method=rec["method"], ci=rec["ci"])
-    joint = np.array(rec["joint"])
-    w = wald_test(mr, joint)
+    options = dict(estimate="yi", variance="vi", study="study", method=rec["method"],
+                   ci=rec["ci"])
+    mr = metareg(frame, rec["formula"], **options)
+    joint = [mr.terms[j] for j in rec["joint"]]
+    w = mr.wald_test(joint)
     assert_close({"QM": w.statistic, "QM_pvalue": w.pvalue},
                  {"QM": rec["QM"], "QM_pvalue": rec["QM_pvalue"]}, "joint Wald", 1e-8)
-    z, _ = batch_statistics(mr.spec.method, mr.spec.ci, mr.estimates[None], mr.variances[None],
-                            mr.X, joint)
-    perm = permutation_test(mr.estimates, mr.variances, mr.X, method=mr.spec.method,
-                            ci=mr.spec.ci, btt=joint, observed_statistics=z[0],
-                            observed_QM=w.statistic, permutations=10**6)
-    # a refit that does not converge is left out by both (metafor's p has 5039 in the
-    # denominator for the REML case)
+    perm = metareg(frame, rec["formula"], permutations=10**6, joint=joint,
+                   **options).permutation
     assert perm.exact and perm.permutations + perm.failed == rec["n_permutations"]
-    assert perm.QM_pvalue == pytest.approx(rec["QM_pvalue_perm"], abs=1e-12)
+    assert perm.joint == tuple(rec["joint"])
+    assert perm.joint_pvalue == pytest.approx(rec["QM_pvalue_perm"], abs=1e-12)
+    if rec["method"] == "DL":  # the joint test of all moderators is the omnibus test
+        everything = metareg(frame, rec["formula"], permutations=10**6,
+                             joint=mr.terms[1:], **options).permutation
+        assert everything.joint_pvalue == everything.QM_pvalue
+
+
+def test_joint_needs_permutations() -> None:
+    with pytest.raises(InputError, match="give permutations= too"):
+        metareg(frame_of("bcg"), "~ ablat + year", estimate="yi", variance="vi",
+                joint=["ablat"])
 
 
 # ---------------------------------------------------------------- profiles
@@ -235,3 +241,18 @@ def test_profile_errors_and_text() -> None:
     pr = profile_tau2(fit("bcg_1", "REML"), steps=4)
     assert "likelihood interval" in pr.summary() and "ProfileResult(tau2" in repr(pr)
     assert pr.to_dict()["parameter"] == "tau2"
+
+
+def test_joint_from_stata_and_the_command_line(tmp_path: Path, capsys) -> None:
+    from ipdmeta.cli import main
+    from ipdmeta.stata.translate import translate
+
+    step = translate("metareg yi ablat year, wsvar(vi) permute(500, joint(ablat year))")
+    assert step.call["permutations"] == 500 and step.call["joint"] == ["ablat", "year"]
+    assert 'joint=["ablat", "year"]' in step.python
+    frame = frame_of("bcg")
+    path = tmp_path / "bcg.csv"
+    frame.to_csv(path, index=False)
+    code = main(["metareg", str(path), "~ ablat + year", "--estimate", "yi", "--variance",
+                 "vi", "--permutations", "200", "--seed", "1", "--joint", "ablat", "year"])
+    assert code == 0 and "Joint permutation test of ablat, year" in capsys.readouterr().out

@@ -22,10 +22,15 @@ from ipdmeta.pooling.bias import (
     regtest,
     trimfill,
 )
+from ipdmeta.pooling.counts_bias import harbord_test, peters_test
+from ipdmeta.pooling.failsafe import fsn, tes
+from ipdmeta.pooling.fitstats import lrt
+from ipdmeta.pooling.gosh import gosh
 from ipdmeta.pooling.influence import InfluenceResult, influence, tau2_sensitivity
 from ipdmeta.pooling.metareg import MetaRegResult, metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
+from ipdmeta.pooling.selection import selection_model
 from ipdmeta.stage1 import AggregateData, read_aggregate, stage1
 from ipdmeta.stage1.published import combine, read_published
 from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
@@ -48,10 +53,15 @@ __all__ = [
     "combine",
     "datasets",
     "egger_test",
+    "fsn",
     "funnel_data",
+    "gosh",
+    "harbord_test",
     "influence",
     "ipdmeta",
+    "lrt",
     "metareg",
+    "peters_test",
     "pool",
     "rank_test",
     "ranktest",
@@ -60,8 +70,10 @@ __all__ = [
     "read_published",
     "read_site_results",
     "regtest",
+    "selection_model",
     "site_stage1",
     "stage1",
     "tau2_sensitivity",
+    "tes",
     "trimfill",
 ]

@@ -161,10 +161,15 @@ beta_direct <- function(dn, alternative = "greater") {
   A <- function(mu, s, v, delta) {
     edges <- c(-Inf, cuts * sqrt(v), Inf)
     f <- function(y) w(pval(y, v), delta) * dnorm(y, mu, s)
-    sum(vapply(seq_len(length(edges) - 1), function(j) {
-      integrate(f, edges[j], edges[j + 1], rel.tol = 1e-13, abs.tol = 0,
-                subdivisions = 1000L)$value
-    }, numeric(1)))
+    piece <- function(j) {
+      # far from the maximum the search can ask for integrands integrate() cannot take
+      # to 1e-13; they are then integrated to 1e-8 (no effect on the optimum)
+      tryCatch(integrate(f, edges[j], edges[j + 1], rel.tol = 1e-13, abs.tol = 0,
+                         subdivisions = 1000L)$value,
+               error = function(e) integrate(f, edges[j], edges[j + 1], rel.tol = 1e-8,
+                                             subdivisions = 1000L)$value)
+    }
+    sum(vapply(seq_len(length(edges) - 1), piece, numeric(1)))
   }
   ll <- function(beta, tau2, delta) {
     s <- sqrt(vi + tau2)
@@ -176,7 +181,13 @@ beta_direct <- function(dn, alternative = "greater") {
   hi <- 100
   to_delta <- function(x) lo + (hi - lo) / (1 + exp(-x))
   obj <- function(par) -ll(par[1], exp(par[2]), to_delta(par[3:4]))
+  # start at metafor's own fit when it has one (integrate()'s default tolerance), else
+  # at metafor's start values
   start <- c(r$beta[1], log(r$tau2 + 0.001), rep(log((1 - lo) / (hi - 1)), 2))
+  sm <- try(selmodel(r, type = "beta", alternative = alternative), silent = TRUE)
+  if (!inherits(sm, "try-error")) {
+    start <- c(sm$beta[1], log(sm$tau2), log((sm$delta - lo) / (hi - sm$delta)))
+  }
   o <- optim(start, obj, method = "BFGS",
              control = list(reltol = 1e-15, ndeps = rep(1e-6, 4), maxit = 10000))
   est <- c(o$par[1], exp(o$par[2]), to_delta(o$par[3:4]))

@@ -248,6 +248,8 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     _stage2(p, ci="hksj", by=False)
     p.add_argument("--permutations", type=int, help="permutation test arrangements")
     p.add_argument("--seed", type=int, help="random seed of the permutation test")
+    p.add_argument("--joint", nargs="+", metavar="TERM",
+                   help="terms whose joint test also gets a permutation p-value")
     _output(p)
 
     p = add("forest", "draw the forest plot of a table of study estimates")

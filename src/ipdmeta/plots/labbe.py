@@ -1,6 +1,7 @@
 """L'Abbé plot: the outcome in the treated arm against the control arm, study by study.
 
-Draws :func:`ipdmeta.pooling.diagnostics.labbe_data` (as metafor's ``labbe``): points
+Draws ``result.labbe_data()`` (:func:`ipdmeta.pooling.diagnostics.labbe_data`; as
+metafor's ``labbe``): points
 sized by precision, the line of no effect and the line of the pooled effect.  On the
 "measure" scale (log odds, log risk or risk) the pooled line is straight; on the
 "probability" scale both axes are event risks and the pooled odds or risk ratio is a
@@ -25,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ipdmeta.errors import InputError
-from ipdmeta.plots._figure import figure_axes, finish
-from ipdmeta.pooling.diagnostics import LabbeData, labbe_data
+from ipdmeta.plots._text import figure_axes, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -50,7 +50,7 @@ def labbe_plot(result: Any, events: Any = None, n: Any = None, *, measure: str |
     """Draw the L'Abbé plot of a pooled OR, RR or RD with arm-level counts.
 
     Args:
-        result: ``MetaResult`` (or ``LabbeData``).
+        result: a ``MetaResult`` whose data has the arm-level counts.
         events, n: (treated, control) column names of events and totals in the data.
         measure: "OR", "RR" or "RD" (default: the result's measure).
         scale: "probability" (event risks) or "measure" (metafor's axes).
@@ -59,7 +59,7 @@ def labbe_plot(result: Any, events: Any = None, n: Any = None, *, measure: str |
     """
     if scale not in ("probability", "measure"):
         raise InputError(f"scale={scale!r}: use 'probability' or 'measure'")
-    data = result if isinstance(result, LabbeData) else labbe_data(result, events, n, measure)
+    data = result.labbe_data(events=events, n=n, measure=measure)
     fig, ax = figure_axes(ax, figsize)
     pts, line = data.points, data.line
     conv = ((lambda a: _to_probability(np.asarray(a, dtype=float), data.measure))
@@ -91,4 +91,5 @@ def labbe_plot(result: Any, events: Any = None, n: Any = None, *, measure: str |
     ax.legend(fontsize="small", frameon=False, loc="upper left")
     if title:
         ax.set_title(title)
-    return finish(fig, path)
+    save_figure(fig, path)
+    return fig

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ipdmeta.plots._figure import figure_axes, finish
-from ipdmeta.pooling.profile import likelihood_cutoff
+from ipdmeta.plots._text import figure_axes, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -46,7 +45,7 @@ def profile_plot(profile: ProfileResult, *, interval: bool = True, eform: bool =
     ax.axhline(profile.maxll, color="0.4", lw=0.8, ls=":")
     ax.axvline(profile.estimate, color="0.4", lw=0.8, ls=":")
     if interval and np.all(np.isfinite(profile.ci)):
-        cut = likelihood_cutoff(profile)
+        cut = profile.cutoff
         ax.axhline(cut, color="0.4", lw=0.8, ls="--",
                    label=f"{round(100 * profile.level)}% likelihood interval")
         for bound in profile.ci:
@@ -60,4 +59,5 @@ def profile_plot(profile: ProfileResult, *, interval: bool = True, eform: bool =
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{np.exp(v):.3g}"))
     ax.set_title(title or ("Profile likelihood of τ²" if profile.parameter == "tau2"
                            else "Profile likelihood of μ"), fontsize="medium")
-    return finish(fig, path)
+    save_figure(fig, path)
+    return fig

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ipdmeta.plots._figure import figure_axes, finish
+from ipdmeta.plots._text import figure_axes, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -45,4 +45,5 @@ def selection_plot(result: SelectionModelResult, *, rug: bool = True, title: str
     ax.set_xlabel("p-value")
     ax.set_ylabel("Relative likelihood of selection")
     ax.set_title(title or f"Selection function ({result.type})", fontsize="medium")
-    return finish(fig, path)
+    save_figure(fig, path)
+    return fig

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.errors import InputError
-from ipdmeta.pooling.metareg import fit_regression, regression_spec
+from ipdmeta.pooling.options import regression_spec
+from ipdmeta.pooling.regression import fit_regression
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from scipy import stats
 
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.influence import model_parts
-from ipdmeta.pooling.permutation import _wls, batch_tau2
+from ipdmeta.pooling.permutation import batch_tau2, batch_wls
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -126,7 +126,7 @@ def _fit_size(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, dl_fast:
         qe = np.zeros(len(y))
         i2, h2 = np.zeros(len(y)), np.ones(len(y))
     else:
-        XtW, inv, _, r = _wls(w0, Xs, y)
+        XtW, inv, _, r = batch_wls(w0, Xs, y)
         qe = np.maximum(0.0, np.sum(w0 * r * r, axis=-1))
         tau2, conv = batch_tau2(method, y, v, Xs)
         tau2 = np.where(conv, tau2, np.nan)
@@ -140,7 +140,7 @@ def _fit_size(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, dl_fast:
             s2 = (m - p) / trace
             i2 = 100 * tau2 / (s2 + tau2)
             h2 = qe / (m - p) if dl_fast else tau2 / s2 + 1
-    _, _, beta, _ = _wls(1.0 / (v + tau2[:, None]), Xs, y)
+    _, _, beta, _ = batch_wls(1.0 / (v + tau2[:, None]), Xs, y)
     out[ok] = np.column_stack([qe, i2, h2, tau2, beta])
     return out
 

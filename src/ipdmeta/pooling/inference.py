@@ -87,7 +87,7 @@ def wald_inference(estimate: float, se: float, level: float, ci: str, k: int,
     return Inference(se_adj, lo, hi, stat, two_sided_p(stat, df), df, scale)
 
 
-def _profile_tau2(mu: float, y: np.ndarray, v: np.ndarray) -> float:
+def ml_tau2_at(mu: float, y: np.ndarray, v: np.ndarray) -> float:
     """ML tau² ≥ 0 for a fixed mean ``mu`` (root of the tau² score)."""
     e2 = (y - mu) ** 2
 
@@ -104,7 +104,7 @@ def _profile_tau2(mu: float, y: np.ndarray, v: np.ndarray) -> float:
 
 def profile_loglik(mu: float, y: np.ndarray, v: np.ndarray) -> float:
     """ML log-likelihood of the random-effects model at mean ``mu``, tau² profiled out."""
-    t = _profile_tau2(mu, y, v)
+    t = ml_tau2_at(mu, y, v)
     return float(-0.5 * np.sum(np.log(2 * np.pi * (v + t)) + (y - mu) ** 2 / (v + t)))
 
 

@@ -32,12 +32,12 @@ from scipy import stats
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.heterogeneity import tau2_ci_likelihood, tau2_ci_qprofile
 from ipdmeta.pooling.inference import (
-    _profile_tau2,
+    ml_tau2_at,
     profile_likelihood_inference,
     profile_loglik,
 )
 from ipdmeta.pooling.influence import model_parts
-from ipdmeta.pooling.metareg import fit_regression
+from ipdmeta.pooling.regression import fit_regression
 from ipdmeta.pooling.tau2 import log_likelihood, maximum_likelihood
 
 if TYPE_CHECKING:
@@ -93,6 +93,11 @@ class ProfileResult:
     def __repr__(self) -> str:
         return (f"ProfileResult({self.parameter}: estimate={self.estimate:.4f}, "
                 f"{len(self.table)} values)")
+
+    @property
+    def cutoff(self) -> float:
+        """The log-likelihood that bounds the likelihood interval: max − χ²_{1,level}/2."""
+        return self.maxll - float(stats.chi2.ppf(self.level, 1)) / 2
 
     def plot(self, **options: Any) -> Figure:
         """Profile plot; see ``ipdmeta.plots.profile.profile_plot``."""
@@ -175,13 +180,7 @@ def profile_mu(result: Any, values: Any = None, n: int = 41) -> ProfileResult:
         grid = np.sort(np.atleast_1d(np.asarray(values, dtype=float)))
     table = pd.DataFrame({"mu": grid,
                           "loglik": [profile_loglik(float(m), y, v) for m in grid],
-                          "tau2": [_profile_tau2(float(m), y, v) for m in grid]})
+                          "tau2": [ml_tau2_at(float(m), y, v) for m in grid]})
     return ProfileResult(parameter="mu", table=table, estimate=mu_ml,
                          maxll=profile_loglik(mu_ml, y, v), reml=False, level=level,
                          ci=(inf.ci_low, inf.ci_high), method="ML")
-
-
-def likelihood_cutoff(profile: ProfileResult) -> float:
-    """Log-likelihood level that bounds the likelihood interval: max − χ²_{1,level}/2."""
-    return profile.maxll - float(stats.chi2.ppf(profile.level, 1)) / 2
-

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ipdmeta.pooling.analyses import ModelAnalyses
 from ipdmeta.pooling.bias import (
     EggerResult,
     FunnelData,
@@ -24,6 +25,8 @@ from ipdmeta.pooling.bias import (
     funnel_data,
     trimfill,
 )
+from ipdmeta.pooling.counts_bias import CountsTestResult, harbord_test, peters_test
+from ipdmeta.pooling.diagnostics import LabbeData, labbe_data
 from ipdmeta.pooling.estimate import (
     NAN,
     Pooled,
@@ -32,9 +35,11 @@ from ipdmeta.pooling.estimate import (
     study_weights,
     subgroup_analysis,
 )
+from ipdmeta.pooling.failsafe import FsnResult, fsn
 from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import StudyTable
 from ipdmeta.pooling.options import PoolSpec, common_spec
+from ipdmeta.pooling.profile import ProfileResult, profile_mu
 from ipdmeta.pooling.sensitivity import cumulative, leave_one_out
 
 if TYPE_CHECKING:
@@ -44,13 +49,15 @@ __all__ = ["NAN", "MetaResult", "Pooled", "SubgroupResult"]
 
 
 @dataclass(frozen=True, eq=False)
-class MetaResult:
+class MetaResult(ModelAnalyses):
     """The result of ``ipd.pool()``.
 
     ``overall`` is the pooled result of the chosen model, ``common`` the
     common-effect result (always computed), ``studies`` the per-study table with
     weights in percent, ``subgroups`` the subgroup analysis when ``by=`` was given,
     ``excluded`` the studies left out (with their stage-1 status and reason).
+    Fit statistics, Wald tests, BLUPs, selection models, GOSH and the diagnostic
+    plots come from :class:`ipdmeta.pooling.analyses.ModelAnalyses`.
     """
 
     overall: Pooled
@@ -175,3 +182,30 @@ class MetaResult:
         """Funnel plot (``ipdmeta.plots.funnel_plot``)."""
         from ipdmeta.plots.funnel import funnel_plot
         return funnel_plot(self, **options)
+
+    def fsn(self, method: str = "rosenthal", **options: Any) -> FsnResult:
+        """Fail-safe N: "rosenthal", "orwin" or "rosenberg" (``ipdmeta.fsn``)."""
+        return fsn(self, method, **options)
+
+    def profile_mu(self, values: Any = None, n: int = 41) -> ProfileResult:
+        """ML profile log-likelihood of the pooled effect (tau² maximised at each value)."""
+        return profile_mu(self, values, n)
+
+    def harbord(self, events: Any = None, n: Any = None) -> CountsTestResult:
+        """Harbord's test from the 2x2 counts (columns ``events``/``n``: treated, control)."""
+        return harbord_test(self, events, n)
+
+    def peters(self, events: Any = None, n: Any = None, weights: str = "peters"
+               ) -> CountsTestResult:
+        """Peters' test: the estimates on 1/n (``ipdmeta.peters_test``)."""
+        return peters_test(self, events, n, weights)
+
+    def labbe_data(self, events: Any = None, n: Any = None, measure: str | None = None
+                   ) -> LabbeData:
+        """Arm-level outcomes and the pooled line of the L'Abbé plot."""
+        return labbe_data(self, events, n, measure)
+
+    def labbe(self, events: Any = None, n: Any = None, **options: Any) -> Figure:
+        """L'Abbé plot (``ipdmeta.plots.labbe_plot``)."""
+        from ipdmeta.plots.labbe import labbe_plot
+        return labbe_plot(self, events, n, **options)

@@ -50,7 +50,8 @@ from scipy import stats
 
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.influence import model_parts
-from ipdmeta.pooling.metareg import default_btt, fit_regression, regression_spec
+from ipdmeta.pooling.options import regression_spec
+from ipdmeta.pooling.regression import default_btt, fit_regression
 from ipdmeta.pooling.selection_likelihood import (
     ALTERNATIVES,
     SELECTION_TYPES,

@@ -33,7 +33,7 @@ from scipy import stats
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.inference import critical_value, two_sided_p
 from ipdmeta.pooling.influence import model_parts
-from ipdmeta.pooling.metareg import regression_spec
+from ipdmeta.pooling.options import regression_spec
 
 
 @dataclass(frozen=True, eq=False)

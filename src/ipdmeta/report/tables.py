@@ -232,6 +232,9 @@ def regression_summary(result: MetaRegResult, eform: bool = False, digits: int =
         lines.append(f"  Permutation test ({'exact, ' if perm.exact else ''}{perm.permutations}"
                      f" {perm.kind}): QM {pv(perm.QM_pvalue)}; adj. p = Westfall-Young "
                      "max-|t| over the moderators")
+        if perm.joint is not None:
+            names = ", ".join(result.terms[j] for j in perm.joint)
+            lines.append(f"  Joint permutation test of {names}: {pv(perm.joint_pvalue)}")
     if result.messages:
         lines += ["", "Notes:"] + [f"  - {msg}" for msg in result.messages]
     return "\n".join(lines)
