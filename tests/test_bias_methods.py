@@ -4,8 +4,9 @@ Reference values: ``tests/reference/stage2_bias.json``, written by
 ``tests/reference/stage2_bias.R`` (metafor 3.8.1 with tight optimiser and integration
 settings, listed in the script); the input data are stored there.  Numbers must agree
 to 1e-6 absolute, except metafor's own beta selection model, whose integrals are only
-as accurate as integrate()'s default tolerance (compared at 1e-4; the tightly computed
-beta model of the same script is compared at 1e-6).
+as accurate as integrate()'s default tolerance (its log-likelihood is off by 2.5e-4 and
+its standard errors by up to 1e-2, so only the estimates are compared, at 1e-3); the
+beta model computed with accurate integrals by the same script is compared at 1e-6.
 """
 
 from __future__ import annotations
@@ -100,7 +101,12 @@ def test_selection_model_matches_selmodel(rec: dict[str, Any]) -> None:
     if len(sm.coef) > 1:
         ours.update(QM=sm.QM, QM_pvalue=sm.QM_pvalue)
         ref.update(QM=rec["QM"], QM_pvalue=rec["QM_pvalue"])
-    atol = 1e-6 if rec["tight"] else 1e-4
+    if not rec["tight"]:
+        keys = ("estimate", "tau2", "delta", "loglik")
+        assert_close({k: ours[k] for k in keys}, {k: ref[k] for k in keys}, "selmodel beta",
+                     1e-3)
+        return
+    atol = 1e-6
     assert_close(ours, ref, f"selmodel {rec['type']}", atol)
     assert_close({"se_delta": d["se"].to_numpy()[free],
                   "ci_low_delta": d["ci_low"].to_numpy()[free],
@@ -138,9 +144,9 @@ def test_selection_model_errors_and_outputs() -> None:
         selection_model(m, "gamma")
     with pytest.raises(InputError, match="delta= has 3 values"):
         selection_model(m, "stepfun", steps=[0.025], delta=[1, 0.5, 0.2])
-    small = pool(frame_of("hackshaw1998").iloc[:3], estimate="yi", variance="vi")
+    small = pool(frame_of("hackshaw1998").iloc[:2], estimate="yi", variance="vi")
     with pytest.raises(InputError, match="too few"):
-        selection_model(small, "stepfun", steps=[0.025, 0.5, 0.75])
+        selection_model(small, "halfnorm")
     sm = selection_model(m, "stepfun", steps=[0.025])
     assert "Test for selection" in sm.summary() and "SelectionModelResult(" in repr(sm)
     assert list(sm.to_frame()["parameter"]) == ["beta", "tau2", "delta", "delta"]

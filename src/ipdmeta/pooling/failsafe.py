@@ -38,13 +38,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.influence import model_parts
 
 FSN_METHODS = ("rosenthal", "orwin", "rosenberg")
-GL_NODES, GL_WEIGHTS = np.polynomial.legendre.leggauss(96)
 
 
 @dataclass(frozen=True)
@@ -193,25 +192,43 @@ def _critical(alternative: str, alpha: float) -> float:
                  else stats.norm.ppf(alpha))
 
 
-def _power_at(delta: np.ndarray, crit: float, alternative: str) -> np.ndarray:
-    """Power of the test of each study when its true standardised effect is ``delta``."""
-    if alternative == "two.sided":
-        return stats.norm.sf(crit - delta) + stats.norm.cdf(-crit - delta)
-    if alternative == "greater":
-        return stats.norm.sf(crit - delta)
-    return stats.norm.cdf(crit - delta)
+def _bivariate_normal(h: np.ndarray, k: float, rho: np.ndarray) -> np.ndarray:
+    """P(X ≤ h, Y ≤ k) for standard normals with correlation ρ (Owen's T function)."""
+    s = np.sqrt(1 - rho * rho)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ah = np.where(h == 0, np.copysign(np.inf, k - rho * h), (k - rho * h) / (h * s))
+        ak = np.where(k == 0, np.copysign(np.inf, h - rho * k), (h - rho * k) / (k * s))
+    beta = np.where((h * k < 0) | ((h * k == 0) & (h + k < 0)), 0.5, 0.0)
+    return (0.5 * special.ndtr(h) + 0.5 * special.ndtr(k) - special.owens_t(h, ah)
+            - special.owens_t(k, ak) - beta)
+
+
+def _mean_phi(a: np.ndarray, b: np.ndarray, limit: float) -> np.ndarray:
+    """∫ Φ(a + b·u) φ(u) du over |u| ≤ limit, exactly (a bivariate normal probability)."""
+    if not np.isfinite(limit):
+        return special.ndtr(a / np.sqrt(1 + b * b))
+    r = np.sqrt(1 + b * b)
+    return (_bivariate_normal(a / r, limit, -b / r)
+            - _bivariate_normal(a / r, -limit, -b / r))
 
 
 def study_power(theta: np.ndarray, se: np.ndarray, tau2: float, H0: float, crit: float,
                 alternative: str) -> np.ndarray:
-    """Power of each study at true effect ``theta`` (averaged over N(theta, tau²) ± 5τ)."""
-    if tau2 <= 0:
-        return _power_at((theta - H0) / se, crit, alternative)
-    tau = math.sqrt(tau2)
-    x = theta[:, None] + 5 * tau * GL_NODES[None, :]
-    dens = stats.norm.pdf(x, theta[:, None], tau)
-    vals = _power_at((x - H0) / se[:, None], crit, alternative) * dens
-    return 5 * tau * (vals @ GL_WEIGHTS)
+    """Power of each study at true effect ``theta``, averaged over N(theta, tau²) ± 5τ.
+
+    With ``x = theta + τu`` the power is ``Φ(a + b·u)`` (a sum of two such terms for a
+    two-sided test), whose average over the standard normal u truncated at ±5 (as
+    metafor integrates) is a bivariate normal probability, computed exactly with
+    Owen's T function.
+    """
+    d = (theta - H0) / se
+    b = np.full(len(theta), math.sqrt(max(tau2, 0.0))) / se
+    limit = 5.0 if tau2 > 0 else np.inf
+    if alternative == "two.sided":
+        return _mean_phi(d - crit, b, limit) + _mean_phi(-crit - d, -b, limit)
+    if alternative == "greater":
+        return _mean_phi(d - crit, b, limit)
+    return _mean_phi(crit - d, -b, limit)
 
 
 def poisson_binomial(prob: np.ndarray) -> np.ndarray:

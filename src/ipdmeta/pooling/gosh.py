@@ -6,8 +6,9 @@ when there are at most ``subsets``, otherwise ``subsets`` random subsets whose s
 are drawn from Binomial(k, ½) restricted to m ≥ p (``seed=``).  For each subset:
 Q_E, I², H², tau² and the coefficients.  Subsets are fitted together, one batch per
 subset size, with the vectorised estimators of :mod:`.permutation` (no loop over
-subsets).  Subsets of exactly p studies have Q_E = 0, I² = 0, H² = 1, tau² = 0, and
-subsets whose design is rank deficient are NaN (as metafor).  For the DerSimonian-Laird
+subsets).  One-study subsets of a pooled result have Q_E = 0, I² = 0, H² = 1,
+tau² = 0; subsets of a meta-regression with just p studies, or whose design is rank
+deficient, are NaN (as metafor).  For the DerSimonian-Laird
 intercept-only model H² is ``Q/(k − 1)`` for every subset, as metafor's fast path (it
 equals ``tau²/s² + 1`` except when tau² is truncated at 0).
 
@@ -121,6 +122,8 @@ def _fit_size(y: np.ndarray, v: np.ndarray, X: np.ndarray, method: str, dl_fast:
     y, v = y[ok], v[ok]
     Xs = X[ok] if X.ndim == 3 else X
     w0 = 1.0 / v
+    if m == p and p > 1:  # rma() refuses k = p with moderators: NaN, as metafor
+        return out
     if m == p:
         tau2 = np.zeros(len(y))
         qe = np.zeros(len(y))

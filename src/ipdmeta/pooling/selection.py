@@ -197,11 +197,12 @@ def _check_steps(kind: str, steps: Any) -> np.ndarray:
     return values
 
 
-def _interval_table(lik: Likelihood, steps: np.ndarray) -> pd.DataFrame:
+def _interval_table(p: np.ndarray, steps: np.ndarray) -> pd.DataFrame:
+    """Number of studies with their p-value in each interval of ``steps``."""
     left = np.concatenate([[0.0], steps[:-1]])
     labels = [f"{a:g} < p ≤ {b:g}" for a, b in zip(left, steps, strict=True)]
-    return pd.DataFrame({"interval": labels,
-                         "k": np.bincount(lik.group, minlength=len(steps))})
+    group = np.searchsorted(steps, p, side="left")
+    return pd.DataFrame({"interval": labels, "k": np.bincount(group, minlength=len(steps))})
 
 
 def _delta_names(kind: str, n: int) -> list[str]:
@@ -260,15 +261,16 @@ def selection_model(result: Any, type: str = "stepfun", steps: Any = None,
         if bad.any():
             raise InputError(f"delta= values must lie in [{lo[0]:g}, {hi[0]:g}]")
         fixed = given
-    if kind == "stepfun":
-        fixed[0] = 1.0
-        table = _interval_table(lik, grid)
-        empty = table[(table["k"] == 0).to_numpy() & np.isnan(fixed)]
+    table = None
+    if kind == "stepfun" or steps is not None:  # as metafor, also for a flat threshold
+        table = _interval_table(lik.p, grid)
+        if kind == "stepfun":
+            fixed[0] = 1.0
+        empty = table[(table["k"] == 0).to_numpy()
+                      & (np.isnan(fixed) if kind == "stepfun" else True)]
         if len(empty):
             raise InputError(f"no study has a p-value in {', '.join(empty['interval'])}; "
                              "choose other steps=")
-    else:
-        table = None
     free = np.isnan(fixed)
     n_par = p + (0 if common else 1) + int(free.sum())
     if k < n_par:

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 from ipdmeta.errors import ConvergenceError
 
@@ -92,10 +92,12 @@ def quadrature_grid(alternative: str, pmin: float, step: float) -> tuple[np.ndar
     if alternative == "two.sided":
         top = min(Z_MAX, _z_of_p(pmin, alternative)) if pmin > 0 else Z_MAX
         inner = _z_of_p(1 - pmin, alternative) if pmin > 0 else 0.0
-        start = max(inner, 1e-12)
-        graded = start * 2.0 ** np.arange(0, 60)
+        # with clamped p-values w can be nearly singular next to the clamped centre
+        # (beta, power): panels graded geometrically from there; otherwise w has just a
+        # kink at z = 0, a panel edge
+        graded = inner * 2.0 ** np.arange(0, 60) if inner > 0 else np.zeros(1)
         graded = graded[graded < 0.25]
-        right = np.unique(np.concatenate([[start], graded, np.arange(0.25, top, 0.25), [top]]))
+        right = np.unique(np.concatenate([graded, np.arange(0.25, top, 0.25), [top]]))
         if step > 0:
             right = np.unique(np.concatenate([right, [_z_of_p(step, alternative)]]))
         edges = np.concatenate([-right[::-1], right])
@@ -156,7 +158,8 @@ class Likelihood:
         if self.kind == "stepfun":
             return self._step_normalisers(mu, s, sv, delta)
         w_nodes = weight(self.kind, self.wnode_p, delta, self.step)
-        dens = stats.norm.pdf((sv[:, None] * self.nodes[None, :] - mu[:, None]) / s[:, None])
+        u = (sv[:, None] * self.nodes[None, :] - mu[:, None]) / s[:, None]
+        dens = np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)
         middle = (dens * (w_nodes * self.qweights)[None, :]).sum(axis=1) * sv / s
         pmin = self.family.pmin
 
@@ -164,12 +167,12 @@ class Likelihood:
             return float(weight(self.kind, _p_of_z(np.array([z]), self.alt, pmin), delta,
                                 self.step)[0])
 
-        upper = stats.norm.sf((self.zhi * sv - mu) / s) * w_at(self.zhi + 1.0)
-        lower = stats.norm.cdf((self.zlo * sv - mu) / s) * w_at(self.zlo - 1.0)
+        upper = special.ndtr((mu - self.zhi * sv) / s) * w_at(self.zhi + 1.0)
+        lower = special.ndtr((self.zlo * sv - mu) / s) * w_at(self.zlo - 1.0)
         total = middle + upper + lower
         if self.inner > 0:
-            centre = (stats.norm.cdf((self.inner * sv - mu) / s)
-                      - stats.norm.cdf((-self.inner * sv - mu) / s))
+            centre = (special.ndtr((self.inner * sv - mu) / s)
+                      - special.ndtr((-self.inner * sv - mu) / s))
             total = total + centre * w_at(0.0)
         return total
 
@@ -257,7 +260,7 @@ def _gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
 
 
 def _to_unit(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    return lo + (hi - lo) / (1 + np.exp(-x))
+    return lo + (hi - lo) * special.expit(x)
 
 
 def _from_unit(d: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
