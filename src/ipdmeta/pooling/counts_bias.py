@@ -22,7 +22,7 @@ Example:
     >>> m = ipd.pool(bcg, estimate="yi", variance="vi", study="trial")
     >>> h = harbord_test(m, events=("tpos", "cpos"), n=("n1", "n0"))
     >>> round(h.estimate, 4), h.df
-    (-0.6547, 11)
+    (-2.093, 11)
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def peters_test(result: Any, events: Any = None, n: Any = None, weights: str = "
         >>> bcg["n1"], bcg["n0"] = bcg.tpos + bcg.tneg, bcg.cpos + bcg.cneg
         >>> m = ipd.pool(bcg, estimate="yi", variance="vi", study="trial")
         >>> round(peters_test(m, ("tpos", "cpos"), ("n1", "n0")).pvalue, 4)
-        0.3462
+        0.2302
     """
     if weights not in ("peters", "vi"):
         raise InputError(f"weights={weights!r}: use 'peters' or 'vi'")

@@ -36,7 +36,7 @@ Example:
     >>> m = ipd.pool(bcg, estimate="yi", variance="vi", study="trial", method="ML")
     >>> sm = selection_model(m, "stepfun", steps=[0.025], alternative="less")
     >>> round(float(sm.delta["estimate"].iloc[1]), 3)
-    0.615
+    0.636
 """
 
 from __future__ import annotations
