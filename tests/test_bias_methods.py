@@ -243,3 +243,20 @@ def test_result_methods_delegate() -> None:
     assert mr.profile_tau2(steps=3).table.shape[0] == 3
     ml = fit("bcg", "ML", "~ ablat")
     assert ipd.lrt(ml, fit("bcg", "ML")).full.loglik == ml.fitstats().loglik == ml.loglik
+
+
+def test_counts_come_from_a_result_pooled_from_counts() -> None:
+    frame = frame_of("bcg")
+    m = pool(frame, events=("d1", "d0"), n=("n1", "n0"), measure="OR", study="study")
+    assert m.harbord().statistic == harbord_test(m, **COUNTS).statistic
+    assert m.peters().pvalue == peters_test(m, **COUNTS).pvalue
+    assert m.peters(weights="vi").df == 11
+    assert m.labbe_data().measure == "OR"
+    frame = frame.assign(h1=frame.n1 - frame.d1, h0=frame.n0 - frame.d0)
+    by_nonevents = pool(frame, events=("d1", "d0"), nonevents=("h1", "h0"), measure="OR",
+                        study="study")
+    assert by_nonevents.harbord().statistic == pytest.approx(m.harbord().statistic)
+    mh = pool(frame, events=("d1", "d0"), n=("n1", "n0"), measure="OR", method="MH")
+    with pytest.raises(InputError, match="method='MH' is not one"):
+        _ = mh.loglik
+    assert mh.fsn().fsn > 0                    # needs only the estimates

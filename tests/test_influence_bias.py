@@ -215,7 +215,9 @@ def test_funnel_data_and_plot() -> None:
     with pytest.raises(InputError, match="yaxis"):
         funnel_plot(m, yaxis="variance")
     assert tf.funnel().axes
-    matplotlib.pyplot.close("all")
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_plots_compute_no_statistics() -> None:
@@ -230,3 +232,20 @@ def test_plots_compute_no_statistics() -> None:
         assert "scipy" not in source and "fit_regression" not in source
     frame = pd.DataFrame({"yi": [0.1, 0.3, 0.2], "vi": [0.01, 0.02, 0.03]})
     assert funnel_data(ipd.pool(frame)).points["filled"].sum() == 0
+
+
+def test_funnel_axis_says_the_scale() -> None:
+    """Log risk ratios are labelled 'log RR' (not 'RR'); eform labels the ratio scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import ipdmeta as ipd
+
+    bcg = ipd.datasets.load_bcg()
+    m = ipd.pool(bcg, estimate="yi", variance="vi", study="trial", measure="RR")
+    assert m.funnel().axes[0].get_xlabel() == "log RR"
+    fig = m.funnel(eform=True)
+    assert fig.axes[0].get_xlabel() == "RR (log scale)"
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+    assert "1" in ticks                       # exp(0): ticks are ratios

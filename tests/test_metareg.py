@@ -320,3 +320,17 @@ def test_order_and_shift_invariance(frame: pd.DataFrame, method: str, c: float) 
     assert shifted.coef["estimate"].iloc[1] == pytest.approx(
         base.coef["estimate"].iloc[1] + c, abs=1e-6)
     assert shifted.tau2 == pytest.approx(base.tau2, abs=1e-7)
+
+
+def test_eform_summary_prints_delta_method_standard_errors() -> None:
+    """Stata's metareg, eform prints exp(b) with se = exp(b) * se(b); so do we (was '.')."""
+    from ipdmeta import datasets
+
+    bcg = datasets.load_bcg()
+    mr = metareg(bcg, "~ ablat", estimate="yi", variance="vi", study="trial", method="REML")
+    text = mr.summary(eform=True, digits=4)
+    row = next(line for line in text.splitlines() if line.startswith("ablat"))
+    b, se = mr.coef.set_index("term").loc["ablat", ["estimate", "se"]]
+    cells = row.split("|")[1].split()
+    assert cells[0] == f"{np.exp(b):.4f}" and cells[1] == f"{np.exp(b) * se:.4f}"
+    assert "delta method" in text

@@ -31,6 +31,7 @@ def _calls():
             "bubble_plot": (plots.bubble_plot, (mr, "ablat")),
             "leave_one_out_plot": (plots.leave_one_out_plot, (m,)),
             "cumulative_plot": (plots.cumulative_plot, (m,)),
+            "results_set_plot": (plots.results_set_plot, (m.results_set(),)),
             "radial_plot": (plots.radial_plot, (m,)),
             "qq_plot": (plots.qq_plot, (m,)),
             "baujat_plot": (plots.baujat_plot, (m,)),

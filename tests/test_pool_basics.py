@@ -197,3 +197,42 @@ def test_convenience_methods_delegate(frame):
     texts = [t.get_text() for t in fig.findobj(Text)]
     assert any("(k = 10)" in t for t in texts)
     assert m.funnel() is not None
+
+
+def test_subgroup_order_is_sorted_everywhere() -> None:
+    """One rule for subgroup order (sorted, as Stata's by() and tabulate), used by the
+    result, the printed table, the forest plot and the meta-regression dummies."""
+    import ipdmeta as ipd
+    from ipdmeta.plots._forest_rows import TableOptions, build_table
+
+    frame = pd.DataFrame({"yi": [0.1, 0.3, 0.2, 0.5, 0.4, 0.0],
+                          "vi": [0.01, 0.02, 0.03, 0.02, 0.01, 0.02],
+                          "grp": ["mixed", "diet", "exercise", "mixed", "diet", "exercise"]})
+    m = ipd.pool(frame, by="grp", method="DL")
+    expected = ["diet", "exercise", "mixed"]
+    assert list(m.subgroups.pooled) == expected
+    assert m.subgroups.table["group"].tolist() == expected
+    text = m.summary()
+    assert [text.index(f"grp = {g}") for g in expected] == sorted(
+        text.index(f"grp = {g}") for g in expected)
+    headings = [r.label for r in build_table(m, TableOptions()).rows if r.kind == "heading"]
+    assert headings == expected
+    mr = ipd.metareg(frame, "~ C(grp)", method="DL")
+    assert mr.terms[1:] == ["C(grp)[T.exercise]", "C(grp)[T.mixed]"]   # diet is the reference
+    cat = frame.assign(grp=pd.Categorical(frame["grp"], ["mixed", "exercise", "diet"]))
+    assert list(ipd.pool(cat, by="grp", method="DL").subgroups.pooled) == [
+        "mixed", "exercise", "diet"]                                   # a categorical's order
+
+
+def test_weights_are_never_silently_ignored() -> None:
+    """weights= is honoured by GENQ and refused, by name, with any other method."""
+    import ipdmeta as ipd
+    from ipdmeta.errors import InputError
+
+    frame = pd.DataFrame({"yi": [0.1, 0.3, 0.2, 0.5], "vi": [0.01, 0.02, 0.03, 0.02],
+                          "w": [1.0, 2.0, 1.0, 3.0]})
+    with pytest.raises(InputError, match="weights='w' is used by method='GENQ'"):
+        ipd.pool(frame, weights="w", method="REML")
+    genq = ipd.pool(frame, weights="w", method="GENQ")
+    plain = ipd.pool(frame.assign(w=1.0 / frame["vi"]), weights="w", method="GENQ")
+    assert genq.overall.tau2 != plain.overall.tau2   # the weights change the estimate

@@ -83,7 +83,7 @@ def test_ipdmetan_abbreviations(word: str, name: str) -> None:
     ("ipdmetan, study(trial) robust : regress y x", "robust"),
     ("ipdmetan, study(trial) forest(boxsca(30) astxt(40)) : regress y x", "astxt"),
     ("ipdmetan, study(trial) bo(30) : regress y x", "bo"),
-    ("ipdmetan, study(trial) : regress y x, vce(robust)", "vce"),
+    ("ipdmetan, study(trial) : regress y x, beta", "beta"),
     ("ipdmetan, study(trial) : stcox treat, exactp", "exactp"),
     ("metareg _ES x, wsse(_seES) graph", "graph"),
     ("metan es se, sortby(year)", "sortby"),
@@ -94,10 +94,10 @@ def test_unknown_options_are_refused_by_name(line: str, name: str) -> None:
 
 
 def test_other_refusals() -> None:
-    with pytest.raises(StataSyntaxError, match="kr"):
-        translate("ipdmetan, study(t) re(reml, kr) : regress y x")
-    with pytest.raises(StataSyntaxError, match="random-effects model 'bdl'"):
-        translate("ipdmetan, study(t) re(bdl) : regress y x")
+    with pytest.raises(StataSyntaxError, match="sub-option 'qwt"):
+        translate("ipdmetan, study(t) re(reml, qwt(q)) : regress y x")
+    with pytest.raises(StataSyntaxError, match="random-effects model 'qe'"):
+        translate("ipdmetan, study(t) re(qe) : regress y x")
     with pytest.raises(StataSyntaxError, match="'if' qualifiers"):
         translate("ipdmetan, study(t) : regress y x if age > 50")
     with pytest.raises(StataSyntaxError, match="stset"):

@@ -23,22 +23,26 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.errors import InputError
-from ipdmeta.pooling.options import make_spec
+from ipdmeta.pooling.options import SPEC_OPTIONS, make_spec
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled
+from ipdmeta.report.results_set import ResultsSet, results_set
 from ipdmeta.report.tables import TextTable, fmt
+from ipdmeta.stage1.columns import carry_columns, column_totals, label_studies, parse_columns
 from ipdmeta.stage1.published import combine
 from ipdmeta.stage1.run import stage1
 from ipdmeta.stage1.table import AggregateData
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
     from matplotlib.figure import Figure
 
 FAMILY_LABELS = {"linear": "Linear regression (least squares)",
                  "logistic": "Logistic regression", "poisson": "Poisson regression",
-                 "cox": "Cox proportional hazards model"}
+                 "cox": "Cox proportional hazards model",
+                 "logrank": "Log-rank (Peto): O − E and V, estimate (O − E)/V"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,10 +52,16 @@ class IPDMetaResult:
     Attributes:
         aggregate: the stage-1 table (:class:`~ipdmeta.stage1.table.AggregateData`).
         meta: the stage-2 result (:class:`~ipdmeta.pooling.results.MetaResult`).
+        left_columns, right_columns: the columns of ``ipdmeta(left_columns=...)``,
+            shown beside the forest plot and saved with the results set by default.
+        column_totals: their values on the pooled rows (subgroups and overall).
     """
 
     aggregate: AggregateData
     meta: MetaResult
+    left_columns: tuple[str, ...] = ()
+    right_columns: tuple[str, ...] = ()
+    column_totals: pd.DataFrame | None = None
 
     @property
     def overall(self) -> Pooled:
@@ -104,8 +114,42 @@ class IPDMetaResult:
         return result_html(self)
 
     def forest(self, **options: Any) -> Figure:
-        """Forest plot of the pooled result (``self.meta.forest(**options)``)."""
+        """Forest plot of the pooled result (``self.meta.forest(**options)``), with the
+        analysis' ``left_columns``/``right_columns`` unless others are given."""
+        self._column_defaults(options)
         return self.meta.forest(**options)
+
+    def _column_defaults(self, options: dict[str, Any]) -> None:
+        """The analysis' left/right columns, unless the call names others."""
+        if self.left_columns:
+            options.setdefault("left_columns", list(self.left_columns))
+        if self.right_columns:
+            options.setdefault("right_columns", list(self.right_columns))
+
+    def results_set(self, **options: Any) -> ResultsSet:
+        """The forest-plot rows as ipdmetan's ``saving()`` writes them, with the
+        not-estimable studies and the stage-1 columns (``left_columns=["n"]`` ...);
+        options as :func:`ipdmeta.report.results_set.results_set`."""
+        self._column_defaults(options)
+        if self.column_totals is not None:
+            options.setdefault("totals", self.column_totals)
+        return results_set(self, **options)
+
+    def save(self, path: str | Path, **options: Any) -> Path:
+        """Write the results set (ipdmetan's ``saving(AD.dta)``): ``.dta`` with value and
+        variable labels, ``.csv`` or ``.parquet``; options as :meth:`results_set`.
+
+        Example:
+            >>> import os, tempfile, ipdmeta as ipd
+            >>> wg = ipd.datasets.load("weight_gain")
+            >>> res = ipd.ipdmeta(wg, study="studyid", formula="final_wt ~ trt + baseline_wt",
+            ...                   model="linear", keep=["intervention", "study_name"])
+            >>> p = res.save(os.path.join(tempfile.mkdtemp(), "AD.dta"),
+            ...              left_columns=["intervention", "study_name"])
+            >>> len(ipd.read_aggregate(p))
+            33
+        """
+        return self.results_set(**options).save(path)
 
 
 def stage1_header(ad: AggregateData) -> list[str]:
@@ -140,6 +184,11 @@ def stage1_header(ad: AggregateData) -> list[str]:
     return [first, counts, pooled]
 
 
+def _count(value: Any) -> str:
+    """A count for the table: "." when missing (published rows without counts)."""
+    return "." if value is None or pd.isna(value) else str(int(value))
+
+
 def stage1_text(table: pd.DataFrame, ad: AggregateData, eform: bool, digits: int) -> str:
     """The per-study table: N, events, estimate, interval and % weight."""
     pct = round(ad.level * 100)
@@ -150,8 +199,7 @@ def stage1_text(table: pd.DataFrame, ad: AggregateData, eform: bool, digits: int
     width = min(40, max([24] + [len(str(s)) + 1 for s in table["study"]]))
     out = TextTable("Study", cols, label_width=width, width=11)
     for r in table.itertuples():
-        counts = [str(r.n) if "n" in table.columns else ".",
-                  *([str(r.events)] if has_events else [])]
+        counts = [_count(getattr(r, "n", None)), *([_count(r.events)] if has_events else [])]
         weight = f"{r.weight:.2f}" if np.isfinite(r.weight) else "."
         out.add(r.study, [*counts, fmt(r.estimate, digits, eform), fmt(r.ci_low, digits, eform),
                           fmt(r.ci_high, digits, eform), weight])
@@ -165,7 +213,11 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             level: float = 0.95, pi: str = "hts", tau2_ci: str = "qp",
             aggregate: Any = None, aggregate_columns: dict[str, str] | None = None,
             aggregate_measure: str | None = None, aggregate_scale: str | None = None,
-            relabel: bool = False, **stage1_options: Any) -> IPDMetaResult:
+            relabel: bool = False, left_columns: str | Sequence[str] | None = None,
+            right_columns: str | Sequence[str] | None = None,
+            label: str | Sequence[str] | None = None,
+            pool_options: dict[str, Any] | None = None,
+            **stage1_options: Any) -> IPDMetaResult:
     """Two-stage IPD meta-analysis: the model in each study, then pooling.
 
     Stata's ``ipdmetan, study(trial): stcox treat ...`` in one call.
@@ -181,10 +233,25 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         aggregate: published aggregate data to add in stage 2 (ipdmetan's ``ad()``):
             a DataFrame or file; ``aggregate_columns`` maps ``study``, ``estimate``
             and ``se`` (or ``variance``, ``ci_low``/``ci_high``, or ``oe``/``v``) to
-            its columns; ``aggregate_measure`` states its measure (must match the
-            IPD model's; default: the same); ``aggregate_scale`` is "ratio" or "log"
-            for ratio measures; ``relabel=True`` renames clashing study labels. See
+            its columns -- or per-arm data: ``events_1``, ``n_1``, ``events_0``,
+            ``n_0`` (2x2 counts) or ``mean_1``, ``sd_1``, ``n_1``, ``mean_0``,
+            ``sd_0``, ``n_0`` (means), turned into effect sizes as
+            :func:`ipdmeta.effects.effect_sizes`; ``aggregate_measure`` states its
+            measure (must match the IPD model's; default: the same);
+            ``aggregate_scale`` is "ratio" or "log" for ratio measures;
+            ``relabel=True`` renames clashing study labels. See
             :func:`ipdmeta.stage1.published.combine`.
+        left_columns, right_columns: columns shown left / right of the forest plot and
+            saved with the results set, as ipdmetan's ``lcols()``/``rcols()``: study-level
+            variables of the data (carried into the stage-1 table without ``keep=``),
+            collapse syntax (``"(mean) age (count) n_age=id"``: a statistic of a
+            participant-level variable per study, see :mod:`ipdmeta.stage1.columns`),
+            returned values (``"(e(N))"``) or stage-1 columns (``n``, ``events``).
+        label: a study-level column to label the studies with in tables and plots
+            instead of the ``study`` identifiers, or ``(name, year)`` for "name (year)"
+            (Stata's ``label(namevar= yearvar=)``).
+        pool_options: further options of :func:`ipdmeta.pool` (``pi_level``, ``I2``,
+            ``reps``, ``seed``, ``npts``), e.g. ``{"I2": "q", "pi_level": 0.8}``.
         **stage1_options: any other option of :func:`~ipdmeta.stage1.stage1`
             (``interaction=``, ``ties=``, ``strata=``, ``firth=``, ``engine=`` ...).
 
@@ -199,17 +266,41 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         >>> sorted(res.meta.subgroups.pooled), res.aggregate.measure
         (['diet', 'exercise', 'mixed'], 'MD')
     """
-    make_spec(method, ci, level, pi, tau2_ci)  # check stage-2 options before stage 1 runs
+    pool_options = dict(pool_options or {})
+    make_spec(method, ci, level, pi, tau2_ci,   # check stage-2 options before stage 1 runs
+              **{k: v for k, v in pool_options.items() if k in SPEC_OPTIONS})
     keep_list = [keep] if isinstance(keep, str) else list(keep or [])
     if by is not None:
         if not isinstance(by, str):
             raise InputError(f"by= takes one column name, got {by!r}")
         if by not in keep_list and not (aggregate is not None and by == "source"):
             keep_list.append(by)
+    specs = parse_columns([*_as_list(left_columns), *_as_list(right_columns)])
+    labels = _as_list(label)
+    keep_list += [c for c in labels if c not in keep_list]
     ad = stage1(data, study=study, formula=formula, model=model, poolvar=poolvar,
                 keep=keep_list, level=level, **stage1_options)
+    ad = carry_columns(ad, data, study, specs) if specs else ad
+    if label is not None:
+        ad = label_studies(ad, label)
     if aggregate is not None:
         ad = combine(ad, aggregate, columns=aggregate_columns, measure=aggregate_measure,
                      scale=aggregate_scale, level=level, relabel=relabel)
-    meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci)
-    return IPDMetaResult(aggregate=ad, meta=meta)
+    meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci,
+                **pool_options)
+    n_left = len(parse_columns(_as_list(left_columns)))
+    totals = None
+    if specs:
+        totals = column_totals(data, specs, by=by if by in data.columns else None,
+                               stage1=ad)
+    return IPDMetaResult(aggregate=ad, meta=meta,
+                         left_columns=tuple(s.name for s in specs[:n_left]),
+                         right_columns=tuple(s.name for s in specs[n_left:]),
+                         column_totals=totals)
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str]:
+    """A column list from None, one name (or collapse-syntax text) or a sequence."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)

@@ -124,10 +124,43 @@ def read_table(path: str) -> pd.DataFrame:
         raise UsageError(str(err)) from err
 
 
+SUMMARY_ARGS = ("events", "n", "nonevents", "means", "sds", "time", "cor")
+
+
+def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Summary-data columns and correction options given on the command line (two
+    columns become a (treatment, control) pair); empty without summary data."""
+    out: dict[str, Any] = {}
+    for key in SUMMARY_ARGS:
+        cols = getattr(args, key, None)
+        if cols:
+            if len(cols) > 2:
+                raise UsageError(f"--{key} takes one column (one group) or two "
+                                 f"(treatment control), not {len(cols)}")
+            out[key] = tuple(cols) if len(cols) == 2 else cols[0]
+    if not out:
+        return out
+    if args.measure is None:
+        raise UsageError("summary data need --measure (e.g. OR, RR, RD, SMD, MD, PLO)")
+    for key in ("correction", "drop_double_zero"):
+        if getattr(args, key, None) is not None:
+            out[key] = getattr(args, key)
+    if args.to != "only0":
+        out["to"] = args.to
+    if args.correction_type != "constant":
+        out["correction_type"] = args.correction_type
+    return out
+
+
 def read_aggregate_table(args: argparse.Namespace) -> Any:
     """The per-study table of pool/metareg/forest: ipdmeta's saved AggregateData when the
     columns are not named, otherwise the plain table."""
     frame = read_table(args.data)
+    summary = summary_kwargs(args)
+    if summary:
+        check_columns(frame, {k: v for k, v in summary.items() if k in SUMMARY_ARGS}
+                      | {"study": args.study, "by": getattr(args, "by", None)})
+        return frame
     names = [args.estimate, args.se, args.variance]
     if not any(names) and ("_ES" in frame.columns or {"estimate", "se"} <= set(frame.columns)):
         from ipdmeta.stage1.table import read_aggregate
@@ -138,19 +171,43 @@ def read_aggregate_table(args: argparse.Namespace) -> Any:
     return frame
 
 
+def _extra_pool_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The stage-2 options beyond method/ci/level/pi/tau2_ci that differ from pool()'s defaults."""
+    given = {"pi_level": args.pi_level, "I2": args.i2 if args.i2 != "tau2" else None,
+             "reps": args.reps if args.reps != 1000 else None, "seed": args.boot_seed,
+             "npts": args.n_column}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _check_pool_options(args: argparse.Namespace) -> None:
-    from ipdmeta.pooling.options import make_spec
+    from ipdmeta.pooling.options import SPEC_OPTIONS, make_spec
+    from ipdmeta.pooling.summary_data import count_method
+    method = args.method
+    if count_method(method) is not None:
+        if not getattr(args, "events", None):
+            raise UsageError(f"--method {method} pools 2x2 tables: give --events T C and "
+                             "--n T C (or --nonevents T C) with --measure OR, RR or RD")
+        method = "common"
+    extra = _extra_pool_options(args) if hasattr(args, "i2") else {}
     try:
-        make_spec(args.method, args.ci, args.level, args.pi, args.tau2_ci)
+        make_spec(method, args.ci, args.level, args.pi, args.tau2_ci,
+                  **{k: v for k, v in extra.items() if k in SPEC_OPTIONS})
     except IpdMetaError as err:
         raise UsageError(str(err)) from err
 
 
 def pool_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Stage-2 keyword arguments from the command line."""
+    """Stage-2 keyword arguments of ``pool()`` from the command line."""
     _check_pool_options(args)
     return {"method": args.method, "ci": args.ci, "level": args.level, "pi": args.pi,
-            "tau2_ci": args.tau2_ci, "by": args.by}
+            "tau2_ci": args.tau2_ci, "by": args.by, **_extra_pool_options(args)}
+
+
+def ipdmeta_stage2(args: argparse.Namespace) -> dict[str, Any]:
+    """Stage-2 keyword arguments of ``ipdmeta()``: the others go in ``pool_options``."""
+    kwargs = pool_kwargs(args)
+    extra = {k: kwargs.pop(k) for k in list(kwargs) if k in _extra_pool_options(args)}
+    return {**kwargs, **({"pool_options": extra} if extra else {})}
 
 
 def forest_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -167,6 +224,10 @@ def forest_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         out["overall"] = False
     if getattr(args, "no_subtotals", False):
         out["subtotals"] = False
+    if getattr(args, "counts", False):
+        out["counts"] = True
+    if getattr(args, "group_names", None):
+        out["group_names"] = tuple(args.group_names)
     if args.eform is not None:
         out["eform"] = args.eform
     return out
@@ -216,13 +277,18 @@ def stage1_kwargs(args: argparse.Namespace, frame: pd.DataFrame) -> dict[str, An
     check_columns(frame, {"study": args.study, "formula": list(variables),
                           "by": getattr(args, "by", None),
                           "keep": args.keep, "strata": args.strata, "exposure": args.exposure,
-                          "offset": args.offset, "interaction": args.interaction})
+                          "offset": args.offset, "interaction": args.interaction,
+                          "cluster": getattr(args, "cluster", None),
+                          "imputation": getattr(args, "imputation", None)})
     out: dict[str, Any] = {"study": args.study, "formula": args.formula, "model": args.model,
                            "poolvar": args.poolvar, "keep": args.keep or None}
     optional = {"ties": args.ties, "strata": args.strata, "exposure": args.exposure,
                 "offset": args.offset, "engine": args.engine, "n_jobs": args.n_jobs,
                 "interaction": tuple(args.interaction) if args.interaction else None,
-                "firth": True if args.firth else None}
+                "firth": True if args.firth else None,
+                "scale": getattr(args, "scale", None), "cluster": getattr(args, "cluster", None),
+                "robust": True if getattr(args, "robust", False) else None,
+                "imputation": getattr(args, "imputation", None)}
     out.update({k: v for k, v in optional.items() if v is not None})
     return out
 
@@ -269,7 +335,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     frame = read_table(args.data)
     progress(args, f"read {args.data}: {len(frame)} rows, {frame.shape[1]} columns")
     s1 = stage1_kwargs(args, frame)
-    s2 = pool_kwargs(args)
+    s2 = ipdmeta_stage2(args)
     if args.save and Path(args.save).suffix.lower() not in (".csv", ".dta", ".parquet", ".pq",
                                                            ".json"):
         raise UsageError(f"--save {args.save!r}: use a .csv, .dta, .parquet or .json file")
@@ -282,6 +348,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.save:
         files["aggregate"] = str(res.aggregate.save(args.save, names=args.names))
         progress(args, f"aggregate data saved to {args.save} (names: {args.names})")
+    if args.saving:
+        shown = {"left_columns": args.left_columns or (), "right_columns":
+                 args.right_columns or ()}
+        check_columns(res.aggregate.to_frame(), {"left": shown["left_columns"],
+                                                 "right": shown["right_columns"]},
+                      "the stage-1 table")
+        files["results_set"] = str(res.save(args.saving, **shown))
+        progress(args, f"results set saved to {args.saving}")
     call = python_call("ipdmeta", args.data, {**s1, **s2})
     write_outputs(args, res, call, "ipdmeta analysis", files)
     return EXIT_OK
@@ -321,7 +395,8 @@ def cmd_pool(args: argparse.Namespace) -> int:
         args.data = args.data[0]
         data = read_aggregate_table(args)
     kwargs = {**pool_kwargs(args), "estimate": args.estimate, "se": args.se,
-              "variance": args.variance, "study": args.study, "measure": args.measure}
+              "variance": args.variance, "study": args.study, "measure": args.measure,
+              **summary_kwargs(args)}
     progress(args, f"pooling {len(data)} rows of {args.data} ({args.method}, ci={args.ci})")
     res = pool(data, **kwargs)
     write_outputs(args, res, python_call("pool", args.data, kwargs), "ipdmeta meta-analysis",
@@ -334,7 +409,8 @@ def cmd_forest(args: argparse.Namespace) -> int:
     from ipdmeta.pooling.pool import pool
     data = read_aggregate_table(args)
     res = pool(data, **pool_kwargs(args), estimate=args.estimate, se=args.se,
-               variance=args.variance, study=args.study, measure=args.measure)
+               variance=args.variance, study=args.study, measure=args.measure,
+               **summary_kwargs(args))
     draw_forest(args, res, args.out)
     if args.json:
         print(dumps({"command": command_line(args.argv), "files": {"forest": args.out}}))
@@ -358,7 +434,8 @@ def cmd_metareg(args: argparse.Namespace) -> int:
     _check_pool_options(args)
     kwargs = {"estimate": args.estimate, "se": args.se, "variance": args.variance,
               "study": args.study, "method": args.method, "ci": args.ci, "level": args.level,
-              "permutations": args.permutations, "seed": args.seed, "joint": args.joint}
+              "permutations": args.permutations, "seed": args.seed, "joint": args.joint,
+              "measure": args.measure, **summary_kwargs(args)}
     progress(args, f"meta-regression {args.formula} on {len(frame)} rows of {args.data}")
     res = metareg(data, args.formula, **{k: v for k, v in kwargs.items() if v is not None})
     call = python_call("metareg", args.data, kwargs, extra=f", {json.dumps(args.formula)}")
@@ -379,7 +456,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.study:
             raise UsageError("--formula needs --study (the study column)")
         frame = read_table(args.data)
-        s1, s2 = stage1_kwargs(args, frame), pool_kwargs(args)
+        s1, s2 = stage1_kwargs(args, frame), ipdmeta_stage2(args)
         res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2,
                   **aggregate_kwargs(args))
         call = python_call("ipdmeta", args.data, {**s1, **s2})
@@ -487,9 +564,40 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ipdover(args: argparse.Namespace) -> int:
+    """``ipdmeta ipdover``: the treatment effect within subgroups of participants."""
+    from ipdmeta.ipdover import ipdover
+    if not args.formula:
+        raise UsageError("give --formula, e.g. \"Surv(time, event) ~ treat\"")
+    frame = read_table(args.data)
+    check_columns(frame, {"over": args.over})
+    s1 = {k: v for k, v in stage1_kwargs(args, frame).items()
+          if v is not None and k != "keep"}
+    s2 = {k: v for k, v in pool_kwargs(args).items() if k in ("method", "ci", "level")}
+    kwargs = {**s1, **s2, "over": args.over, "by": args.by,
+              "missing": True if args.missing else None,
+              "overall": False if args.no_overall else None}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    progress(args, f"ipdover: {args.formula} within {', '.join(args.over)}")
+    res = ipdover(frame, **kwargs)
+    files: dict[str, str] = {}
+    if args.save:
+        files["results_set"] = str(res.save(args.save))
+        progress(args, f"results set saved to {args.save}")
+    if args.forest:
+        options = {k: v for k, v in forest_kwargs(args).items()
+                   if k not in ("overall", "subtotals", "left_columns", "right_columns")}
+        res.forest(**options, path=args.forest, dpi=args.dpi).clf()
+        files["forest"] = args.forest
+        progress(args, f"forest plot written to {args.forest}")
+    call = python_call("ipdover", args.data, kwargs)
+    emit(args, res, {"command": command_line(args.argv), "python": call, "files": files})
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_forest,
             "metareg": cmd_metareg, "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
-            "datasets": cmd_datasets}
+            "datasets": cmd_datasets, "ipdover": cmd_ipdover}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,8 @@ examples:
   ipdmeta stata 'ipdmetan, study(trial) re(reml, hksj) hr : stcox treat age' \\
       --data hyp.csv --stset time event
   ipdmeta report hyp.csv --study trial --formula "Surv(time, event) ~ treat" --out r.html
+  ipdmeta ipdover hyp.csv --over smk --study trial --formula "Surv(time, event) ~ treat" \\
+      --forest over.png
   ipdmeta demo --out output
 
 exit codes: 0 success, 1 the analysis failed, 2 usage error.
@@ -55,6 +57,9 @@ examples:
   ipdmeta pool AD.csv --estimate _ES --se _seES --method DL
   ipdmeta pool bcg.csv --estimate yi --variance vi --study trial --measure RR --ci hksj
   ipdmeta pool AD.dta --by intervention --forest forest.png --eform
+  ipdmeta pool counts.csv --events d1 d0 --n n1 n0 --measure OR --method MH \\
+      --study trial --forest forest.png --counts
+  ipdmeta pool means.csv --means m1 m0 --sds s1 s0 --n n1 n0 --measure SMD --method REML
 """,
     "metareg": """\
 examples:
@@ -87,6 +92,19 @@ examples:
       'metareg _ES int_type2 int_type3, wsse(_seES) eform' --data wgb.csv --out out
   ipdmeta stata --do analysis.do --data trials.dta --dry-run
 """,
+    "ipdover": """\
+The treatment effect within the levels of each --over column (Stata's ipdover):
+one model per subgroup, or with --study two-stage within each subgroup (the model in
+each trial, pooled with --method/--ci); --by repeats it within each level of a
+column (--by STUDY: each trial's estimate in each subgroup).
+
+examples:
+  ipdmeta ipdover hyp.csv --over smk --study trial \\
+      --formula "Surv(time, event) ~ treat + age" --forest over.png --eform
+  ipdmeta ipdover lbw.csv --over race smoke ht --formula "low ~ age" --model logistic
+  ipdmeta ipdover hyp.csv --over smk --study trial --by trial \\
+      --formula "Surv(time, event) ~ treat" --save over.dta
+""",
     "demo": """\
 Runs the three example analyses (Cox on hypertension, linear on weight_gain,
 logistic on weight_gain_binary with subgroups and a meta-regression) and writes
@@ -100,17 +118,33 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--study", required=required, help="study identifier column")
     g.add_argument("--formula", required=required,
                    help='model formula, e.g. "Surv(time, event) ~ treat + age" or "y ~ treat"')
-    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox"],
-                   help="model family (cox is inferred from Surv())")
+    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox", "logrank", "rr",
+                                       "rd", "negbin", "ordinal", "weibull", "exponential",
+                                       "finegray"],
+                   help="model family (cox is inferred from Surv()); logrank: Peto O - E, V; "
+                        "rr: log-binomial, rd: "
+                        "identity-binomial, negbin: negative binomial, ordinal: "
+                        "proportional odds, weibull/exponential: parametric PH (Surv()), "
+                        "finegray: competing risks (Surv(time, status 0/1/2))")
+    g.add_argument("--scale", choices=["ph", "aft"],
+                   help="weibull/exponential: log hazard ratios (ph, default, Stata's streg) "
+                        "or log time ratios (aft, R's survreg)")
+    g.add_argument("--cluster", metavar="COL",
+                   help="cluster-robust standard errors per study (CR1, Stata's vce(cluster))")
+    g.add_argument("--robust", action="store_true",
+                   help="robust (sandwich) standard errors, Stata's vce(robust)")
+    g.add_argument("--imputation", metavar="COL",
+                   help="multiply imputed data in long format: the column numbering the "
+                        "imputations (mice's .imp, Stata's _mi_m); Rubin's rules per study")
     g.add_argument("--poolvar", help="design column to pool (default: the first term)")
     g.add_argument("--interaction", nargs=2, metavar=("A", "B"),
                    help="pool the within-study interaction A x B (deft approach)")
     g.add_argument("--ties", choices=["efron", "breslow"],
                    help="Cox ties (default efron; Stata's stcox uses breslow)")
     g.add_argument("--keep", nargs="+", metavar="COL", help="study-level columns to keep")
-    g.add_argument("--strata", nargs="+", metavar="COL", help="Cox strata columns")
-    g.add_argument("--exposure", help="Poisson exposure column (log offset)")
-    g.add_argument("--offset", help="Poisson offset column")
+    g.add_argument("--strata", nargs="+", metavar="COL", help="Cox / log-rank strata columns")
+    g.add_argument("--exposure", help="Poisson / negbin exposure column (log offset)")
+    g.add_argument("--offset", help="Poisson / negbin offset column")
     g.add_argument("--firth", action="store_true",
                    help="Firth's penalised likelihood (logistic, Cox): sparse trials")
     g.add_argument("--engine", choices=["serial", "processes", "dask"], help="stage-1 engine")
@@ -120,11 +154,24 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
 def _stage2(p: argparse.ArgumentParser, ci: str = "z", by: bool = True) -> None:
     g = p.add_argument_group("stage 2 (pooling)")
     g.add_argument("--method", default="REML",
-                   help="common (FE), DL, REML (default), ML, PM, PMM, EB, HE, SJ, HS, GENQ")
-    g.add_argument("--ci", default=ci, help=f"z, t, hksj, hksj-trunc, pl (default {ci})")
+                   help="common (FE), DL, REML (default), ML, PM, PMM, EB, HE, SJ, HS, GENQ, "
+                        "HM, BP, B0, DK2S, SJ2S (SJ2S-REML ...), BDL; models: mult, IVhet, BT, "
+                        "t, mixture (robust, as metaplus); MH or peto with 2x2 counts "
+                        "(--events, --n)")
+    g.add_argument("--ci", default=ci,
+                   help=f"z, t, hksj, hksj-trunc, hksj-zovert, pl, pl-bartlett, pl-skovgaard, "
+                        f"kr, kr-oim, hc (default {ci})")
     g.add_argument("--level", type=float, default=0.95, help="confidence level (0.95 or 95)")
     g.add_argument("--pi", default="hts", help="prediction interval: hts (default), metafor")
+    g.add_argument("--pi-level", type=float, help="level of the prediction interval "
+                                                   "(default: --level; metan rflevel())")
     g.add_argument("--tau2-ci", default="qp", help="tau² interval: qp (default), pl")
+    g.add_argument("--i2", choices=["tau2", "q"], default="tau2",
+                   help="I² from tau² (default, as metafor) or from Cochran's Q (as metan)")
+    g.add_argument("--reps", type=int, default=1000,
+                   help="bootstrap replicates of --method BDL (default 1000)")
+    g.add_argument("--boot-seed", type=int, help="seed of --method BDL")
+    g.add_argument("--n-column", help="column of study sizes (--method B0; default n or _NN)")
     if by:
         g.add_argument("--by", help="subgroup column (study level)")
 
@@ -134,7 +181,8 @@ def _published(p: argparse.ArgumentParser) -> None:
     g.add_argument("--aggregate", metavar="FILE", help="table of published study results")
     g.add_argument("--aggregate-columns", nargs="+", metavar="KEY=COLUMN",
                    help="e.g. study=trial estimate=hr ci_low=lci ci_high=uci (keys: study, "
-                        "estimate, se, variance, ci_low, ci_high, oe, v, n, events)")
+                        "estimate, se, variance, ci_low, ci_high, oe, v, n, events; or per "
+                        "arm: events_1 n_1 events_0 n_0, or mean_1 sd_1 n_1 mean_0 sd_0 n_0)")
     g.add_argument("--aggregate-measure", help="measure of the published rows (HR, OR ...)")
     g.add_argument("--aggregate-scale", choices=["ratio", "log"],
                    help="ratio measures given as ratios (default) or logs")
@@ -148,7 +196,26 @@ def _aggregate(p: argparse.ArgumentParser) -> None:
     g.add_argument("--se", help="standard error column (se, sei, _seES ...)")
     g.add_argument("--variance", help="variance column (vi ...), instead of --se")
     g.add_argument("--study", help="study label column")
-    g.add_argument("--measure", help="effect measure for display: HR, OR, RR, IRR, MD ...")
+    g.add_argument("--measure", help="effect measure for display: HR, OR, RR, IRR, MD ...; "
+                                     "with summary data the measure to compute")
+    g = p.add_argument_group(
+        "summary data (instead of estimates): two columns (treatment control) for two-group "
+        "measures, one for one-group measures; see ipdmeta.effects.effect_sizes")
+    for name, what in (("events", "event counts"), ("n", "group sizes"),
+                       ("nonevents", "non-event counts (instead of --n)"), ("means", "means"),
+                       ("sds", "standard deviations"), ("time", "person-time (rates)"),
+                       ("cor", "correlations")):
+        g.add_argument(f"--{name}", nargs="+", metavar="COL", help=what)
+    g.add_argument("--correction", type=float,
+                   help="continuity correction added to zero counts (default 0.5)")
+    g.add_argument("--to", default="only0", choices=["only0", "all", "if0all", "none"],
+                   help="which studies get the correction (default only0)")
+    g.add_argument("--drop-double-zero", action=argparse.BooleanOptionalAction, default=None,
+                   help="set aside 2x2 tables without events in both arms (default: yes "
+                        "for MH/Peto, no otherwise, as metafor)")
+    g.add_argument("--correction-type", default="constant",
+                   choices=["constant", "opposite", "empirical"],
+                   help="Sweeting's arm-specific corrections (metan cc(, opposite empirical))")
 
 
 def _forest(p: argparse.ArgumentParser, path: str | None = "--forest") -> None:
@@ -169,6 +236,10 @@ def _forest(p: argparse.ArgumentParser, path: str | None = "--forest") -> None:
     g.add_argument("--favours", nargs=2, metavar=("LEFT", "RIGHT"), help="favours texts")
     g.add_argument("--no-overall", action="store_true", help="no overall diamond")
     g.add_argument("--no-subtotals", action="store_true", help="no subgroup diamonds")
+    g.add_argument("--counts", action="store_true",
+                   help="events/N (or N, mean (SD)) per arm left of the plot (summary data)")
+    g.add_argument("--group-names", nargs=2, metavar=("TREATMENT", "CONTROL"),
+                   help="headers of the --counts columns (Stata group1/group2)")
     g.add_argument("--dpi", type=int, default=200, help="resolution of PNG files (200)")
 
 
@@ -211,6 +282,9 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
                                                   ".parquet .json)")
     g.add_argument("--names", choices=["ipdmeta", "ipdmetan"], default="ipdmeta",
                    help="column names of --save: ipdmeta or Stata ipdmetan (_ES, _seES ...)")
+    g.add_argument("--saving", metavar="FILE",
+                   help="save ipdmetan's results set, the rows of the forest plot with _USE, "
+                        "_ES, _WT ... and the --left/--right-columns (.dta .csv .parquet)")
     g.add_argument("--report", metavar="FILE", help="write an HTML report")
     g.add_argument("--title", help="report title")
     _published(p)
@@ -287,6 +361,21 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     p.add_argument("--dry-run", action="store_true", help="translate only; run nothing")
     p.add_argument("--python", metavar="FILE", help="write the equivalent Python script")
     _output(p, eform=False)
+
+    p = add("ipdover", "the treatment effect within subgroups of participants (ipdover)")
+    p.add_argument("data", help="participant data file")
+    p.add_argument("--over", nargs="+", required=True, metavar="COL",
+                   help="columns whose levels define the subgroups")
+    p.add_argument("--missing", action="store_true",
+                   help="treat missing values of --over/--by as a subgroup")
+    _stage1(p, required=False)
+    _stage2(p, by=False)
+    p.add_argument("--by", metavar="COL",
+                   help="repeat within each level of COL (Stata's second over(); the study "
+                        "column gives each trial's estimate in each subgroup)")
+    _forest(p)
+    p.add_argument("--save", metavar="FILE", help="save the results set (.dta .csv .parquet)")
+    _output(p)
 
     p = add("demo", "run the example analyses into an output folder")
     p.add_argument("--out", default="output", metavar="DIR", help="output folder (output)")

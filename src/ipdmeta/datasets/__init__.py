@@ -27,7 +27,7 @@ Example:
     ['hypertension', 'weight_gain', 'weight_gain_binary', 'bcg']
     >>> df = datasets.load("weight_gain")
     >>> df.columns.tolist()
-    ['studyid', 'study_name', 'intervention', 'trt', 'baseline_wt', 'final_wt']
+    ['studyid', 'study_name', 'intervention', 'trt', 'baseline_wt', 'final_wt', 'n']
 """
 
 from __future__ import annotations
@@ -78,13 +78,13 @@ _DATASETS: dict[str, _Dataset] = {
         "weight_gain.csv",
         "Simulated IPD: 33 trials of diet/exercise/mixed interventions in pregnancy, "
         "final weight (kg); linear model, true mean difference about -1 kg",
-        {**_WEIGHT_GAIN_ID, "final_wt": "float"},
+        {**_WEIGHT_GAIN_ID, "final_wt": "float", "n": "int"},
     ),
     "weight_gain_binary": _Dataset(
         "weight_gain_binary.csv",
         "Simulated IPD: the weight_gain women with gestational diabetes (gdm, 0/1); "
         "logistic model, zero-event arms and trials, true OR about 0.78",
-        {**_WEIGHT_GAIN_ID, "gdm": "int"},
+        {**_WEIGHT_GAIN_ID, "gdm": "int", "outcm_comp_exclbase": "int", "trt2": "int"},
     ),
     "bcg": _Dataset(
         "bcg.csv",

@@ -258,6 +258,9 @@ def simulate_weight_gain(seed: int = SEED_WEIGHT_GAIN) -> Simulated:
         (33, 33)
     """
     data, truth = _weight_gain_participants(seed)
+    # n: the trial's number of participants (constant within trial), the ``n`` of the
+    # book's ``lcols(intervention study_name n)``
+    data["n"] = data.groupby("studyid")["studyid"].transform("size").astype(np.int64)
     return Simulated(data, truth)
 
 
@@ -290,7 +293,10 @@ def simulate_weight_gain_binary(seed: int = SEED_WEIGHT_GAIN_BINARY,
              + GDM_LOG_OR_BASELINE_WT * (people["baseline_wt"].to_numpy() - WEIGHT_GAIN_REF))
     p = 1.0 / (1.0 + np.exp(-logit))
     gdm = (rng.random(len(people)) < p).astype(np.int64)
-    data = people.drop(columns="final_wt").assign(gdm=gdm)
+    # outcm_comp_exclbase and trt2: the names of the book's ``logit outcm_comp_exclbase
+    # trt2`` (aliases of gdm and trt, same values)
+    data = people.drop(columns="final_wt").assign(gdm=gdm, outcm_comp_exclbase=gdm,
+                                                  trt2=people["trt"].to_numpy())
     ev = data.groupby(["studyid", "trt"])["gdm"].sum().unstack("trt")
     truth = wtruth[["studyid", "study_name", "intervention", "n"]].assign(
         control_risk=1.0 / (1.0 + np.exp(-a)), log_or=c,
@@ -391,7 +397,7 @@ def build(names: Sequence[str] | None = None) -> dict[str, bytes]:
 
     Example:
         >>> build(["weight_gain"])["weight_gain"].splitlines()[0]
-        b'studyid,study_name,intervention,trt,baseline_wt,final_wt'
+        b'studyid,study_name,intervention,trt,baseline_wt,final_wt,n'
     """
     makers = {
         "hypertension": lambda: simulate_hypertension().data,

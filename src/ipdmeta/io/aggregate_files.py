@@ -35,7 +35,7 @@ from ipdmeta.errors import InputError
 
 #: ipdmeta column -> ipdmetan results-set variable
 IPDMETAN_NAMES = {"study": "_STUDY", "estimate": "_ES", "se": "_seES", "ci_low": "_LCI",
-                  "ci_high": "_UCI", "n": "_NN"}
+                  "ci_high": "_UCI", "n": "_NN", "oe": "_OE", "v": "_V"}
 NAME_STYLES = ("ipdmeta", "ipdmetan")
 FORMATS = {".csv": "csv", ".dta": "dta", ".parquet": "parquet", ".pq": "parquet",
            ".json": "json"}
@@ -48,7 +48,8 @@ _LABELS = {"study": "Study", "estimate": "Estimate (analysis scale)", "se": "Sta
            "n": "Participants in the model", "events": "Events",
            "n_dropped": "Rows dropped (missing values)", "n_0": "Participants, poolvar = 0",
            "n_1": "Participants, poolvar = 1", "events_0": "Events, poolvar = 0",
-           "events_1": "Events, poolvar = 1", "status": "ok or failure code",
+           "events_1": "Events, poolvar = 1", "oe": "Log-rank O - E",
+           "v": "Log-rank variance V", "status": "ok or failure code",
            "reason": "Reason (plain words)", "_USE": "1 = estimated, 2 = not estimable",
            "_LABELS": "Study label"}
 

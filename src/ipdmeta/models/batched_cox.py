@@ -42,8 +42,8 @@ from ipdmeta.models.cox import (
     DIVERGING_STEP,
     RUNAWAY_EST,
     RUNAWAY_SE,
-    _strata_codes,
     screen,
+    stratum_codes,
     valid_rows,
 )
 from ipdmeta.models.padded import (
@@ -211,7 +211,7 @@ def fit_cox(y, X, starts, *, strata=None, ties: str = "efron", use=None,
     k = starts.size
     counts = counts_of(starts, n)
     time, event = y[:, 0], y[:, 1]
-    codes = np.zeros(n, np.intp) if strata is None else _strata_codes(strata, n)
+    codes = np.zeros(n, np.intp) if strata is None else stratum_codes(strata, n)
     ok = np.ones(k, bool) if use is None else np.asarray(use, bool).copy()
     if k:   # the per-study fitter's screens
         ok &= segment_all(valid_rows(time, event, X), starts)

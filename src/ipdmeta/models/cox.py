@@ -91,7 +91,7 @@ class Prep(NamedTuple):
         return np.take(self.Xin.T, self.order, axis=1)
 
 
-def _strata_codes(strata, n: int) -> np.ndarray | None:
+def stratum_codes(strata, n: int) -> np.ndarray | None:
     """Integer codes 0..S-1 of the strata (sorted), or None when there are none."""
     if strata is None:
         return None
@@ -408,7 +408,7 @@ def newton(P: Prep, ev: Eval, *, maxiter: int, tol: float) -> Loop:
     return Loop(beta, ev, maxiter, False)
 
 
-def _as_inputs(y, X, names) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+def survival_inputs(y, X, names) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """Check shapes, finiteness and the event coding; return time, event, X, names."""
     y = np.asarray(y, dtype=float)
     X = np.asarray(X, dtype=float)
@@ -471,8 +471,8 @@ def start(y, X, *, names: Sequence[str], strata=None, ties: str = "efron",
     when there is nothing to iterate: too few rows, no events, aliased terms."""
     if ties not in ("efron", "breslow"):
         raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    time, event, X, names = _as_inputs(y, X, names)
-    codes = _strata_codes(strata, time.shape[0])
+    time, event, X, names = survival_inputs(y, X, names)
+    codes = stratum_codes(strata, time.shape[0])
     n, p = X.shape
     events = int(event.sum())
     common = {"names": names, "n": n, "events": events}

@@ -196,7 +196,7 @@ def _measure_columns(table: Table, fonts: Fonts, m: TextMeasurer
                      ) -> tuple[dict[str, float], dict[str, list[float]]]:
     widths: dict[str, float] = {}
     rights: dict[str, list[float]] = {}
-    sep = 0.4 * fonts.size / 72  # a little more than a space: bold digits run wide
+    sep = 0.8 * fonts.size / 72  # two spaces: bold digits of pooled rows run wide
     rows = [r for r in table.rows if r.kind != "note"]
     for col in table.columns:
         head = m.width(col.header, fonts.bold)
@@ -209,7 +209,9 @@ def _measure_columns(table: Table, fonts: Fonts, m: TextMeasurer
                 parts[j] = max(parts[j], m.width(s, fonts.for_row(r)))
         block = sum(parts) + sep * (col.parts - 1)
         widths[col.key] = max(head, block)
-        offset = (widths[col.key] - block) / 2
+        # numbers flush right under a right-aligned header; the estimate (CI) block
+        # centred under its header
+        offset = (widths[col.key] - block) / (2 if col.parts > 1 else 1)
         edges, acc = [], offset
         for j, p in enumerate(parts):
             acc += p + (sep if j else 0.0)

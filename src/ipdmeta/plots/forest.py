@@ -57,10 +57,11 @@ if TYPE_CHECKING:
 
     from ipdmeta.pooling.results import MetaResult
 
-RATIO_MEASURES = {"HR", "OR", "RR", "IRR", "RATIO", "ROM"}
+RATIO_MEASURES = {"HR", "OR", "RR", "IRR", "RATIO", "ROM", "SHR", "TR"}
 AXIS_TITLES = {"HR": "Hazard ratio", "OR": "Odds ratio", "RR": "Risk ratio",
                "IRR": "Rate ratio", "MD": "Mean difference", "SMD": "Standardised mean difference",
-               "RD": "Risk difference", "ROM": "Ratio of means"}
+               "RD": "Risk difference", "ROM": "Ratio of means",
+               "SHR": "Subdistribution hazard ratio", "TR": "Time ratio"}
 DEFAULT_COLORS: dict[str, str] = {
     "box": "#3d6a96",            # study squares
     "ci": "#1f1f1f",             # study confidence intervals and arrows
@@ -125,7 +126,8 @@ def forest_plot(
     title: str | None = None, font_size: float = 9, font_family: str | None = None,
     colors: Mapping[str, str] | None = None, figsize: tuple[float, float] | None = None,
     ax: Axes | None = None, path: str | Path | None = None, dpi: int = 300,
-    digits: int = 2,
+    digits: int = 2, counts: bool = False,
+    group_names: tuple[str, str] = ("Treatment", "Control"),
 ) -> Figure:
     """Draw a forest plot of a pooled result; options mirror Stata's ``forest``.
 
@@ -177,6 +179,11 @@ def forest_plot(
         path: save to this file; the format follows the suffix (png, pdf, svg, ...).
         dpi: resolution of saved raster images.
         digits: decimals of the estimates and intervals.
+        counts: for a result pooled from summary data, show each study's data per arm
+            left of the plot: events/N (counts), events/time (rates) or N, mean (SD)
+            (metan's ``counts``).
+        group_names: the arm names heading those columns (metan's ``group1()``,
+            ``group2()``).
 
     Returns:
         The matplotlib Figure.
@@ -195,14 +202,6 @@ def forest_plot(
     measure = (measure or result.measure or "").strip() or None
     if eform is None:
         eform = (measure.upper() in RATIO_MEASURES) if measure else result.eform_default
-    if text_fraction is not None:
-        text_fraction = float(text_fraction) / (100.0 if text_fraction > 1 else 1.0)
-        if not 0.05 <= text_fraction <= 0.95:
-            raise ValueError("text_fraction must be between 5% and 95% (0.05 and 0.95)")
-    if figsize is not None and ax is not None:
-        raise ValueError("give figsize or ax, not both (the plot fills the given axes)")
-    if box_scale <= 0 or spacing <= 0:
-        raise ValueError("box_scale and spacing must be positive")
     if show_common is None:
         show_common = result.overall.model == "common" or not show_random
     left_columns, right_columns = list(left_columns or ()), list(right_columns or ())
@@ -219,9 +218,43 @@ def forest_plot(
         show_weights=show_weights, show_estimates=show_estimates,
         show_common=bool(show_common), show_random=show_random, show_pi=show_pi,
         show_heterogeneity=show_heterogeneity, show_excluded=show_excluded,
-        subgroup_tests=subgroup_tests, subtotals=subtotals, overall=overall)
+        subgroup_tests=subgroup_tests, subtotals=subtotals, overall=overall,
+        counts=tuple(group_names) if counts else None)
     table = build_table(result, options)
-    x_range(table, bool(eform), xticks, xlim)  # checks the axis options before drawing
+    return render_table(table, eform=bool(eform), xlabel=xlabel, xticks=xticks, xlim=xlim,
+                        favours=favours, null_line=null_line,
+                        pooled_at=result.overall.estimate if pooled_line and overall else None,
+                        box_scale=box_scale, text_fraction=text_fraction, spacing=spacing,
+                        title=title, font_size=font_size, font_family=font_family,
+                        colors=colors, figsize=figsize, ax=ax, path=path, dpi=dpi)
+
+
+def render_table(table: Table, *, eform: bool, xlabel: str = "",
+                 xticks: Sequence[float] | None = None,
+                 xlim: tuple[float, float] | None = None,
+                 favours: tuple[str, str] | None = None, null_line: bool = True,
+                 pooled_at: float | None = None, box_scale: float = 1.0,
+                 text_fraction: float | None = None, spacing: float = 1.0,
+                 title: str | None = None, font_size: float = 9,
+                 font_family: str | None = None, colors: Mapping[str, str] | None = None,
+                 figsize: tuple[float, float] | None = None, ax: Axes | None = None,
+                 path: str | Path | None = None, dpi: int = 300) -> Figure:
+    """Draw the rows and columns of a forest plot (a :class:`~ipdmeta.plots._forest_rows.Table`).
+
+    The drawing behind :func:`forest_plot` and the results-set and ``ipdover`` plots
+    (:mod:`ipdmeta.plots.results_forest`); the options are those of
+    :func:`forest_plot`, ``pooled_at`` the estimate (analysis scale) of the dashed
+    pooled line (None: no line).
+    """
+    if text_fraction is not None:
+        text_fraction = float(text_fraction) / (100.0 if text_fraction > 1 else 1.0)
+        if not 0.05 <= text_fraction <= 0.95:
+            raise ValueError("text_fraction must be between 5% and 95% (0.05 and 0.95)")
+    if figsize is not None and ax is not None:
+        raise ValueError("give figsize or ax, not both (the plot fills the given axes)")
+    if box_scale <= 0 or spacing <= 0:
+        raise ValueError("box_scale and spacing must be positive")
+    x_range(table, eform, xticks, xlim)  # checks the axis options before drawing
     pal = _resolve_colors(colors)
     rc = {**BASE_RC, "font.family": [font_family or "DejaVu Sans", "DejaVu Sans"],
           "font.size": font_size}
@@ -231,12 +264,12 @@ def forest_plot(
         fonts = Fonts(font_family or "DejaVu Sans", font_size)
         frame = None if ax is None else _axes_size(ax)
         for max_ticks in range(MAX_TICKS, 2, -1):
-            ticks, limits = x_range(table, bool(eform), xticks, xlim, max_ticks)
+            ticks, limits = x_range(table, eform, xticks, xlim, max_ticks)
             layout = compute_layout(table, fonts, measurer, ticks=ticks, limits=limits,
-                                    eform=bool(eform), favours=favours, xlabel=xlabel,
+                                    eform=eform, favours=favours, xlabel=xlabel,
                                     title=title, spacing=spacing, text_fraction=text_fraction,
                                     figsize=figsize, frame=frame)
-            if xticks is not None or ticks_fit(ticks, limits, bool(eform), layout.panel_w,
+            if xticks is not None or ticks_fit(ticks, limits, eform, layout.panel_w,
                                                layout.fonts, measurer):
                 break
         if ax is None:
@@ -244,9 +277,9 @@ def forest_plot(
             container = fig.add_axes((0, 0, 1, 1))
         else:
             container = ax
-        _draw(container, table, layout, ticks, limits, bool(eform), pal, favours=favours,
-              xlabel=xlabel, title=title, null_line=null_line,
-              pooled_line=pooled_line and overall, box_scale=box_scale, result=result)
+        _draw(container, table, layout, ticks, limits, eform, pal, favours=favours,
+              xlabel=xlabel, title=title, null_line=null_line, pooled_at=pooled_at,
+              box_scale=box_scale)
         save_figure(fig, path, dpi)
     return fig
 
@@ -279,7 +312,7 @@ def _axes_size(ax: Axes) -> tuple[float, float]:
 def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
           limits: tuple[float, float], eform: bool, pal: dict[str, str], *,
           favours: tuple[str, str] | None, xlabel: str, title: str | None, null_line: bool,
-          pooled_line: bool, box_scale: float, result: MetaResult) -> None:
+          pooled_at: float | None, box_scale: float) -> None:
     fonts = lay.fonts
     container.set_axis_off()
     panel = container.inset_axes(
@@ -320,8 +353,10 @@ def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
     # header and its rule
     for col, cx in zip(table.columns, lay.col_x, strict=True):
         w = lay.col_w[col.key]
-        if col.numeric or col.parts > 1:
+        if col.parts > 1:
             text(cx + w / 2, 0.0, col.header, fonts.bold, pal["text"], ha="center")
+        elif col.numeric:
+            text(cx + w, 0.0, col.header, fonts.bold, pal["text"], ha="right")
         else:
             text(cx, 0.0, col.header, fonts.bold, pal["text"])
     panel.plot([lay.margin, lay.width - lay.margin], [table.rule, table.rule],
@@ -353,11 +388,13 @@ def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
 
     # graphics
     studies = [r for r in table.rows if r.kind == "study"]
-    row_pt = lay.row_h * 72.0
-    _draw_studies(panel, studies, to_x, limits, pal, row_pt, box_scale)
+    # symbols keep the size of a row at spacing 1: wider spacing spreads the rows, it
+    # does not stretch boxes, arrowheads and diamonds
+    base_h = min(lay.row_h, 1.85 * fonts.size / 72)
+    _draw_studies(panel, studies, to_x, limits, pal, base_h * 72.0, box_scale)
     for row in table.rows:
         if row.kind == "pooled":
-            _draw_diamond(panel, row, to_x, pal)
+            _draw_diamond(panel, row, to_x, pal, 0.36 * base_h / lay.row_h)
         elif row.kind == "pi":
             _draw_pi(panel, row, to_x, pal, limits)
     _draw_excluded_notes(panel, [r for r in table.rows if r.kind == "excluded"], lay, pal,
@@ -368,8 +405,8 @@ def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
     if null_line and limits[0] <= null <= limits[1] and graphic:
         panel.plot([null, null], [y_top, y_bottom], color=pal["null"], lw=0.8, zorder=1,
                    gid="forest-null", solid_capstyle="butt")
-    if pooled_line and graphic:
-        est = to_x(result.overall.estimate)
+    if pooled_at is not None and graphic:
+        est = to_x(pooled_at)
         panel.plot([est, est], [y_top, y_bottom], color=pal["pooled_line"], lw=0.8,
                    ls=(0, (4, 3)), zorder=1, gid="forest-pooled-line")
     _draw_axis_texts(panel, container, lay, pal, null, favours, xlabel, table.footer)
@@ -403,7 +440,7 @@ def _draw_studies(panel: Axes, rows: list[Row], to_x: Any, limits: tuple[float, 
             right.append((limits[1], r.y))
     panel.add_collection(LineCollection(segs, colors=pal["ci"], linewidths=1.0, zorder=4,
                                         gid="forest-ci", capstyle="butt"), autolim=False)
-    size = max(7.0, 0.5 * row_pt)  # the head is half the marker size long
+    size = max(6.0, 0.42 * row_pt)  # the head is half the marker size long
     for pts, marker in ((left, _ARROW_LEFT), (right, _ARROW)):
         if pts:
             xs, ys = zip(*pts, strict=True)
@@ -411,11 +448,11 @@ def _draw_studies(panel: Axes, rows: list[Row], to_x: Any, limits: tuple[float, 
                        markeredgewidth=0, clip_on=False, zorder=4, gid="forest-arrows")
 
 
-def _draw_diamond(panel: Axes, row: Row, to_x: Any, pal: dict[str, str]) -> None:
+def _draw_diamond(panel: Axes, row: Row, to_x: Any, pal: dict[str, str], h: float) -> None:
+    """The diamond of a pooled row, ``h`` row units above and below its centre."""
     if not np.isfinite(row.est):
         return
     lo, est, hi = to_x(row.lo), to_x(row.est), to_x(row.hi)
-    h = 0.36
     face = pal["diamond_common"] if row.hollow else pal["diamond"]
     poly = Polygon([(lo, row.y), (est, row.y - h), (hi, row.y), (est, row.y + h)],
                    closed=True, facecolor=face, edgecolor=pal["diamond"], linewidth=0.9,

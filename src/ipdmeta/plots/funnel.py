@@ -60,6 +60,23 @@ def _shade_contours(ax: Axes, data: FunnelData, se: np.ndarray, ypos: np.ndarray
     return handles
 
 
+#: measures estimated on the log scale
+RATIO_MEASURES = ("HR", "OR", "RR", "IRR", "ROM", "PETO", "RATIO")
+
+
+def axis_label(measure: str | None, eform: bool) -> str:
+    """The x-axis title: what the axis shows, truthfully.
+
+    Example:
+        >>> axis_label("RR", False), axis_label("RR", True), axis_label("MD", False)
+        ('log RR', 'RR (log scale)', 'MD')
+    """
+    name = measure or "Estimate"
+    if (measure or "").upper() not in RATIO_MEASURES:
+        return name + (" (exponentiated, log scale)" if eform else "")
+    return f"{name} (log scale)" if eform else f"log {name}"
+
+
 def funnel_plot(result: Any, *, yaxis: str = "se", contours: Any = None,
                 level: float | None = None, null: float = 0.0, eform: bool = False,
                 xlabel: str | None = None, title: str | None = None, ax: Axes | None = None,
@@ -75,7 +92,8 @@ def funnel_plot(result: Any, *, yaxis: str = "se", contours: Any = None,
             regions are centred on ``null`` and shaded, darker for smaller p.
         level: level of the pseudo confidence region (default: the result's).
         eform: label the x axis with exponentiated values (the axis stays on the
-            analysis scale, so the funnel is symmetric).
+            analysis scale, so the funnel is symmetric); the axis title says which
+            (``log RR`` on the analysis scale, ``RR (log scale)`` with ``eform``).
         xlabel, title, ax, figsize: labels, an existing Axes, the figure size.
         path, dpi: save the figure to this file (format from the suffix) at ``dpi``.
     """
@@ -124,8 +142,7 @@ def funnel_plot(result: Any, *, yaxis: str = "se", contours: Any = None,
         ax.set_ylabel("Precision (1/se)")
     if eform:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{np.exp(x):.3g}"))
-    ax.set_xlabel(xlabel or (data.measure if data.measure else "Estimate")
-                  + (" (exponentiated)" if eform and not xlabel else ""))
+    ax.set_xlabel(xlabel or axis_label(data.measure, eform))
     if title:
         ax.set_title(title)
     handles, names = ax.get_legend_handles_labels()

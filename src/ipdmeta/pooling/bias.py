@@ -68,6 +68,23 @@ class EggerResult:
     fit: RegFit
     terms: list[str]
 
+    def summary(self) -> str:
+        """The test in words, as metafor's ``regtest`` prints it."""
+        stat = "z" if self.df is None else f"t ({self.df} df)"
+        what = ("Egger's regression test" if self.model == "lm" else
+                "Regression test (meta-regression model)")
+        lines = [f"{what} for funnel-plot asymmetry, predictor: {self.predictor}",
+                 f"  test of the predictor: {stat} = {self.statistic:.4f}, "
+                 f"p = {self.pvalue:.4g}"]
+        if np.isfinite(self.estimate):
+            lines.append(f"  limit estimate (as se -> 0): {self.estimate:.4f} "
+                         f"[{self.ci_low:.4f}, {self.ci_high:.4f}]")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"EggerResult(model={self.model!r}, predictor={self.predictor!r}, "
+                f"statistic={self.statistic:.4g}, pvalue={self.pvalue:.4g})")
+
 
 def _sample_sizes(result: Any, n: str | None) -> np.ndarray:
     data = result.data
@@ -128,6 +145,15 @@ class RankTestResult:
     exact: bool
     k: int
 
+    def summary(self) -> str:
+        """The test in words, as metafor's ``ranktest`` prints it."""
+        return (f"Begg's rank correlation test for funnel-plot asymmetry ({self.k} studies): "
+                f"Kendall's tau = {self.tau:.4f}, p = {self.pvalue:.4g}"
+                f"{' (exact)' if self.exact else ''}")
+
+    def __repr__(self) -> str:
+        return f"RankTestResult(tau={self.tau:.4g}, pvalue={self.pvalue:.4g}, k={self.k})"
+
 
 def kendall_cdf(q: int, n: int) -> float:
     """P(T ≤ q) for the number of inversions T of a random permutation of n items."""
@@ -149,6 +175,8 @@ def rank_test(result: Any, exact: bool = True) -> RankTestResult:
         (0.0256, 0.9524, True)
     """
     y, v = np.asarray(result.estimates, float), np.asarray(result.variances, float)
+    usable = np.isfinite(y) & np.isfinite(v)  # MH/Peto: tables without an effect size
+    y, v = y[usable], v[usable]
     n = len(y)
     if n < 3:
         raise InputError("the rank test needs at least 3 studies")
@@ -195,6 +223,21 @@ class TrimFillResult:
     filled: pd.DataFrame
     result: MetaResult
     original: MetaResult
+
+    def summary(self, eform: bool | None = None, digits: int = 3) -> str:
+        """The number of filled studies, then the analysis with them."""
+        head = (f"Trim-and-fill ({self.estimator}, {self.iterations} iterations): "
+                f"{self.k0} studies missing on the {self.side} side (se {self.se_k0:.3f}"
+                + (f", p(k0 = 0) = {self.p_k0:.4g}" if np.isfinite(self.p_k0) else "") + ")")
+        if self.k0 == 0:
+            return head + "; the analysis is unchanged."
+        return head + "\n\n" + self.result.summary(eform=eform, digits=digits)
+
+    def __repr__(self) -> str:
+        o = self.result.overall
+        return (f"TrimFillResult(k0={self.k0}, side={self.side!r}, "
+                f"estimate={o.estimate:.4g} [{o.ci_low:.4g}, {o.ci_high:.4g}], "
+                f"k={o.k})")
 
     def funnel_data(self, **options: Any) -> FunnelData:
         """What the funnel plot draws, the filled studies flagged (:func:`funnel_data`)."""
@@ -305,6 +348,17 @@ class FunnelData:
     contours: tuple[tuple[float, float], ...]
     se_max: float
     measure: str | None = None
+
+    def summary(self) -> str:
+        """What the funnel plot shows, in one line."""
+        filled = int(self.points["filled"].astype(bool).sum())
+        return (f"Funnel plot data: {len(self.points) - filled} studies"
+                + (f" and {filled} filled" if filled else "")
+                + f", centre {self.center:.4g}, {round(100 * self.level)}% pseudo-CI, "
+                f"{len(self.contours)} significance contours")
+
+    def __repr__(self) -> str:
+        return f"FunnelData({self.summary()})"
 
 
 def funnel_data(result: Any, level: float | None = None,

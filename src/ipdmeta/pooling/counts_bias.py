@@ -79,12 +79,25 @@ def _column(frame: pd.DataFrame, name: str, role: str) -> np.ndarray:
 
 def study_counts(result: Any, events: Any, n: Any, test: str
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Events and totals per arm (treated, control) from the columns of ``result.data``."""
+    """Events and totals per arm (treated, control) from the columns of ``result.data``.
+
+    Without ``events``/``n``, the columns the result was pooled from are used (a result
+    of ``pool(..., events=, n=)`` or ``events=, nonevents=``).
+    """
+    columns = getattr(result, "summary_columns", None) or {}
+    frame = result.data
+    if events is None and n is None and "events" in columns:
+        events = columns["events"]
+        if "n" in columns:
+            n = columns["n"]
+        elif "nonevents" in columns:
+            a, c = (_column(frame, col, "events") for col in events)
+            b, d = (_column(frame, col, "nonevents") for col in columns["nonevents"])
+            return a, a + b, c, c + d
     if events is None or n is None:
-        raise InputError(f"{test}'s test needs the 2x2 counts of each study: give "
+        raise InputError(f"{test} needs the 2x2 counts of each study: give "
                          "events=(treated, control) and n=(treated, control), the column "
                          "names of the events and totals in the data that was pooled")
-    frame = result.data
     a, c = (_column(frame, col, "events") for col in events)
     n1, n0 = (_column(frame, col, "n") for col in n)
     if np.any(a > n1) or np.any(c > n0):
@@ -108,7 +121,7 @@ def harbord_test(result: Any, events: Any = None, n: Any = None) -> CountsTestRe
         result: a ``MetaResult`` whose data has the counts.
         events, n: (treated, control) column names of the events and totals.
     """
-    a, n1, c, n0 = study_counts(result, events, n, "Harbord")
+    a, n1, c, n0 = study_counts(result, events, n, "Harbord's test")
     b, d = n1 - a, n0 - c
     N = n1 + n0
     Z = a - n1 * (a + c) / N
@@ -149,14 +162,15 @@ def peters_test(result: Any, events: Any = None, n: Any = None, weights: str = "
     y = np.asarray(result.estimates, dtype=float)
     v = np.asarray(result.variances, dtype=float)
     if weights == "vi":
-        if n is None:
+        if n is None and "n" not in (getattr(result, "summary_columns", None) or {}):
             raise InputError("Peters' test needs the sample sizes: give n=(treated, control) "
                              "column names")
+        n = n or result.summary_columns["n"]
         N = _column(result.data, n[0], "n") + _column(result.data, n[1], "n")
         wv = v
         note = "weights 1/v (metafor's regtest, predictor 'ninv')"
     else:
-        a, n1, c, n0 = study_counts(result, events, n, "Peters")
+        a, n1, c, n0 = study_counts(result, events, n, "Peters' test")
         N = n1 + n0
         if np.any(a + c == 0) or np.any(a + c == N):
             raise InputError("Peters' weights need events and non-events in every study; a "

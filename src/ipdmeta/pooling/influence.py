@@ -38,7 +38,7 @@ from scipy import stats
 
 from ipdmeta.errors import ConvergenceError, InputError
 from ipdmeta.pooling.inference import critical_value
-from ipdmeta.pooling.options import PoolSpec, regression_spec
+from ipdmeta.pooling.options import ALTERNATIVE_METHODS, REG_METHODS, PoolSpec, regression_spec
 from ipdmeta.pooling.projection import Projection
 from ipdmeta.pooling.regression import RegFit, fit_regression
 
@@ -59,14 +59,24 @@ class ModelParts:
 
 def model_parts(result: Any) -> ModelParts:
     """Estimates, variances, design and fit of a ``MetaResult`` or ``MetaRegResult`` (which
-    carries its design ``X`` and fit)."""
+    carries its design ``X`` and fit).
+
+    Only the normal-normal model with inverse-variance weights ``1/(v_i + tau²)`` (the
+    common-effect model or a tau² estimator of meta-regression) has these parts; the
+    robust (t, mixture) and the other alternative models are refused by name.
+    """
+    method = result.spec.method
+    if method == "GENQ":
+        raise InputError("diagnostics are not available for method='GENQ' (user weights); "
+                         "refit with another method")
+    if method in ALTERNATIVE_METHODS or method.partition("-")[0] not in REG_METHODS:
+        raise InputError(f"this analysis needs the normal random-effects model with weights "
+                         f"1/(v + tau²) (or the common-effect model); method={method!r} is "
+                         "not one: refit with a tau² estimator such as method='REML'")
     if getattr(result, "X", None) is not None:
         return ModelParts(result.estimates, result.variances, result.X, result.terms,
                           result.studies["study"].tolist(), result.spec, result.fit)
     spec, notes = result.spec, []
-    if spec.method == "GENQ":
-        raise InputError("diagnostics are not available for method='GENQ' (user weights); "
-                         "refit with another method")
     if spec.ci == "pl":
         notes.append("ci='pl' has no deletion analogue; the diagnostics use ci='z'")
         spec = replace(spec, ci="z")
@@ -85,6 +95,20 @@ class InfluenceResult:
     dfbetas: pd.DataFrame
     baujat: pd.DataFrame
     messages: tuple[str, ...] = ()
+
+    def summary(self, digits: int = 3) -> str:
+        """The diagnostics table, with the influential studies marked (*), as metafor."""
+        table = self.table.copy()
+        flag = table["influential"] if "influential" in table.columns else None
+        text = table.drop(columns=[c for c in ("influential",) if c in table.columns])
+        shown = text.to_string(index=False, float_format=lambda x: f"{x:.{digits}f}")
+        lines = ["Influence diagnostics (leave-one-out)", shown]
+        if flag is not None and flag.any():
+            lines.append("Influential: " + ", ".join(map(str, table.loc[flag, "study"])))
+        return "\n".join(lines + [f"Note: {m}" for m in self.messages])
+
+    def __repr__(self) -> str:
+        return f"InfluenceResult({len(self.table)} studies; .table, .dfbetas, .baujat)"
 
     def to_frame(self) -> pd.DataFrame:
         """The diagnostics table with the dfbetas columns appended (``dfbetas_<term>``)."""

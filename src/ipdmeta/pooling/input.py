@@ -22,6 +22,7 @@ ESTIMATE_NAMES = ("estimate", "yi", "_ES", "es", "effect", "logor", "loghr", "lo
 SE_NAMES = ("se", "sei", "_seES", "stderr", "std_err")
 VARIANCE_NAMES = ("variance", "vi", "var")
 STUDY_NAMES = ("study", "_STUDY", "trial", "study_name", "author", "label")
+N_NAMES = ("n", "_NN", "N")
 
 
 @dataclass
@@ -34,17 +35,19 @@ class StudyTable:
     data: pd.DataFrame
     by: np.ndarray | None = None
     by_name: str | None = None
+    by_order: tuple | None = None
     genq_weights: np.ndarray | None = None
+    n: np.ndarray | None = None
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["study", "status", "reason"]))
     measure: str | None = None
     messages: tuple[str, ...] = ()
 
     def groups(self) -> dict[Any, np.ndarray]:
-        """Row indices per subgroup, in order of first appearance."""
+        """Row indices per subgroup, in :func:`subgroup_order` (sorted, as Stata)."""
         assert self.by is not None
-        order = pd.unique(pd.Series(self.by))
-        return {g: np.flatnonzero(self.by == g) for g in order}
+        order = self.by_order if self.by_order is not None else subgroup_order(self.by)
+        return {g: np.flatnonzero(self.by == g) for g in order if np.any(self.by == g)}
 
     def study_frame(self, level: float) -> pd.DataFrame:
         """Per-study table: study, estimate, se, Wald CI at ``level`` (and the subgroup)."""
@@ -58,6 +61,26 @@ class StudyTable:
         return frame
 
 
+def subgroup_order(values: Any) -> tuple:
+    """The order of subgroups everywhere (tables, plots, meta-regression dummies): the
+    categories' order for a pandas categorical, else sorted (numbers numerically, text
+    alphabetically, as Stata's ``by()`` and ``tabulate``).
+
+    Example:
+        >>> subgroup_order(["mixed", "diet", "exercise", "diet"])
+        ('diet', 'exercise', 'mixed')
+    """
+    series = pd.Series(values)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        present = set(series.dropna())
+        return tuple(c for c in series.cat.categories if c in present)
+    unique = pd.unique(series.dropna())
+    try:
+        return tuple(sorted(unique))
+    except TypeError:   # mixed types: numbers first, then text, each sorted
+        return tuple(sorted(unique, key=lambda v: (isinstance(v, str), str(v))))
+
+
 def _pick(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str
           ) -> str | None:
     if given is not None:
@@ -69,6 +92,11 @@ def _pick(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], r
         if name.lower() in lower:
             return lower[name.lower()]
     return None
+
+
+def study_column(frame: pd.DataFrame, study: str | None) -> str | None:
+    """The study-label column: ``study`` (checked), else one named like study/trial."""
+    return _pick(frame, study, STUDY_NAMES, "study")
 
 
 def _numeric(frame: pd.DataFrame, column: str, labels: list) -> np.ndarray:
@@ -102,25 +130,30 @@ def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = N
         excluded[by] = bad[by].to_numpy()
     messages: tuple = ()
     if len(excluded):
-        listing = "; ".join(f"{s}: {r}" for s, r in zip(excluded.study, excluded.reason,
-                                                          strict=True))
+        listing = ", ".join(map(str, excluded.study))
         messages = (f"{len(excluded)} stud{'y' if len(excluded) == 1 else 'ies'} not pooled "
-                    f"(not estimable in stage 1): {listing}",)
+                    f"(not estimable): {listing}; the reasons are in .excluded",)
     return frame.loc[ok].reset_index(drop=True), excluded, messages
 
 
 def read_study_table(data: Any, *, estimate: str | None = None, se: str | None = None,
                      variance: str | None = None, study: str | None = None,
-                     by: str | None = None, weights: str | None = None) -> StudyTable:
+                     by: str | None = None, weights: str | None = None,
+                     n: str | None = None) -> StudyTable:
     """Check a per-study table and return its estimates, variances and labels.
 
     Errors name the column and row: missing or non-positive variances, NaN
-    estimates, duplicated study labels and an empty table are refused.
+    estimates, duplicated study labels and an empty table are refused.  ``n`` names
+    the column of study sizes (found as ``n``, ``_NN`` or ``N`` when not given; only
+    Rukhin's B0 estimator uses them).
     """
-    measure = getattr(data, "measure", None)
-    if measure is None and isinstance(data, pd.DataFrame) and "measure" in data.columns:
-        values = data["measure"].dropna().astype(str).unique()   # as AggregateData.save writes
-        measure = values[0] if len(values) == 1 else None
+    if isinstance(data, pd.DataFrame):
+        measure = data.attrs.get("measure")          # effect_sizes() records its measure
+        if measure is None and "measure" in data.columns:
+            values = data["measure"].dropna().astype(str).unique()  # as AggregateData.save
+            measure = values[0] if len(values) == 1 else None
+    else:
+        measure = getattr(data, "measure", None)
     if not isinstance(data, pd.DataFrame):
         data = data.to_frame() if hasattr(data, "to_frame") else pd.DataFrame(data)
     if len(data) == 0:
@@ -158,7 +191,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
                          f"({spread[i]!r}) in row {i} (study {labels[i]!r}); every study "
                          f"needs a positive {what}")
     v = spread**2 if se_col else spread
-    by_values = None
+    by_values = by_order = None
     if by is not None:
         if by not in frame.columns:
             raise missing_column(by, frame, "by")
@@ -167,11 +200,18 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
             raise InputError(f"subgroup column {by!r} is missing in row {i} "
                              f"(study {labels[i]!r})")
         by_values = frame[by].to_numpy()
+        by_order = subgroup_order(frame[by])
     genq = None
     if weights is not None:
         if weights not in frame.columns:
             raise missing_column(weights, frame, "weights")
         genq = _numeric(frame, weights, labels)
+    n_col = _pick(frame, n, N_NAMES, "n")
+    sizes = None
+    if n_col is not None:
+        values = pd.to_numeric(frame[n_col], errors="coerce").to_numpy(dtype=float)
+        if n is not None or np.all(np.isfinite(values)):
+            sizes = _numeric(frame, n_col, labels)
     return StudyTable(y=y, v=v, labels=labels, data=frame.reset_index(drop=True), by=by_values,
-                      by_name=by, genq_weights=genq, excluded=excluded, measure=measure,
-                      messages=messages)
+                      by_name=by, by_order=by_order, genq_weights=genq, n=sizes,
+                      excluded=excluded, measure=measure, messages=messages)

@@ -34,7 +34,18 @@ from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import read_study_table
 from ipdmeta.pooling.options import PoolSpec, regression_spec
 from ipdmeta.pooling.permutation import PermutationResult, permutation_test
-from ipdmeta.pooling.regression import NAN, RegFit, design_matrix, fit_regression, pseudo_r2
+from ipdmeta.pooling.regression import (
+    NAN,
+    RegFit,
+    design_matrix,
+    fit_regression,
+    fit_robust_regression,
+    pseudo_r2,
+)
+from ipdmeta.pooling.robust import RobustFit
+from ipdmeta.pooling.robust_lik import mixture_precision, t_precision
+from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
+from ipdmeta.pooling.summary_data import effect_size_table
 from ipdmeta.pooling.wald import resolve_terms
 
 if TYPE_CHECKING:
@@ -70,6 +81,7 @@ class MetaRegResult(ModelAnalyses):
         columns=["study", "status", "reason"]))
     measure: str | None = None
     messages: tuple[str, ...] = ()
+    robust_model: RobustFit | None = None
 
     # the fit's heterogeneity and tests, under the names metafor and Stata use
     tau2 = property(lambda self: self.fit.tau2, doc="Residual tau².")
@@ -163,6 +175,34 @@ class MetaRegResult(ModelAnalyses):
         """Case-deletion diagnostics (metafor's ``influence()``)."""
         return influence(self)
 
+    def outlier_probabilities(self) -> pd.DataFrame:
+        """Each study's posterior probability of the outlier component (method="mixture")."""
+        if self.robust_model is None or self.robust_model.model != "mixture":
+            raise InputError("outlier probabilities come from the normal-mixture model: "
+                             "metareg(..., method='mixture')")
+        return pd.DataFrame({"study": self.studies["study"],
+                             "outlier_probability": self.robust_model.outlier_prob})
+
+    def robust(self, cluster: Any = None, adjust: bool = True) -> RobustVariance:
+        """Cluster-robust (sandwich) variance of the coefficients, as metafor ``robust()``.
+
+        ``cluster`` is a column of the input table or one value per study (default:
+        each study its own cluster); ``adjust`` applies n/(n − p) ("CR1").  Tests use
+        t on (clusters − p) df; QM is the F test of the moderators.
+        """
+        if self.robust_model is not None:
+            raise InputError(f"robust() applies to inverse-variance meta-regression, not "
+                             f"method={self.spec.method!r}")
+        if isinstance(cluster, str):
+            if cluster not in self.data.columns:
+                raise InputError(f"cluster column {cluster!r} is not in the table (columns: "
+                                 f"{', '.join(map(str, self.data.columns))})")
+            cluster = self.data[cluster].to_numpy()
+        return robust_variance(self.estimates, self.variances, self.X, self.fit.tau2,
+                               self.fit.beta, cluster=cluster, adjust=adjust,
+                               level=self.spec.level, btt=self.fit.btt,
+                               terms=tuple(self.terms))
+
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table."""
         return self.coef.copy()
@@ -187,6 +227,11 @@ class MetaRegResult(ModelAnalyses):
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        return (f"MetaRegResult({self.formula!r}, k={self.k}, {self.spec.method}/"
+                f"{self.spec.ci}: QM={self.QM:.4g} (p={self.QM_pvalue:.4g}), "
+                f"tau²={self.tau2:.4g}, R²={self.R2:.1f}%)")
+
 
 def _coef_frame(names: list[str], fit: RegFit, perm: PermutationResult | None) -> pd.DataFrame:
     frame = pd.DataFrame({"term": names, "estimate": fit.beta, "se": fit.se,
@@ -202,7 +247,11 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             variance: str | None = None, study: str | None = None, method: str = "REML",
             ci: str = "hksj", level: float = 0.95, permutations: int = 0,
             seed: int | np.random.Generator | None = None, exact: bool | None = None,
-            joint: Any = None, intercept: bool = True, measure: str | None = None
+            joint: Any = None, intercept: bool = True, measure: str | None = None,
+            events: Any = None, n: Any = None, nonevents: Any = None, means: Any = None,
+            sds: Any = None, time: Any = None, cor: Any = None,
+            correction: float | None = None, to: str = "only0",
+            drop_double_zero: bool | None = None, correction_type: str = "constant"
             ) -> MetaRegResult:
     """Meta-regression of study estimates on study-level covariates.
 
@@ -215,11 +264,13 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             left out (and listed in ``messages``).
         estimate, se, variance, study: column names (found automatically when named
             like ``estimate``/``yi``, ``se``/``sei`` or ``vi``, ``study``).
-        method: "REML" (default), "ML", "DL", "PM", "PMM", "EB", "HE", "SJ", "HS" or
+        method: "REML" (default), "ML", "DL", "PM", "PMM", "EB", "HE", "SJ", "HS",
+            "HM" (Hartung-Makambi), "DK2S"/"SJ2S" (two-step, e.g. "SJ2S-REML") or
             "common" (aliases "FE", "EE", "IV": no residual heterogeneity).
         ci: "hksj" (Knapp-Hartung, default as Stata's metareg; metafor test="knha"),
-            "hksj-trunc" (factor truncated at 1; metafor test="adhoc"), "z" or "t";
-            t-type tests use k − p df and QM becomes an F test.
+            "hksj-trunc" (factor truncated at 1; metafor test="adhoc"), "hksj-zovert"
+            (truncated at (z/t)², metan truncate(zovert)), "z" or "t"; t-type tests use
+            k − p df and QM becomes an F test.  Sandwich variance: ``mr.robust()``.
         level: confidence level.
         permutations: number of arrangements for a permutation test (0: none); exact
             enumeration when there are no more distinct arrangements (see
@@ -231,7 +282,12 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             metafor's ``permutest`` of a model fitted with ``btt=``); needs
             ``permutations``.
         intercept: include an intercept (default True).
-        measure: effect measure for display.
+        measure: effect measure for display; with summary data, the measure to compute
+            (``ipdmeta.effects.MEASURES``).
+        events, n, nonevents, means, sds, time, cor, correction, to, drop_double_zero,
+            correction_type: summary-data columns and continuity correction, as
+            :func:`ipdmeta.effects.effect_sizes`: the effect sizes are computed first and
+            regressed on the moderators.
 
     Returns:
         MetaRegResult.
@@ -246,18 +302,39 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
         ['Intercept', 'ablat', 'C(alloc)[T.random]', 'C(alloc)[T.systematic]']
     """
     spec = regression_spec(method, ci, level)
+    summary = {k: v for k, v in {"events": events, "n": n, "nonevents": nonevents,
+                                 "means": means, "sds": sds, "time": time,
+                                 "cor": cor}.items() if v is not None}
+    notes: tuple[str, ...] = ()
+    if summary:
+        if measure is None:
+            raise InputError("give measure= with summary data, e.g. measure='OR' or 'SMD'")
+        if estimate is not None or se is not None or variance is not None:
+            raise InputError("give either summary-data columns (events=, means= ...) or "
+                             "estimate= with se=/variance=, not both")
+        data, es = effect_size_table(data, measure, summary, correction=correction, to=to,
+                                     drop_double_zero=drop_double_zero,
+                                     correction_type=correction_type, study=study,
+                                     level=spec.level)
+        estimate, variance, measure, notes = "estimate", "variance", es.measure, es.notes
     if "~" in formula and formula.split("~", 1)[0].strip() and estimate is None:
         estimate = formula.split("~", 1)[0].strip()
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study)
     X, names, model_spec, kept = design_matrix(table.data, formula, intercept)
-    messages = list(table.messages)
+    messages = [*notes, *table.messages]
     if len(kept) < len(table.y):
         dropped = [table.labels[i] for i in sorted(set(range(len(table.y))) - set(kept))]
         messages.append(f"{len(dropped)} stud{'y' if len(dropped) == 1 else 'ies'} left out "
                         f"(missing moderator values): {', '.join(map(str, dropped))}")
     y, v = table.y[kept], table.v[kept]
     labels = [table.labels[i] for i in kept]
-    fit = fit_regression(y, v, X, spec)
+    robust = None
+    if spec.method in ("t", "mixture"):
+        if permutations:
+            raise InputError(f"permutations= is not available with method={spec.method!r}")
+        fit, robust = fit_robust_regression(y, v, X, spec, names)
+    else:
+        fit = fit_regression(y, v, X, spec)
     messages.extend(fit.messages)
     perm = None
     if joint is not None and not permutations:
@@ -275,13 +352,18 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             messages.append(f"permutation test: {perm.failed} refits did not converge and "
                             "were left out")
     w = 1.0 / (v + fit.tau2)
+    if robust is not None:
+        w = (t_precision if robust.model == "t" else mixture_precision)(
+            robust.theta[None, :], y[None, :], v[None, :], X)[0]
     studies = pd.DataFrame({"study": labels, "estimate": y, "se": np.sqrt(v),
                             "weight": 100 * w / np.sum(w), "fitted": X @ fit.beta,
                             "residual": y - X @ fit.beta})
-    tau2_ci = ((NAN, NAN) if spec.is_common else tau2_ci_qprofile(y, v, X, spec.level))
+    plain = robust is None and not spec.is_common
+    tau2_ci = tau2_ci_qprofile(y, v, X, spec.level) if plain else (NAN, NAN)
     return MetaRegResult(
         coef=_coef_frame(names, fit, perm), tau2_ci=tau2_ci,
-        R2=pseudo_r2(y, v, X, spec, fit), k=len(y), fit=fit, spec=spec, formula=formula, X=X,
+        R2=NAN if robust is not None else pseudo_r2(y, v, X, spec, fit), k=len(y), fit=fit,
+        spec=spec, formula=formula, X=X, robust_model=robust,
         estimates=y, variances=v,
         studies=studies, data=table.data.iloc[kept].reset_index(drop=True),
         model_spec=model_spec, permutation=perm, excluded=table.excluded,

@@ -69,6 +69,17 @@ class PermutationResult:
     joint_pvalue: float = float("nan")
     joint_QM: np.ndarray | None = None
 
+    def summary(self) -> str:
+        """The p-values in words."""
+        p = ", ".join(f"{v:.4g}" for v in self.pvalues)
+        return (f"Permutation test ({'exact, ' if self.exact else ''}{self.permutations} "
+                f"{self.kind}): QM p = {self.QM_pvalue:.4g}; per coefficient p = {p}"
+                + (f"; {self.failed} refits did not converge" if self.failed else ""))
+
+    def __repr__(self) -> str:
+        return (f"PermutationResult(permutations={self.permutations}, exact={self.exact}, "
+                f"QM_pvalue={self.QM_pvalue:.4g})")
+
 
 # ---------------------------------------------------------------- batched WLS
 def batch_wls(w: np.ndarray, X: np.ndarray, y: np.ndarray):

@@ -31,14 +31,11 @@ from scipy import stats
 
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.heterogeneity import tau2_ci_likelihood, tau2_ci_qprofile
-from ipdmeta.pooling.inference import (
-    ml_tau2_at,
-    profile_likelihood_inference,
-    profile_loglik,
-)
 from ipdmeta.pooling.influence import model_parts
+from ipdmeta.pooling.profile_corrections import profile_inference, profile_loglik
+from ipdmeta.pooling.profile_corrections import profile_tau2 as ml_tau2_at
 from ipdmeta.pooling.regression import fit_regression
-from ipdmeta.pooling.tau2 import log_likelihood, maximum_likelihood
+from ipdmeta.pooling.tau2 import log_likelihood
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -166,13 +163,9 @@ def profile_mu(result: Any, values: Any = None, n: int = 41) -> ProfileResult:
     if parts.X.shape[1] != 1:
         raise InputError("mu can be profiled for a pooled result only (a model without "
                          "moderators)")
-    y, v, X = parts.y, parts.v, parts.X
-    t_ml = maximum_likelihood(y, v, X).tau2
-    w = 1.0 / (v + t_ml)
-    mu_ml = float(np.sum(w * y) / np.sum(w))
-    se_ml = float(np.sqrt(1.0 / np.sum(w)))
-    level = parts.spec.level
-    inf = profile_likelihood_inference(y, v, mu_ml, se_ml, level)
+    y, v = parts.y, parts.v
+    inf = profile_inference(y, v, parts.spec.level, "pl")
+    mu_ml, level = inf.estimate, parts.spec.level
     if values is None:
         half = 1.5 * max(mu_ml - inf.ci_low, inf.ci_high - mu_ml)
         grid = np.linspace(mu_ml - half, mu_ml + half, int(n))

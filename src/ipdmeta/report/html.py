@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipdmeta.report.tables import model_label
+from ipdmeta.report.tables import fmt_p, model_label, p_text
 
 __all__ = ["ReportSection", "package_versions", "render_report", "write_report"]
 
@@ -126,9 +126,11 @@ def _num(x: Any, digits: int = 3, eform: bool = False) -> str:
 
 
 def _p(p: Any) -> str:
-    if p is None or not np.isfinite(p):
-        return "."
-    return "&lt;0.001" if p < 0.001 else f"{p:.3f}"
+    return html.escape(fmt_p(p))
+
+
+def _p_text(p: Any) -> str:
+    return html.escape(p_text(p))
 
 
 def _ci(lo: Any, hi: Any, eform: bool) -> str:
@@ -156,8 +158,9 @@ def _facts(items: Sequence[tuple[str, str]]) -> str:
                                           for k, v in items) + "</dl>"
 
 
-def figure_png(fig: Any, dpi: int = 110) -> str:
-    """A matplotlib figure as a base64 PNG data URI (the figure is then cleared)."""
+def figure_png(fig: Any, dpi: int = 220) -> str:
+    """A matplotlib figure as a base64 PNG data URI (the figure is then cleared); drawn at
+    twice the usual screen resolution so that it stays sharp on high-density screens."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     fig.clf()
@@ -245,7 +248,7 @@ def _pooled_table(meta: Any, eform: bool) -> str:
 
 def _heterogeneity(meta: Any) -> str:
     o = meta.overall
-    items = [("Cochran's Q", f"{_num(o.Q, 2)} on {o.Q_df} df, p = {_p(o.Q_pvalue)}"),
+    items = [("Cochran's Q", f"{_num(o.Q, 2)} on {o.Q_df} df, {_p_text(o.Q_pvalue)}"),
              ("I²", f"{_num(o.I2, 1)}%" + (f" (95% CI {_num(o.I2_ci[0], 1)}% to "
                                             f"{_num(o.I2_ci[1], 1)}%)"
                                             if np.isfinite(o.I2_ci[0]) else "")),
@@ -255,6 +258,9 @@ def _heterogeneity(meta: Any) -> str:
             f", 95% CI {_num(o.tau2_ci[0], 4)} to {_num(o.tau2_ci[1], 4)}"
             if np.isfinite(o.tau2_ci[0]) else "")))
         items.append(("τ", _num(o.tau, 4)))
+    for test in getattr(meta, "tests", {}).values():   # MH odds ratios: Breslow-Day, CMH
+        items.append((_e(test.name), f"χ²({test.df}) = {_num(test.statistic, 2)}, "
+                                     f"p = {_p(test.pvalue)}"))
     return _facts(items)
 
 
@@ -268,7 +274,7 @@ def _subgroups(meta: Any, eform: bool) -> str:
             + _table(["Subgroup", "k", "Estimate", "95% CI", "I²", "τ²"], rows,
                      css="subgroups")
             + f"<p>Test of subgroup differences: Q = {_num(s.Q_between, 2)} on "
-              f"{s.Q_between_df} df, p = {_p(s.Q_between_pvalue)}</p>")
+              f"{s.Q_between_df} df, {_p_text(s.Q_between_pvalue)}</p>")
 
 
 def _metareg_body(result: Any, eform: bool) -> str:
@@ -282,9 +288,9 @@ def _metareg_body(result: Any, eform: bool) -> str:
                     ("Residual τ²", _num(result.tau2, 4)), ("Residual I²",
                                                            f"{_num(result.I2, 1)}%"),
                     ("R²", f"{_num(result.R2, 1)}%"),
-                    ("Test of moderators", f"{qm}, p = {_p(result.QM_pvalue)}"),
+                    ("Test of moderators", f"{qm}, {_p_text(result.QM_pvalue)}"),
                     ("Residual heterogeneity", f"QE = {_num(result.QE, 2)} on "
-                                               f"{result.QE_df} df, p = {_p(result.QE_pvalue)}")])
+                                               f"{result.QE_df} df, {_p_text(result.QE_pvalue)}")])
     excluded = ""
     if len(result.excluded):
         excluded = ("<h3>Studies left out</h3>" + _table(

@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,17 +19,23 @@ if TYPE_CHECKING:
     from ipdmeta.pooling.metareg import MetaRegResult
     from ipdmeta.pooling.results import MetaResult, Pooled
 
-MODEL_LABELS = {"common": "Common effect (IV)", "DL": "Random (DL)", "REML": "Random (REML)",
+MODEL_LABELS = {"common": "Common effect (IV)", "MH": "Common effect (Mantel-Haenszel)",
+                "peto": "Common effect (Peto)", "DL": "Random (DL)", "REML": "Random (REML)",
                 "ML": "Random (ML)", "PM": "Random (PM)", "PMM": "Random (PMM)",
                 "EB": "Random (EB)", "HE": "Random (HE)", "SJ": "Random (SJ)",
-                "HS": "Random (HS)", "GENQ": "Random (GENQ)"}
+                "HS": "Random (HS)", "GENQ": "Random (GENQ)", "mult": "Multiplicative (IV)",
+                "IVhet": "IVhet (IV)", "t": "Robust (t)", "mixture": "Robust (mixture)"}
 CI_LABELS = {"z": "Wald z", "t": "t", "hksj": "HKSJ", "hksj-trunc": "HKSJ (truncated)",
-             "pl": "profile likelihood"}
+             "hksj-zovert": "HKSJ (z/t truncated)", "pl": "profile likelihood",
+             "pl-bartlett": "PL, Bartlett", "pl-skovgaard": "PL, Skovgaard",
+             "kr": "Kenward-Roger", "kr-oim": "Kenward-Roger, OIM", "hc": "Henmi-Copas"}
 
 
 def model_label(p: Pooled) -> str:
     """Short label of a pooled row, e.g. 'Random (REML, HKSJ)'."""
-    base = MODEL_LABELS.get(p.method, p.method)
+    base = MODEL_LABELS.get(p.method, f"Random ({p.method})")
+    if p.method in ("t", "mixture"):
+        return base
     if p.ci_method != "z":
         base = base[:-1] + f", {CI_LABELS[p.ci_method]})" if base.endswith(")") else base
     return base
@@ -43,10 +49,21 @@ def fmt(x: float, digits: int, eform: bool = False) -> str:
 
 
 def fmt_p(p: float) -> str:
-    """p-value as Stata prints it."""
+    """p-value as Stata prints it in a table column."""
     if p is None or not np.isfinite(p):
         return "."
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_text(p: float) -> str:
+    """A p-value in a sentence: ``p < 0.001`` or ``p = 0.123``.
+
+    Example:
+        >>> p_text(0.0004), p_text(0.0456)
+        ('p < 0.001', 'p = 0.046')
+    """
+    text = fmt_p(p)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
 
 
 class TextTable:
@@ -86,7 +103,7 @@ def _pooled_cells(p: Pooled, digits: int, eform: bool, weight: str = "100.00") -
 
 def heterogeneity_lines(p: Pooled, digits: int = 3) -> list[str]:
     """Heterogeneity, tau² and the test of the pooled effect in words."""
-    lines = [f"  Heterogeneity: Q = {p.Q:.2f} on {p.Q_df} df, p = {fmt_p(p.Q_pvalue)}; "
+    lines = [f"  Heterogeneity: Q = {p.Q:.2f} on {p.Q_df} df, {p_text(p.Q_pvalue)}; "
              f"I² = {p.I2:.1f}%" + (f" [{p.I2_ci[0]:.1f}%, {p.I2_ci[1]:.1f}%]"
                                    if np.isfinite(p.I2_ci[0]) else "")
              + f"; H² = {p.H2:.2f}"]
@@ -98,12 +115,25 @@ def heterogeneity_lines(p: Pooled, digits: int = 3) -> list[str]:
     return lines
 
 
+def robust_lines(fit: Any, digits: int = 3) -> list[str]:
+    """The variance parameters of a robust (t or mixture) random-effects fit."""
+    d = digits + 1
+    if fit.model == "t":
+        df = "inf" if fit.vinv == 0 else f"{1 / fit.vinv:.{d}g}"
+        return [f"  t random effects: scale² = {fit.tau2:.{d}g}, 1/df = {fit.vinv:.{d}g} "
+                f"(df = {df}); logLik = {fit.loglik:.4f}, AIC = {fit.aic:.3f}"]
+    return [f"  Normal mixture: tau² = {fit.tau2:.{d}g}, outlier tau² = {fit.tau2_out:.{d}g}, "
+            f"outlier proportion = {fit.p_outlier:.{d}g}; logLik = {fit.loglik:.4f}, "
+            f"AIC = {fit.aic:.3f}",
+            "  (each study's outlier probability: result.outlier_probabilities())"]
+
+
 def test_line(p: Pooled, eform: bool) -> str:
     """Test of the null hypothesis of no effect."""
     null = "1" if eform else "0"
     stat = "t" if p.df is not None else ("LR z" if p.ci_method == "pl" else "z")
     df = f" ({p.df:g} df)" if p.df is not None else ""
-    return f"  Test of effect = {null}: {stat}{df} = {p.z_or_t:.2f}, p = {fmt_p(p.pvalue)}"
+    return f"  Test of effect = {null}: {stat}{df} = {p.z_or_t:.2f}, {p_text(p.pvalue)}"
 
 
 def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
@@ -146,12 +176,17 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
     lines = [f"Meta-analysis of {o.k} studies ({model_label(o)}; "
              f"{'exponentiated' if eform else 'analysis scale'})", "", str(table), ""]
     lines += [*heterogeneity_lines(o, digits), test_line(o, eform)]
+    if result.robust_model is not None:
+        lines += robust_lines(result.robust_model, digits)
+    for test in getattr(result, "tests", {}).values():
+        lines.append(f"  {test.name}: chi2({test.df}) = {test.statistic:.2f}, "
+                     f"p = {fmt_p(test.pvalue)}")
     if result.subgroups is not None:
         s = result.subgroups
         lines.append(f"  Test of subgroup differences ({s.by}): Q = {s.Q_between:.2f} on "
-                     f"{s.Q_between_df} df, p = {fmt_p(s.Q_between_pvalue)}")
+                     f"{s.Q_between_df} df, {p_text(s.Q_between_pvalue)}")
     if len(result.excluded):
-        lines += ["", "Not pooled (not estimable in stage 1):"]
+        lines += ["", "Not pooled (not estimable):"]
         lines += [f"  {r.study}: {r.reason}" for r in result.excluded.itertuples()]
     notes = [m for m in result.messages if "not pooled" not in m]
     if notes:
@@ -181,17 +216,16 @@ def _pooled_row(p: Pooled, label: str, row_type: str, **extra) -> dict:
 
 
 CI_WORDS = {"z": "Wald z", "t": "t on {df} df", "hksj": "Knapp-Hartung t on {df} df",
-            "hksj-trunc": "Knapp-Hartung t (truncated) on {df} df"}
+            "hksj-trunc": "Knapp-Hartung t (truncated) on {df} df",
+            "hksj-zovert": "Knapp-Hartung t (truncated at z/t) on {df} df",
+            "pl": "profile likelihood (signed root of the LR)"}
 
 
 def regression_summary(result: MetaRegResult, eform: bool = False, digits: int = 4) -> str:
     """The printed table of a ``MetaRegResult`` (coefficients, heterogeneity, tests)."""
-    def pv(p: float) -> str:
-        text = fmt_p(p)
-        return f"p {text}" if text.startswith("<") else f"p = {text}"
-
     spec, fit = result.spec, result.fit
     model = ("common effect" if spec.is_common
+             else f"{spec.method} random effects (ML)" if result.robust_model is not None
              else f"mixed effects, tau² by {spec.method}")
     tests = CI_WORDS[spec.ci].format(df=fit.df)
     pct = round(100 * spec.level)
@@ -204,7 +238,8 @@ def regression_summary(result: MetaRegResult, eform: bool = False, digits: int =
     table = TextTable("Term", cols, label_width=max(14, *(len(t) + 1 for t in result.terms)),
                       width=11)
     for r in result.coef.itertuples():
-        cells = [fmt(r.estimate, digits, eform), "." if eform else fmt(r.se, digits),
+        se = np.exp(r.estimate) * r.se if eform else r.se     # delta method, as Stata
+        cells = [fmt(r.estimate, digits, eform), fmt(se, digits),
                  f"{r.z_or_t:.2f}", fmt_p(r.pvalue), fmt(r.ci_low, digits, eform),
                  fmt(r.ci_high, digits, eform)]
         if perm is not None:
@@ -217,24 +252,31 @@ def regression_summary(result: MetaRegResult, eform: bool = False, digits: int =
              f"Formula: {result.formula}", "", str(table), ""]
     if not spec.is_common:
         lo, hi = result.tau2_ci
-        lines.append(f"  Residual heterogeneity: tau² = {result.tau2:.{digits}f} "
-                     f"[{lo:.{digits}f}, {hi:.{digits}f}]; I² = {result.I2:.2f}%; "
-                     f"H² = {result.H2:.2f}")
+        ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) else ""
+        lines.append(f"  Residual heterogeneity: tau² = {result.tau2:.{digits}f}{ci}; "
+                     f"I² = {result.I2:.2f}%; H² = {result.H2:.2f}")
     else:
         lines.append(f"  Residual heterogeneity: I² = {result.I2:.2f}%; H² = {result.H2:.2f}")
     if np.isfinite(result.R2):
         lines.append(f"  Heterogeneity accounted for: R² = {result.R2:.2f}%")
+    if result.robust_model is not None:
+        lines += robust_lines(result.robust_model, digits - 1)
     lines.append(f"  Test of residual heterogeneity: QE = {result.QE:.3f} on {result.QE_df} "
-                 f"df, {pv(result.QE_pvalue)}")
+                 f"df, {p_text(result.QE_pvalue)}")
     moderators = ", ".join(result.terms[j] for j in fit.btt)
-    lines.append(f"  Test of moderators ({moderators}): {qm}, {pv(result.QM_pvalue)}")
+    lines.append(f"  Test of moderators ({moderators}): {qm}, {p_text(result.QM_pvalue)}")
     if perm is not None:
         lines.append(f"  Permutation test ({'exact, ' if perm.exact else ''}{perm.permutations}"
-                     f" {perm.kind}): QM {pv(perm.QM_pvalue)}; adj. p = Westfall-Young "
+                     f" {perm.kind}): QM {p_text(perm.QM_pvalue)}; adj. p = Westfall-Young "
                      "max-|t| over the moderators")
         if perm.joint is not None:
             names = ", ".join(result.terms[j] for j in perm.joint)
-            lines.append(f"  Joint permutation test of {names}: {pv(perm.joint_pvalue)}")
-    if result.messages:
-        lines += ["", "Notes:"] + [f"  - {msg}" for msg in result.messages]
+            lines.append(f"  Joint permutation test of {names}: {p_text(perm.joint_pvalue)}")
+    notes = list(result.messages)
+    if eform:
+        notes.append("exp(b) and its interval are exponentiated; its standard error is "
+                     "exp(b) × se(b) (delta method, as Stata's metareg, eform); the tests "
+                     "are on the log scale")
+    if notes:
+        lines += ["", "Notes:"] + [f"  - {msg}" for msg in notes]
     return "\n".join(lines)

@@ -13,6 +13,9 @@ Columns, in this order (those that do not apply are absent):
     total count, Cox) and rows dropped for missing values.
 ``n_0``, ``n_1``, ``events_0``, ``events_1``
     participants and events per arm, when the pooled term is a 0/1 variable.
+``oe``, ``v``
+    log-rank O − E and its variance V (``model="logrank"``; the estimate is
+    (O − E)/V, its standard error 1/√V).
 ``status``, ``reason``
     ``"ok"`` or a failure code (:data:`ipdmeta.models.base.FAILURE_CODES`, plus
     ``missing_poolvar``), and the reason in plain words (for an ``ok`` row, any
@@ -28,7 +31,8 @@ keep the model description (``measure``, ``model``, ``formula``, ``poolvar``,
 ``.dta`` file keeps them in its notes (``notes list`` in Stata) and data label; a
 CSV file is plain (columns only).  ``names="ipdmetan"`` uses the variable names of
 Stata's ``ipdmetan`` results set: ``_USE`` (1 estimated, 2 not estimable),
-``_STUDY``, ``_LABELS``, ``_ES``, ``_seES``, ``_LCI``, ``_UCI``, ``_NN``; the other
+``_STUDY``, ``_LABELS``, ``_ES``, ``_seES``, ``_LCI``, ``_UCI``, ``_NN`` (``_OE``,
+``_V``); the other
 columns keep their names (made valid Stata names in ``.dta`` files).
 
 Example:
@@ -61,7 +65,10 @@ from ipdmeta.io.aggregate_files import (
 
 FLOAT_COLUMNS = ("estimate", "se", "ci_low", "ci_high")
 COUNT_COLUMNS = ("n", "events", "n_dropped", "n_0", "n_1", "events_0", "events_1")
-STANDARD_COLUMNS = ("study", *FLOAT_COLUMNS, *COUNT_COLUMNS, "status", "reason")
+#: log-rank O - E and V (model "logrank")
+LOGRANK_COLUMNS = ("oe", "v")
+STANDARD_COLUMNS = ("study", *FLOAT_COLUMNS, *COUNT_COLUMNS, *LOGRANK_COLUMNS, "status",
+                    "reason")
 
 
 def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
@@ -79,7 +86,7 @@ def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                          f"{', '.join(map(str, frame.columns))})")
     if "study" not in frame.columns:
         frame.insert(0, "study", [f"Study {i + 1}" for i in range(len(frame))])
-    for c in FLOAT_COLUMNS:
+    for c in (*FLOAT_COLUMNS, *LOGRANK_COLUMNS):
         if c in frame.columns:
             frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     crit = stats.norm.ppf(0.5 + level / 2)
@@ -179,6 +186,10 @@ class AggregateData:
         n_ok = int(self.table["status"].eq("ok").sum())
         return (f"AggregateData: {model}, {what}, {len(self)} studies ({n_ok} estimated)"
                 .replace(", ,", ","))
+
+    def summary(self) -> str:
+        """The description line and the table."""
+        return f"{self.describe()}\n{self.table.to_string(max_rows=60)}"
 
     def __repr__(self) -> str:
         return f"{self.describe()}\n{self.table.to_string(max_rows=30)}"

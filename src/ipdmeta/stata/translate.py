@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from ipdmeta.stata.codegen import python_code
+from ipdmeta.stata.estimation import estimation_call, mi_prefix
 from ipdmeta.stata.options import (
     EFORM_MEASURES,
     FOREST_OPTIONS,
+    IPDMETAN2_OPTIONS,
     IPDMETAN_OPTIONS,
     METAN_OPTIONS,
     METAREG_OPTIONS,
     RE_MODELS,
-    STAGE1_COMMANDS,
+    RE_SUBOPTIONS,
     OptionSpec,
 )
 from ipdmeta.stata.parse import (
@@ -47,9 +49,11 @@ from ipdmeta.stata.parse import (
 class Step:
     """One translated command: what to call, with which arguments, and its result.
 
-    ``kind`` is "ipdmeta", "pool", "metareg", "use", "tabulate" or "stset";
-    ``call`` the keyword arguments of the ipdmeta function, ``forest`` those of
-    the forest plot (None: no plot), ``saving`` the file for the aggregate data.
+    ``kind`` is "ipdmeta", "pool", "arms" (ipdmetan's Syntax 2: collapse the IPD to
+    summary data per study and arm with ``arms``, then pool), "metareg", "use",
+    "tabulate" or "stset"; ``call`` the keyword arguments of the ipdmeta function,
+    ``forest`` those of the forest plot (None: no plot), ``saving`` the file for the
+    aggregate data.
     After :meth:`StataSession.run`, ``result`` holds the result object and
     ``output`` the printed summary.
     """
@@ -65,6 +69,7 @@ class Step:
     result: Any = None
     output: str = ""
     files: list[Path] = field(default_factory=list)
+    arms: dict[str, str] | None = None
 
     @property
     def python(self) -> str:
@@ -115,8 +120,21 @@ def _forest_option(opt: Option, spec: OptionSpec, forest: dict[str, Any], where:
         forest["show_estimates"] = False
 
 
-def _random_effects(opt: Option, spec: OptionSpec, call: dict[str, Any], where: str) -> None:
-    """re / random / re(model [, hksj]) / model(...) / fixed / common."""
+def _pool_option(step: Step, key: str, value: Any) -> None:
+    """A pool() option beyond method/ci/level: in ``pool_options`` of an ipdmeta() call."""
+    if step.kind == "ipdmeta":
+        step.call.setdefault("pool_options", {})[key] = value
+    else:
+        step.call[key] = value
+
+
+def _random_effects(opt: Option, spec: OptionSpec, step: Step, where: str) -> None:
+    """re / random / re(model [, sub-options]) / model(...) / fixed / common.
+
+    Sub-options: hksj [truncate(one | zovert)], t, z, kr [eim | oim], bartlett, skovgaard
+    (with pl), init(model) (with sj2s and dk2s), reps(#) (with bdl).
+    """
+    call = step.call
     if spec.name in ("fixed", "common", "fe", "iv"):
         call["method"] = "common"
         return
@@ -134,15 +152,36 @@ def _random_effects(opt: Option, spec: OptionSpec, call: dict[str, Any], where: 
     call["method"] = method
     if ci:
         call["ci"] = ci
+    truncate = None
     for sub in args[1:]:
-        s = sub.lower()
-        if s in ("hksj", "kh", "knapphartung"):
-            call["ci"] = "hksj"
-        elif s == "t":
-            call["ci"] = "t"
+        m = re.fullmatch(r"(\w+)(?:\((.*)\))?", sub.strip())
+        name = m.group(1).lower() if m else sub
+        value = (m.group(2) or "").strip().lower() if m else ""
+        if name not in RE_SUBOPTIONS:
+            raise StataSyntaxError(f"sub-option {sub!r} of {opt} is not supported; use "
+                                   f"{', '.join(RE_SUBOPTIONS)}")
+        if name == "truncate":
+            truncate = {"one": "hksj-trunc", "1": "hksj-trunc", "zovert": "hksj-zovert"}.get(
+                value)
+            if truncate is None:
+                raise StataSyntaxError(f"{sub!r}: use truncate(one) or truncate(zovert)")
+        elif name == "init":
+            if method not in ("SJ2S", "DK2S") or value not in RE_MODELS:
+                raise StataSyntaxError(f"{sub!r}: init() names the first step of sj2s or dk2s, "
+                                       "e.g. re(sj2s, init(reml))")
+            call["method"] = f"{method}-{RE_MODELS[value][0]}"
+        elif name == "reps":
+            _pool_option(step, "reps", int(value))
+        elif name in ("eim", "oim") and call.get("ci") not in ("kr", "kr-oim"):
+            raise StataSyntaxError(f"{sub!r} goes with the Kenward-Roger model: re(reml, kr {sub})")
+        elif name in ("bartlett", "skovgaard") and method != "ML":
+            raise StataSyntaxError(f"{sub!r} corrects the profile likelihood: re(pl, {sub})")
         else:
-            raise StataSyntaxError(f"sub-option {sub!r} of {opt} is not supported; use hksj "
-                                   "or t")
+            call["ci"] = RE_SUBOPTIONS[name]
+    if truncate is not None:
+        if call.get("ci") != "hksj":
+            raise StataSyntaxError(f"truncate() goes with hksj: re({model}, hksj truncate(...))")
+        call["ci"] = truncate
 
 
 def _eform(spec: OptionSpec, step: Step, forest: dict[str, Any]) -> None:
@@ -156,7 +195,7 @@ def _common_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, 
     """Options shared by ipdmetan and metan; False when ``spec`` is not one of them."""
     name = spec.name
     if name in ("re", "random", "model", "fixed", "common", "fe", "iv"):
-        _random_effects(opt, spec, step.call, where)
+        _random_effects(opt, spec, step, where)
     elif name == "hksj":
         step.call["ci"] = "hksj"
     elif name in EFORM_MEASURES or name == "eform":
@@ -165,6 +204,12 @@ def _common_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, 
         step.call["by"] = words(opt.args or "")[0]
     elif name == "level":
         step.call["level"] = _number(opt, where)
+    elif name == "rflevel":
+        _pool_option(step, "pi_level", _number(opt, where))
+    elif name == "rfdist":
+        step.notes.append("rfdist: the prediction interval is always given")
+    elif name == "isqparam":
+        _pool_option(step, "I2", "tau2")
     elif name == "nograph":
         step.forest = None
         step.notes.append("nograph: no forest plot is drawn")
@@ -185,9 +230,91 @@ def _common_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, 
     return True
 
 
-_ORDER = ("study", "estimate", "se", "variance", "ci_low", "ci_high", "formula", "model",
+_MEANS_MEASURES = {"cohend": "SMD_cohen", "hedgesg": "SMD", "glassd": "GLASS", "md": "MD",
+                   "wmd": "MD", "nostandard": "MD"}
+_NOTES = {
+    "breslow": "breslow: the Breslow-Day test (and Tarone's) is in the MH odds-ratio summary",
+    "tarone": "tarone: the Breslow-Day-Tarone test is in the MH odds-ratio summary",
+    "cmh": "cmh: the Cochran-Mantel-Haenszel test is in the MH odds-ratio summary",
+    "nointeger": "nointeger: non-integer counts are always accepted",
+    "hedgesg": "hedges: Hedges' g with the exact small-sample correction (as metafor); "
+               "metan's approximation is measure='SMD_metan'",
+}
+
+
+def _summary_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, Any]
+                    ) -> bool:
+    """metan 4's options for counts and means; False when ``spec`` is not one of them."""
+    name, call = spec.name, step.call
+    if name == "rd":
+        step.measure = "RD"
+    elif name in _MEANS_MEASURES:
+        step.measure = _MEANS_MEASURES[name]
+    elif name == "mhaenszel":
+        call["method"] = "MH"
+    elif name == "peto":
+        call["method"], step.measure = "peto", "OR"
+    elif name == "fixedi":
+        call["method"] = "common"
+    elif name == "randomi":
+        call["method"] = "DL"
+    elif name == "nocc":
+        call["correction"] = 0.0
+    elif name == "cc":
+        parts = split_top(opt.args or "", ",")
+        value = words(parts[0])
+        call["correction"] = _number(Option("cc", value[0]), "metan") if value else 0.5
+        for sub in words(",".join(parts[1:])):
+            s = sub.lower()
+            if "opposite".startswith(s) and len(s) >= 3:
+                call["correction_type"] = "opposite"
+            elif "empirical".startswith(s) and len(s) >= 3:
+                call["correction_type"] = "empirical"
+            elif "allifzero".startswith(s) and len(s) >= 3:
+                call["to"] = "if0all"
+            else:
+                raise StataSyntaxError(f"sub-option {sub!r} of cc() is not supported; use "
+                                       "opposite, empirical or allifzero")
+    elif name == "counts":
+        forest["counts"] = True
+    elif name in ("group1", "group2"):
+        names = list(forest.get("group_names", ("Treatment", "Control")))
+        names[name == "group2"] = unquote(opt.args or "")
+        forest["group_names"] = tuple(names)
+    elif name == "log":
+        step.eform, forest["eform"] = False, False
+    elif name in _NOTES:
+        pass
+    else:
+        return False
+    if name in _NOTES:
+        step.notes.append(_NOTES[name])
+    return True
+
+
+def _summary_data(step: Step, n_words: int, where: str) -> None:
+    """Check the measure of 2x2 (``n_words`` 4) or means/SD (6) data; MH by default."""
+    measure = step.measure
+    if n_words == 4:
+        measure = measure or "RR"                  # metan's default for counts
+        if measure not in ("OR", "RR", "RD"):
+            raise StataSyntaxError(f"{where} with 2x2 counts pools or, rr or rd, not "
+                                   f"{measure}")
+        step.call.setdefault("method", "MH")       # metan's default model for counts
+    else:
+        if step.call.get("method") in ("MH", "peto"):
+            raise StataSyntaxError(f"{where}: mhaenszel and peto pool 2x2 counts, not means")
+        measure = measure or "SMD_cohen"           # metan's default for means: Cohen's d
+        if measure not in _MEANS_MEASURES.values():
+            raise StataSyntaxError(f"{where} with means and SDs pools md, cohen, hedges or "
+                                   f"glass, not {measure}")
+    step.measure = measure
+
+
+_ORDER = ("study", "estimate", "se", "variance", "ci_low", "ci_high", "events", "nonevents",
+          "means", "sds", "n", "formula", "model",
           "poolvar", "interaction", "firth", "ties", "exposure", "offset", "keep", "by",
-          "method", "ci", "level", "permutations")
+          "method", "ci", "level", "correction", "correction_type", "to", "permutations")
 
 
 def _ordered(call: dict[str, Any]) -> dict[str, Any]:
@@ -196,8 +323,9 @@ def _ordered(call: dict[str, Any]) -> dict[str, Any]:
     return dict(sorted(call.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
 
-_FOREST_ORDER = ("eform", "effect", "xlabel", "xticks", "box_scale", "text_fraction", "spacing",
-                 "left_columns", "right_columns", "favours", "overall", "subtotals")
+_FOREST_ORDER = ("eform", "counts", "group_names", "effect", "xlabel", "xticks", "box_scale",
+                 "text_fraction", "spacing", "left_columns", "right_columns", "favours",
+                 "overall", "subtotals")
 
 
 def _finish(step: Step, forest: dict[str, Any]) -> Step:
@@ -240,93 +368,77 @@ def translate_ipdmetan(cmd: Command, stage1: Command,
                               "estimate, with their reason")
     if "study" not in step.call:
         raise StataSyntaxError("ipdmetan needs study(varname)")
-    step.call.update(_stage1(stage1, stset, interaction))
+    step.call.update(estimation_call(stage1, stset, interaction))
     terms = step.call.pop("_terms")
     if "poolvar" not in step.call and "interaction" not in step.call:
         step.call["poolvar"] = terms[0]
     return _finish(step, forest)
 
 
-def _split_interaction(names: list[str]) -> tuple[list[str], tuple[str, str]]:
-    """For ``interaction``: the first ``a#b``/``a##b`` becomes stage 1's interaction=."""
-    first = next((n for n in names if "#" in n), None)
-    if first is None:
-        raise StataSyntaxError("interaction: the command has no interaction term (write it "
-                               "as a#b or a##b, e.g. i.treat##c.age)")
-    parts = [re.sub(r"^(i|c|ib\d+|ibn)\.", "", p) for p in re.split("##?", first)]
-    if len(parts) != 2:
-        raise StataSyntaxError(f"interaction: {first!r} must join two variables")
-    a, b = parts
-    out = []
-    for n in names:
-        if n == first:
-            out += [a, b] if "##" in n else []
-        elif re.sub(r"^(i|c)\.", "", n) in (a, b) and "#" not in n:
-            out.append(re.sub(r"^(i|c)\.", "", n))   # main effects as numeric columns
-        else:
-            out.append(n)
-    return list(dict.fromkeys(out)), (a, b)
-
-
-def _stage1(cmd: Command, stset: tuple[str, str] | None,
-            interaction: bool = False) -> dict[str, Any]:
-    """The stage-1 command after the colon: formula, model, ties, exposure."""
-    spec = match(cmd.name, STAGE1_COMMANDS, "ipdmetan (after the colon)", what="command")
-    out: dict[str, Any] = {"model": spec.model}
-    if spec.name == "firthlogit":
-        out["firth"] = True                    # Firth's penalised logistic regression
-    names = list(cmd.words)
-    if spec.name == "stcox":
-        if stset is None:
-            raise StataSyntaxError("stcox needs survival data: give --stset TIME EVENT or run "
-                                   "'stset time, failure(event)' first")
-        if not names:
-            raise StataSyntaxError("stcox needs at least one covariate")
-        lhs = f"Surv({stset[0]}, {stset[1]})"
-        out["ties"] = "breslow"                # Stata's stcox default
-    else:
-        if len(names) < 2:
-            raise StataSyntaxError(f"{cmd.name} needs an outcome and at least one covariate")
-        lhs, names = fv_term(names[0]), names[1:]
-    if interaction:
-        names, out["interaction"] = _split_interaction(names)
-    terms = [fv_term(n) for n in names]
-    if not terms:
-        terms = ["1"]
-    for opt in cmd.options:
-        o = match(opt.name, spec.options, cmd.name)
-        _check_args(opt, o, cmd.name)
-        if o.name in ("efron", "breslow"):
-            out["ties"] = o.name
-        elif o.name in ("exposure", "offset"):
-            var = words(opt.args or "")[0]
-            out["exposure" if o.name == "exposure" else "offset"] = var
-        # or / irr / hr / nohr / nolog only change Stata's display of stage 1
-    out["formula"] = f"{lhs} ~ {' + '.join(terms)}"
-    out["_terms"] = terms
-    return out
-
-
 def translate_metan(cmd: Command) -> Step:
-    """``metan ES seES`` or ``metan ES LCI UCI`` -> a Step calling ``ipd.pool``."""
+    """``metan ES seES``, ``metan ES LCI UCI``, ``metan a b c d`` (events and non-events of
+    the treatment and control arms) or ``metan n1 m1 sd1 n0 m0 sd0`` -> ``ipd.pool``."""
     step = Step(command=cmd.text, kind="pool")
-    if len(cmd.words) == 2:
-        step.call.update(estimate=cmd.words[0], se=cmd.words[1])
-    elif len(cmd.words) == 3:
-        step.call.update(estimate=cmd.words[0], ci_low=cmd.words[1], ci_high=cmd.words[2])
+    w = cmd.words
+    if len(w) == 2:
+        step.call.update(estimate=w[0], se=w[1])
+    elif len(w) == 3:
+        step.call.update(estimate=w[0], ci_low=w[1], ci_high=w[2])
+    elif len(w) == 4:
+        step.call.update(events=(w[0], w[2]), nonevents=(w[1], w[3]))
+    elif len(w) == 6:
+        step.call.update(means=(w[1], w[4]), sds=(w[2], w[5]), n=(w[0], w[3]))
     else:
-        raise StataSyntaxError("metan takes ES seES or ES LCI UCI (analysis scale, e.g. log "
-                               "HR); 2x2 counts and means/SDs are not supported")
+        raise StataSyntaxError("metan takes ES seES, ES LCI UCI, 2x2 counts (events and "
+                               "non-events: a b c d) or n1 mean1 sd1 n0 mean0 sd0")
     forest: dict[str, Any] = {}
     for opt in cmd.options:
         spec = match(opt.name, METAN_OPTIONS, "metan")
         _check_args(opt, spec, "metan")
+        if len(w) in (4, 6) and _summary_option(opt, spec, step, forest):
+            continue
         if _common_option(opt, spec, step, forest, "metan"):
             continue
         if spec.name in ("study", "label"):
             arg = opt.args or ""
             m = re.search(r"namevar\s*=\s*(\w+)", arg)
             step.call["study"] = m.group(1) if m else words(arg)[0]
+        else:
+            raise StataSyntaxError(f"option {opt.name} of metan applies to 2x2 counts or "
+                                   "means/SDs, not to ES seES input")
+    if len(w) in (4, 6):
+        _summary_data(step, len(w), "metan")
+    return _finish(step, forest)
+
+
+def translate_ipdmetan_arms(cmd: Command) -> Step:
+    """``ipdmetan outcome treat, study(s) or|rr|rd|md|cohen|hedges|glass ...`` (Syntax 2):
+    collapse the IPD to a 2x2 table (or means and SDs) per study, then pool as metan."""
+    step = Step(command=cmd.text, kind="arms")
+    if len(cmd.words) != 2:
+        raise StataSyntaxError("ipdmetan without ': command' (Syntax 2) takes the outcome and "
+                               "the 0/1 treatment: ipdmetan outcome treat, study(trial) or")
+    forest: dict[str, Any] = {}
+    for opt in cmd.options:
+        spec = match(opt.name, IPDMETAN2_OPTIONS, "ipdmetan (Syntax 2)")
+        _check_args(opt, spec, "ipdmetan")
+        if _summary_option(opt, spec, step, forest) or _common_option(
+                opt, spec, step, forest, "ipdmetan"):
+            continue
+        if spec.name == "study":
+            step.call["study"] = words(split_top(opt.args or "", ",")[0])[0]
+    if "study" not in step.call:
+        raise StataSyntaxError("ipdmetan needs study(varname)")
+    if step.measure is None:
+        raise StataSyntaxError("ipdmetan outcome treat (Syntax 2) needs the measure: or, rr, "
+                               "rd (0/1 outcome) or md, cohen, hedges, glass (continuous)")
+    binary = step.measure in ("OR", "RR", "RD")
+    _summary_data(step, 4 if binary else 6, "ipdmetan")
+    step.arms = {"study": step.call["study"], "outcome": cmd.words[0],
+                 "treatment": cmd.words[1], "kind": "binary" if binary else "continuous"}
+    step.call.update({"events": ("events_1", "events_0"), "n": ("n_1", "n_0")} if binary
+                     else {"means": ("mean_1", "mean_0"), "sds": ("sd_1", "sd_0"),
+                           "n": ("n_1", "n_0")})
     return _finish(step, forest)
 
 
@@ -384,15 +496,33 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
         '~ C(intervention)'
     """
     line = " ".join(line.strip().rstrip(";").split())
+    if re.match(r"^mi\s+est(i(m(a(te?)?)?)?)?\b", line):     # mi estimate: ipdmetan ...
+        rest, _ = mi_prefix(line)
+        if not rest.lower().startswith("ipdmetan"):
+            raise StataSyntaxError("mi estimate is supported with ipdmetan: write "
+                                   "'mi estimate, post: ipdmetan, study(...) : command'")
+        cmd_part, after_part = rest.split(":", 1)
+        return translate(f"{cmd_part}: mi estimate, post: {after_part.strip()}", stset)
     colons = [i for i, _ in _scan(line, ":")]
     prefix, after = (line[:colons[0]], line[colons[0] + 1:]) if colons else (line, None)
     cmd = parse_command(prefix)
     name = cmd.name.lower()
     if name == "ipdmetan":
         if after is None:
+            if cmd.words:
+                return translate_ipdmetan_arms(cmd)
             raise StataSyntaxError("ipdmetan needs ': command' after its options (Syntax 1), "
-                                   "e.g. 'ipdmetan, study(trial) : regress y treat'")
-        return translate_ipdmetan(cmd, parse_command(after), stset)
+                                   "e.g. 'ipdmetan, study(trial) : regress y treat', or an "
+                                   "outcome and treatment (Syntax 2): 'ipdmetan y treat, "
+                                   "study(trial) or'")
+        after, imputed = mi_prefix(after)
+        step = translate_ipdmetan(cmd, parse_command(after), stset)
+        if imputed:
+            step.call["imputation"] = "_mi_m"
+            step.notes.append("mi estimate: the data must be in long (flong) form with the "
+                              "imputation number in _mi_m (mi convert flong); imputation 0, "
+                              "the original data, is left out")
+        return step
     if after is not None:
         raise StataSyntaxError(f"only ipdmetan takes a ': command' part, not {cmd.name}")
     if name == "metan":
