@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from functools import cache
 
 import matplotlib
 
@@ -18,15 +19,27 @@ from ipdmeta.plots._text import new_figure
 BCG = ipd.datasets.load_bcg()
 
 
+@cache
 def _calls():
     m = ipd.pool(BCG, estimate="yi", variance="vi", study="trial", measure="RR")
     mr = ipd.metareg(BCG, "~ ablat", estimate="yi", variance="vi", study="trial")
+    ml = ipd.pool(BCG, estimate="yi", variance="vi", study="trial", method="ML")
+    counts = ipd.pool(BCG.assign(n1=BCG.tpos + BCG.tneg, n0=BCG.cpos + BCG.cneg),
+                      estimate="yi", variance="vi", study="trial", measure="RR")
     return {"forest_plot": (plots.forest_plot, (m,)),
             "funnel_plot": (plots.funnel_plot, (m,)),
             "bubble_plot": (plots.bubble_plot, (mr, "ablat")),
             "leave_one_out_plot": (plots.leave_one_out_plot, (m,)),
             "cumulative_plot": (plots.cumulative_plot, (m,)),
-            "results_set_plot": (plots.results_set_plot, (m.results_set(),))}
+            "results_set_plot": (plots.results_set_plot, (m.results_set(),)),
+            "radial_plot": (plots.radial_plot, (m,)),
+            "qq_plot": (plots.qq_plot, (m,)),
+            "baujat_plot": (plots.baujat_plot, (m,)),
+            "labbe_plot": (plots.labbe_plot, (counts, ("tpos", "cpos"), ("n1", "n0"))),
+            "gosh_plot": (plots.gosh_plot, (m.gosh(),)),
+            "profile_plot": (plots.profile_plot, (m.profile_tau2(),)),
+            "selection_plot": (plots.selection_plot, (ml.selection_model(
+                "stepfun", steps=[0.025], alternative="less"),))}
 
 
 def test_every_public_plot_is_checked() -> None:
@@ -43,7 +56,8 @@ def test_plot_takes_path_and_ax(name: str, tmp_path) -> None:
     fig = fn(*args, path=path)
     assert isinstance(fig, Figure)
     assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if name in ("funnel_plot", "bubble_plot"):   # drawn into a given Axes
+    if name not in ("forest_plot", "leave_one_out_plot", "cumulative_plot",
+                    "results_set_plot"):  # these draw into an Axes given with ax=
         host = new_figure(figsize=(4, 3))
         ax = host.add_subplot()
         assert fn(*args, ax=ax) is host and ax.has_data()

@@ -24,10 +24,15 @@ from ipdmeta.pooling.bias import (
     regtest,
     trimfill,
 )
+from ipdmeta.pooling.counts_bias import harbord_test, peters_test
+from ipdmeta.pooling.failsafe import fsn, tes
+from ipdmeta.pooling.fitstats import lrt
+from ipdmeta.pooling.gosh import gosh
 from ipdmeta.pooling.influence import InfluenceResult, influence, tau2_sensitivity
 from ipdmeta.pooling.metareg import MetaRegResult, metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
+from ipdmeta.pooling.selection import selection_model
 from ipdmeta.pooling.summary_data import CountsMetaResult
 from ipdmeta.report.results_set import (
     ResultsSet,
@@ -64,11 +69,16 @@ __all__ = [
     "effects",
     "egger_test",
     "forest_from_results",
+    "fsn",
     "funnel_data",
+    "gosh",
+    "harbord_test",
     "influence",
     "ipdmeta",
     "ipdover",
+    "lrt",
     "metareg",
+    "peters_test",
     "pool",
     "rank_test",
     "ranktest",
@@ -79,9 +89,11 @@ __all__ = [
     "read_site_results",
     "regtest",
     "results_set",
+    "selection_model",
     "site_stage1",
     "stage1",
     "summarise_arms",
     "tau2_sensitivity",
+    "tes",
     "trimfill",
 ]

@@ -243,7 +243,7 @@ def cmd_metareg(args: argparse.Namespace) -> int:
     check_pool_options(args)
     kwargs = {"estimate": args.estimate, "se": args.se, "variance": args.variance,
               "study": args.study, "method": args.method, "ci": args.ci, "level": args.level,
-              "permutations": args.permutations, "seed": args.seed,
+              "permutations": args.permutations, "seed": args.seed, "joint": args.joint,
               "measure": args.measure, **summary_kwargs(args)}
     progress(args, f"meta-regression {args.formula} on {len(frame)} rows of {args.data}")
     res = metareg(data, args.formula, **{k: v for k, v in kwargs.items() if v is not None})

@@ -392,6 +392,8 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     p.add_argument("--permutations", type=_permutations,
                    help="permutation test arrangements (0: none, else at least 2)")
     p.add_argument("--seed", type=int, help="random seed of the permutation test")
+    p.add_argument("--joint", nargs="+", metavar="TERM",
+                   help="terms whose joint test also gets a permutation p-value")
     _output(p, writes=False)
 
     p = add("forest", "draw the forest plot of a table of study estimates")

@@ -165,3 +165,17 @@ def save_figure(fig: Figure, path: str | Path | None, dpi: int = 300) -> None:
                          f"suffixes {', '.join('.' + k for k in sorted(supported))}")
     with writing(path):
         fig.savefig(path, dpi=dpi, format=fmt)
+
+
+def figure_axes(ax: Any, figsize: tuple[float, float]) -> tuple[Figure, Any]:
+    """The Axes to draw on: ``ax`` when given (and its figure), else a new figure's Axes.
+
+    Example:
+        >>> fig, ax = figure_axes(None, (3, 2))
+        >>> ax.figure is fig
+        True
+    """
+    if ax is not None:
+        return ax.figure, ax
+    fig = new_figure(figsize=figsize)
+    return fig, fig.add_subplot()

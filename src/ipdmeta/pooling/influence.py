@@ -38,7 +38,7 @@ from scipy import stats
 
 from ipdmeta.errors import ConvergenceError, InputError
 from ipdmeta.pooling.inference import critical_value
-from ipdmeta.pooling.options import PoolSpec, regression_spec
+from ipdmeta.pooling.options import ALTERNATIVE_METHODS, REG_METHODS, PoolSpec, regression_spec
 from ipdmeta.pooling.projection import Projection
 from ipdmeta.pooling.regression import RegFit, fit_regression
 
@@ -59,14 +59,24 @@ class ModelParts:
 
 def model_parts(result: Any) -> ModelParts:
     """Estimates, variances, design and fit of a ``MetaResult`` or ``MetaRegResult`` (which
-    carries its design ``X`` and fit)."""
+    carries its design ``X`` and fit).
+
+    Only the normal-normal model with inverse-variance weights ``1/(v_i + tau²)`` (the
+    common-effect model or a tau² estimator of meta-regression) has these parts; the
+    robust (t, mixture) and the other alternative models are refused by name.
+    """
+    method = result.spec.method
+    if method == "GENQ":
+        raise InputError("diagnostics are not available for method='GENQ' (user weights); "
+                         "refit with another method")
+    if method in ALTERNATIVE_METHODS or method.partition("-")[0] not in REG_METHODS:
+        raise InputError(f"this analysis needs the normal random-effects model with weights "
+                         f"1/(v + tau²) (or the common-effect model); method={method!r} is "
+                         "not one: refit with a tau² estimator such as method='REML'")
     if getattr(result, "X", None) is not None:
         return ModelParts(result.estimates, result.variances, result.X, result.terms,
                           result.studies["study"].tolist(), result.spec, result.fit)
     spec, notes = result.spec, []
-    if spec.method == "GENQ":
-        raise InputError("diagnostics are not available for method='GENQ' (user weights); "
-                         "refit with another method")
     if spec.ci == "pl":
         notes.append("ci='pl' has no deletion analogue; the diagnostics use ci='z'")
         spec = replace(spec, ci="z")

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.errors import InputError
+from ipdmeta.pooling.analyses import ModelAnalyses
 from ipdmeta.pooling.heterogeneity import tau2_ci_qprofile
 from ipdmeta.pooling.inference import critical_value
 from ipdmeta.pooling.influence import InfluenceResult, influence
@@ -45,13 +46,14 @@ from ipdmeta.pooling.robust import RobustFit
 from ipdmeta.pooling.robust_lik import mixture_precision, t_precision
 from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
 from ipdmeta.pooling.summary_data import effect_size_table
+from ipdmeta.pooling.wald import resolve_terms
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True, eq=False)
-class MetaRegResult:
+class MetaRegResult(ModelAnalyses):
     """The result of ``ipd.metareg()``.
 
     ``coef`` has one row per coefficient (term, estimate, se, ci_low, ci_high,
@@ -245,11 +247,12 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             variance: str | None = None, study: str | None = None, method: str = "REML",
             ci: str = "hksj", level: float = 0.95, permutations: int = 0,
             seed: int | np.random.Generator | None = None, exact: bool | None = None,
-            intercept: bool = True, measure: str | None = None, events: Any = None,
-            n: Any = None, nonevents: Any = None, means: Any = None, sds: Any = None,
-            time: Any = None, cor: Any = None, correction: float | None = None,
-            to: str = "only0", drop_double_zero: bool | None = None,
-            correction_type: str = "constant") -> MetaRegResult:
+            joint: Any = None, intercept: bool = True, measure: str | None = None,
+            events: Any = None, n: Any = None, nonevents: Any = None, means: Any = None,
+            sds: Any = None, time: Any = None, cor: Any = None,
+            correction: float | None = None, to: str = "only0",
+            drop_double_zero: bool | None = None, correction_type: str = "constant"
+            ) -> MetaRegResult:
     """Meta-regression of study estimates on study-level covariates.
 
     Args:
@@ -274,6 +277,10 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             :mod:`ipdmeta.pooling.permutation`).
         seed, exact: random seed or ``numpy.random.Generator``; force (True) or forbid
             (False) exact enumeration.
+        joint: terms (names, positions or a pattern such as "C(region)") whose joint
+            Wald test also gets a permutation p-value (``permutation.joint_pvalue``;
+            metafor's ``permutest`` of a model fitted with ``btt=``); needs
+            ``permutations``.
         intercept: include an intercept (default True).
         measure: effect measure for display; with summary data, the measure to compute
             (``ipdmeta.effects.MEASURES``).
@@ -330,10 +337,17 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
         fit = fit_regression(y, v, X, spec)
     messages.extend(fit.messages)
     perm = None
+    if joint is not None and not permutations:
+        raise InputError("joint= is a permutation test of a subset of moderators: give "
+                         "permutations= too (use mr.wald_test() for the Wald test)")
     if permutations:
-        perm = permutation_test(y, v, X, method=spec.method, ci=spec.ci, btt=fit.btt,
-                                observed_statistics=fit.statistic, observed_QM=fit.QM,
-                                permutations=permutations, seed=seed, exact=exact)
+        joint_idx = None if joint is None else resolve_terms(joint, names)
+        perm = permutation_test(
+            y, v, X, method=spec.method, ci=spec.ci, btt=fit.btt,
+            observed_statistics=fit.statistic, observed_QM=fit.QM,
+            permutations=permutations, seed=seed, exact=exact, joint=joint_idx,
+            observed_joint=(None if joint_idx is None
+                            else fit_regression(y, v, X, spec, btt=joint_idx).QM))
         if perm.failed:
             messages.append(f"permutation test: {perm.failed} refits did not converge and "
                             "were left out")

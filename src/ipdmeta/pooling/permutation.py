@@ -55,7 +55,9 @@ class PermutationResult:
     random arrangements the observed one is first; only the first 1,000,000 are kept:
     the p-values are counted chunk by chunk, so memory stays bounded whatever the
     number of arrangements); ``failed`` counts refits that did not converge (NaN
-    rows, left out of the p-values, as metafor).
+    rows, left out of the p-values, as metafor).  With ``joint`` (indices of a subset
+    of coefficients), ``joint_pvalue`` is the permutation p-value of their joint Wald
+    test and ``joint_QM`` its value in each (kept) arrangement.
     """
 
     pvalues: np.ndarray
@@ -67,6 +69,9 @@ class PermutationResult:
     failed: int
     statistics: np.ndarray
     QM: np.ndarray
+    joint: tuple[int, ...] | None = None
+    joint_pvalue: float = float("nan")
+    joint_QM: np.ndarray | None = None
 
     def summary(self) -> str:
         """The p-values in words."""
@@ -81,7 +86,7 @@ class PermutationResult:
 
 
 # ---------------------------------------------------------------- batched WLS
-def _wls(w: np.ndarray, X: np.ndarray, y: np.ndarray):
+def batch_wls(w: np.ndarray, X: np.ndarray, y: np.ndarray):
     """Batched weighted least squares: X'W, (X'WX)^-1, coefficients and residuals."""
     Xw = X * w[..., None]
     XtW = np.swapaxes(Xw, -1, -2)
@@ -97,13 +102,13 @@ def _trace(m: np.ndarray) -> np.ndarray:
 
 def _q(w, X, y) -> np.ndarray:
     """Generalised Q ``y'Py`` for each problem."""
-    _, _, _, r = _wls(w, X, y)
+    _, _, _, r = batch_wls(w, X, y)
     return np.sum(w * r * r, axis=-1)
 
 
 def _scoring_step(method: str, w, X, y, k: int, p: int) -> np.ndarray:
     """The Fisher-scoring step of tau² for REML, ML or EB (as metafor's rma.uni)."""
-    XtW, inv, _, r = _wls(w, X, y)
+    XtW, inv, _, r = batch_wls(w, X, y)
     wr = w * r
     if method == "EB":
         return (np.sum(wr * r, axis=-1) * k / (k - p) - k) / np.sum(w, axis=-1)
@@ -123,14 +128,14 @@ def _take(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def _hedges(y, v, X, k, p, B) -> np.ndarray:
-    XtW, inv, _, r = _wls(np.ones((B, k)), X, y)
+    XtW, inv, _, r = batch_wls(np.ones((B, k)), X, y)
     tr_pv = np.sum(v, axis=-1) - _trace(inv @ (XtW @ (np.swapaxes(XtW, -1, -2) * v[..., None])))
     return np.maximum(0.0, (np.sum(r * r, axis=-1) - tr_pv) / (k - p))
 
 
 def _loglik(t, y, v, X, reml: bool) -> np.ndarray:
     w = 1.0 / (v + t[:, None])
-    _, inv, _, r = _wls(w, X, y)
+    _, inv, _, r = batch_wls(w, X, y)
     ll = -0.5 * np.sum(np.log(v + t[:, None]), axis=-1) - 0.5 * np.sum(w * r * r, axis=-1)
     if reml:
         ll = ll + 0.5 * np.linalg.slogdet(inv)[1]
@@ -184,7 +189,7 @@ def _q_root(target: float, y, v, X, k, B) -> tuple[np.ndarray, np.ndarray]:
         t = tau2[active]
         ya, va, Xa = y[active], v[active], _take(X, active)
         w = 1.0 / (va + t[:, None])
-        _, _, _, r = _wls(w, Xa, ya)
+        _, _, _, r = batch_wls(w, Xa, ya)
         f = np.sum(w * r * r, axis=-1) - target
         slope = np.sum((w * r) ** 2, axis=-1)
         lo[active] = np.where(f > 0, t, lo[active])
@@ -226,46 +231,65 @@ def batch_tau2(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray
     if method == "HS":
         return np.maximum(0.0, (_q(w, X, y) - k) / np.sum(w, axis=-1)), ones
     if method == "DL":
-        XtW, inv, _, r = _wls(w, X, y)
+        XtW, inv, _, r = batch_wls(w, X, y)
         tr_p = np.sum(w, axis=-1) - _trace(inv @ (XtW @ np.swapaxes(XtW, -1, -2)))
         return np.maximum(0.0, (np.sum(w * r * r, axis=-1) - (k - p)) / tr_p), ones
     raise InputError(f"method={method!r} has no permutation test; use one of "
                      f"{', '.join(BATCH_METHODS)}")
 
 
-def batch_statistics(method: str, ci: str, y: np.ndarray, v: np.ndarray, X: np.ndarray,
-                     btt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficient z/t statistics (B × p) and QM (B) of B refits (NaN where one failed).
+def batch_refit(method: str, ci: str, y: np.ndarray, v: np.ndarray, X: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coefficients (B × p), their covariances (B × p × p) and a mask of converged refits.
 
     ``y``, ``v`` are (B, k), ``X`` is (B, k, p) or shared (k, p); ``ci`` is "z", "t",
-    "hksj" or "hksj-trunc" (the Knapp-Hartung factor scales the covariance, and QM is
-    divided by the number of tested coefficients ``len(btt)`` for the t-type tests).
+    "hksj" or "hksj-trunc" (the Knapp-Hartung factor scales the covariance).
     """
     B, k = y.shape
     p = X.shape[-1]
     tau2, ok = batch_tau2(method, y, v, X)
     w = 1.0 / (v + tau2[:, None])
-    _, inv, beta, r = _wls(w, X, y)
+    _, inv, beta, r = batch_wls(w, X, y)
     scale = np.ones(B)
     if ci in ("hksj", "hksj-trunc"):
         rss = np.sum(w * r * r, axis=-1)
         scale = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - p))
         if ci == "hksj-trunc":
             scale = np.maximum(1.0, scale)
-    vb = inv * scale[:, None, None]
+    return beta, inv * scale[:, None, None], ok & np.isfinite(tau2)
+
+
+def batch_wald(beta: np.ndarray, vb: np.ndarray, ok: np.ndarray, btt: np.ndarray, ci: str
+               ) -> np.ndarray:
+    """Wald statistic of ``beta[:, btt] = 0`` for each refit (F-scaled for t-type tests)."""
     bb = beta[:, btt]
     sub = vb[:, btt[:, None], btt[None, :]]
+    qm = np.full(len(beta), np.inf)
+    good = np.all(np.isfinite(sub), axis=(1, 2)) & (np.abs(np.linalg.det(sub)) > 0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        z = beta / np.sqrt(np.diagonal(vb, axis1=-2, axis2=-1))
-        good = scale > 0
-        qm = np.full(B, np.inf)
         if good.any():
             qm[good] = np.einsum("bi,bi->b", bb[good],
                                  np.linalg.solve(sub[good], bb[good][..., None])[..., 0])
     if ci != "z":
         qm = qm / len(btt)
-    ok = ok & np.isfinite(tau2)
-    return np.where(ok[:, None], z, np.nan), np.where(ok, qm, np.nan)
+    return np.where(ok, qm, np.nan)
+
+
+def batch_statistics(method: str, ci: str, y: np.ndarray, v: np.ndarray, X: np.ndarray,
+                     btt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficient z/t statistics (B × p) and QM (B) of B refits (NaN where one failed).
+
+    ``y``, ``v`` are (B, k), ``X`` is (B, k, p) or shared (k, p); QM tests the
+    coefficients ``btt`` (divided by ``len(btt)`` for the t-type tests).
+    """
+    beta, vb, ok = batch_refit(method, ci, y, v, X)
+    return _z(beta, vb, ok), batch_wald(beta, vb, ok, btt, ci)
+
+
+def _z(beta: np.ndarray, vb: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = beta / np.sqrt(np.diagonal(vb, axis1=-2, axis2=-1))
+    return np.where(ok[:, None], z, np.nan)
 
 
 # ---------------------------------------------------------------- arrangements
@@ -323,7 +347,8 @@ def _row_orders(X: np.ndarray) -> np.ndarray:
 def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str, ci: str,
                      btt: np.ndarray, observed_statistics: np.ndarray, observed_QM: float,
                      permutations: int, seed: int | np.random.Generator | None = None,
-                     exact: bool | None = None) -> PermutationResult:
+                     exact: bool | None = None, joint: np.ndarray | None = None,
+                     observed_joint: float | None = None) -> PermutationResult:
     """Permutation p-values of a fitted meta-regression.
 
     Args:
@@ -335,6 +360,9 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
         seed: seed or ``numpy.random.Generator`` for the random arrangements.
         exact: None (exact when there are no more distinct arrangements than
             ``permutations``), True (always enumerate) or False (always sample).
+        joint, observed_joint: indices of a subset of coefficients and their observed
+            joint Wald statistic, for a joint permutation test of the subset (as
+            metafor's ``permutest`` of a model fitted with ``btt=``).
 
     Example:
         >>> import numpy as np
@@ -363,8 +391,10 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
     exact_rows = None
     if use_exact:
         exact_rows = _sign_flips(k) if intercept_only else _row_orders(X)
+    if joint is not None and observed_joint is None:
+        raise InputError("joint= needs observed_joint=, the joint Wald statistic of the fit")
     tally = _Tally(np.asarray(observed_statistics, dtype=float), float(observed_QM), btt,
-                   min(n, STORE_LIMIT))
+                   min(n, STORE_LIMIT), joint=joint, joint_obs=observed_joint)
     vb = np.broadcast_to(v, (min(chunk, n), k))
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
@@ -376,7 +406,9 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
             yb, Xb = part * y, X
         else:
             yb, Xb = np.broadcast_to(y, (m, k)), X[part]
-        tally.add(*batch_statistics(method, ci, yb, vb[:m], Xb, btt))
+        beta, cov, ok = batch_refit(method, ci, yb, vb[:m], Xb)
+        tally.add(_z(beta, cov, ok), batch_wald(beta, cov, ok, btt, ci),
+                  None if joint is None else batch_wald(beta, cov, ok, joint, ci))
     return tally.result(exact=use_exact, kind="sign flips" if intercept_only else "row orders")
 
 
@@ -395,22 +427,29 @@ class _Tally:
     """The counts behind the permutation p-values, added chunk by chunk (so memory stays
     bounded whatever the number of arrangements), and the first ``keep`` statistics."""
 
-    def __init__(self, z_obs: np.ndarray, qm_obs: float, btt: np.ndarray, keep: int) -> None:
+    def __init__(self, z_obs: np.ndarray, qm_obs: float, btt: np.ndarray, keep: int, *,
+                 joint: np.ndarray | None = None, joint_obs: float | None = None) -> None:
         self.zo, self.qm_obs, self.btt = np.abs(z_obs), qm_obs, btt
+        self.joint, self.joint_obs = joint, joint_obs
         self.ge = np.zeros(z_obs.size)
         self.ge_adj = np.zeros(btt.size)
-        self.ge_qm = 0
+        self.ge_qm = self.ge_joint = 0
         self.ok = self.failed = 0
         self.z_kept: list[np.ndarray] = []
         self.qm_kept: list[np.ndarray] = []
+        self.joint_kept: list[np.ndarray] = []
         self.room = keep
 
-    def add(self, z: np.ndarray, qm: np.ndarray) -> None:
+    def add(self, z: np.ndarray, qm: np.ndarray, qm_joint: np.ndarray | None = None) -> None:
         if self.room > 0:
             self.z_kept.append(z[: self.room])
             self.qm_kept.append(qm[: self.room])
+            if qm_joint is not None:
+                self.joint_kept.append(qm_joint[: self.room])
             self.room -= min(self.room, qm.size)
         ok = ~np.isnan(qm)
+        if qm_joint is not None:
+            self.ge_joint += int(np.sum(qm_joint[ok] >= self.joint_obs - COMPTOL))
         za = np.abs(z[ok])
         self.ge += np.sum(za >= self.zo - COMPTOL, axis=0)
         max_t = np.max(za[:, self.btt], axis=1)
@@ -425,7 +464,12 @@ class _Tally:
             adjusted = np.full(self.zo.size, np.nan)
             adjusted[self.btt] = self.ge_adj / self.ok
             qm_p = float(self.ge_qm / self.ok) if self.ok else float("nan")
+        joint = {}
+        if self.joint is not None:
+            joint = {"joint": tuple(int(j) for j in self.joint),
+                     "joint_pvalue": float(self.ge_joint / self.ok) if self.ok else float("nan"),
+                     "joint_QM": np.concatenate(self.joint_kept)}
         return PermutationResult(pvalues=pvalues, pvalues_adjusted=adjusted, QM_pvalue=qm_p,
                                  permutations=self.ok, exact=exact, kind=kind,
                                  failed=self.failed, statistics=np.concatenate(self.z_kept),
-                                 QM=np.concatenate(self.qm_kept))
+                                 QM=np.concatenate(self.qm_kept), **joint)

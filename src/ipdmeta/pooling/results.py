@@ -19,6 +19,7 @@ import pandas as pd
 from ipdmeta.effects.transforms import EXPONENTIATED
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.alternative import fit_alternative
+from ipdmeta.pooling.analyses import ModelAnalyses
 from ipdmeta.pooling.bias import (
     EggerResult,
     FunnelData,
@@ -27,6 +28,8 @@ from ipdmeta.pooling.bias import (
     funnel_data,
     trimfill,
 )
+from ipdmeta.pooling.counts_bias import CountsTestResult, harbord_test, peters_test
+from ipdmeta.pooling.diagnostics import LabbeData, labbe_data
 from ipdmeta.pooling.estimate import (
     NAN,
     Pooled,
@@ -35,9 +38,11 @@ from ipdmeta.pooling.estimate import (
     study_weights,
     subgroup_analysis,
 )
+from ipdmeta.pooling.failsafe import FsnResult, fsn
 from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import StudyTable
 from ipdmeta.pooling.options import PoolSpec, common_spec
+from ipdmeta.pooling.profile import ProfileResult, profile_mu
 from ipdmeta.pooling.robust import RobustFit
 from ipdmeta.pooling.robust_bootstrap import OutlierTest, outlier_test
 from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
@@ -57,7 +62,7 @@ ARM_COUNTS = ("events_1", "n_1", "events_0", "n_0")
 
 
 @dataclass(frozen=True, eq=False)
-class MetaResult:
+class MetaResult(ModelAnalyses):
     """The result of ``ipd.pool()``.
 
     ``overall`` is the pooled result of the chosen model, ``common`` the
@@ -66,6 +71,8 @@ class MetaResult:
     ``excluded`` the studies left out (with their stage-1 status and reason);
     ``summary_columns`` the summary-data columns pooled from (``events``, ``n``, ...: each
     a (treatment, control) pair), when the result was pooled from summary data.
+    Fit statistics, Wald tests, BLUPs, selection models, GOSH and the diagnostic
+    plots come from :class:`ipdmeta.pooling.analyses.ModelAnalyses`.
     """
 
     overall: Pooled
@@ -268,3 +275,30 @@ class MetaResult:
         """Write the results set to ``.dta``, ``.csv`` or ``.parquet`` (metan's
         ``saving()``); ``options`` as :meth:`results_set`."""
         return self.results_set(**options).save(path)
+
+    def fsn(self, method: str = "rosenthal", **options: Any) -> FsnResult:
+        """Fail-safe N: "rosenthal", "orwin" or "rosenberg" (``ipdmeta.fsn``)."""
+        return fsn(self, method, **options)
+
+    def profile_mu(self, values: Any = None, n: int = 41) -> ProfileResult:
+        """ML profile log-likelihood of the pooled effect (tau² maximised at each value)."""
+        return profile_mu(self, values, n)
+
+    def harbord(self, events: Any = None, n: Any = None) -> CountsTestResult:
+        """Harbord's test from the 2x2 counts (columns ``events``/``n``: treated, control)."""
+        return harbord_test(self, events, n)
+
+    def peters(self, events: Any = None, n: Any = None, weights: str = "peters"
+               ) -> CountsTestResult:
+        """Peters' test: the estimates on 1/n (``ipdmeta.peters_test``)."""
+        return peters_test(self, events, n, weights)
+
+    def labbe_data(self, events: Any = None, n: Any = None, measure: str | None = None
+                   ) -> LabbeData:
+        """Arm-level outcomes and the pooled line of the L'Abbé plot."""
+        return labbe_data(self, events, n, measure)
+
+    def labbe(self, events: Any = None, n: Any = None, **options: Any) -> Figure:
+        """L'Abbé plot (``ipdmeta.plots.labbe_plot``)."""
+        from ipdmeta.plots.labbe import labbe_plot
+        return labbe_plot(self, events, n, **options)

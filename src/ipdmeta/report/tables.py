@@ -272,6 +272,9 @@ def regression_summary(result: MetaRegResult, eform: bool = False, digits: int =
         lines.append(f"  Permutation test ({'exact, ' if perm.exact else ''}{perm.permutations}"
                      f" {perm.kind}): QM {p_text(perm.QM_pvalue)}; adj. p = Westfall-Young "
                      "max-|t| over the moderators")
+        if perm.joint is not None:
+            names = ", ".join(result.terms[j] for j in perm.joint)
+            lines.append(f"  Joint permutation test of {names}: {p_text(perm.joint_pvalue)}")
     notes = list(result.messages)
     if eform:
         notes.append("exp(b) and its interval are exponentiated; its standard error is "

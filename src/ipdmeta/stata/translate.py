@@ -483,9 +483,15 @@ def translate_metareg(cmd: Command) -> Step:
         elif spec.name == "level":
             step.call["level"] = _number(opt, "metareg")
         elif spec.name == "permute":
-            step.call["permutations"] = int(_number(Option("permute",
-                                                           split_top(opt.args or "", ",")[0]),
-                                                    "metareg"))
+            parts = split_top(opt.args or "", ",")
+            step.call["permutations"] = int(_number(Option("permute", parts[0]), "metareg"))
+            for sub in parse_options(parts[1] if len(parts) > 1 else ""):
+                if len(sub.name) >= 1 and "joint".startswith(sub.name.lower()):
+                    step.call["joint"] = [fv_term(w) for w in words(sub.args or "")]
+                elif not ("univariable".startswith(sub.name.lower())
+                          or "nodots".startswith(sub.name.lower())):
+                    raise StataSyntaxError(f"permute(): option {sub.name!r} is not supported; "
+                                           "use permute(#, joint(varlist))")
     if "se" not in step.call and "variance" not in step.call:
         raise StataSyntaxError("metareg needs wsse(varname) or wsvar(varname)")
     step.call = _ordered(step.call)
