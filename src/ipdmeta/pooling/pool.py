@@ -11,9 +11,9 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from ipdmeta.errors import InputError
 from ipdmeta.pooling.estimate import fit_pooled
 from ipdmeta.pooling.input import StudyTable, read_study_table
 from ipdmeta.pooling.options import (
@@ -24,6 +24,7 @@ from ipdmeta.pooling.options import (
     normalise_method,
 )
 from ipdmeta.pooling.results import MetaResult
+from ipdmeta.pooling.user_weights import check_user_weights, check_weighted_spec
 
 __all__ = ["METHODS", "PoolSpec", "fit_pooled", "make_spec", "normalise_level",
            "normalise_method", "pool", "pool_table"]
@@ -51,6 +52,11 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         method: "common" (aliases "FE", "EE", "IV") or a tau² estimator: "DL",
             "REML" (default, as metafor), "ML", "PM", "PMM", "EB", "HE", "SJ", "HS",
             "GENQ" (weights from the ``weights`` column, default 1/variance).
+        weights: a column of user-defined study weights (Stata metan's ``wgt()``):
+            with GENQ they define its generalised Q; with any other method the
+            estimate is ``sum(w y)/sum(w)`` with variance ``sum(w² (v + tau²))/sum(w)²``,
+            tau² from ``method`` (see :mod:`ipdmeta.pooling.user_weights`; ci "z" or
+            "t").
         ci: "z" (default, as metafor), "t", "hksj", "hksj-trunc" or "pl".
         level: confidence level (0.95 or 95).
         pi: prediction interval: "hts" (t with k − 2 df, Higgins et al. 2009, as
@@ -68,11 +74,12 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         0.2277
     """
     spec = make_spec(method, ci, level, pi, tau2_ci)
-    if weights is not None and spec.method != "GENQ":
-        raise InputError(f"weights={weights!r} is used by method='GENQ' (tau² from the "
-                         "generalised Q statistic with these weights); with method="
-                         f"{method!r} the studies are weighted by 1/(variance + tau²). Drop "
-                         "weights= or use method='GENQ'")
+    user = weights is not None and spec.method != "GENQ"
+    if user:
+        check_weighted_spec(spec)
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study,
                              by=by, weights=weights)
+    if user:
+        w = check_user_weights(table.genq_weights, table.labels, str(weights))
+        table = replace(table, genq_weights=None, user_weights=w)
     return pool_table(table, spec, measure)

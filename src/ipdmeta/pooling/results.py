@@ -10,11 +10,13 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ipdmeta.pooling.bias import (
     EggerResult,
@@ -32,10 +34,12 @@ from ipdmeta.pooling.estimate import (
     study_weights,
     subgroup_analysis,
 )
+from ipdmeta.pooling.extra_models import pooled_models
 from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import StudyTable
-from ipdmeta.pooling.options import PoolSpec, common_spec
+from ipdmeta.pooling.options import PoolSpec, common_spec, normalise_level
 from ipdmeta.pooling.sensitivity import cumulative, leave_one_out
+from ipdmeta.pooling.user_weights import fit_user_weighted, weight_percent
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -70,25 +74,73 @@ class MetaResult:
         columns=["study", "status", "reason"]))
     measure: str | None = None
     messages: tuple[str, ...] = ()
+    user_weights: np.ndarray | None = None
+    models: tuple[Pooled, ...] = ()
 
     @classmethod
     def from_table(cls, table: StudyTable, spec: PoolSpec, measure: str | None = None
                    ) -> MetaResult:
         """Pool a validated ``StudyTable``: ``pool()`` without the input handling."""
-        overall = fit_pooled(table.y, table.v, spec, table.genq_weights)
-        common = overall if spec.is_common else fit_pooled(table.y, table.v, common_spec(spec))
+        uw = table.user_weights
+        fit = None
+        if uw is not None:
+            def fit(idx: np.ndarray, s: PoolSpec) -> Pooled:
+                return fit_user_weighted(table.y[idx], table.v[idx], uw[idx], s)
+        everything = np.arange(len(table.y))
+        overall = (fit(everything, spec) if fit is not None
+                   else fit_pooled(table.y, table.v, spec, table.genq_weights))
+        common = overall
+        if not spec.is_common:
+            common = (fit(everything, common_spec(spec)) if fit is not None
+                      else fit_pooled(table.y, table.v, common_spec(spec)))
         studies = table.study_frame(spec.level)
-        studies["weight"] = study_weights(table.v, overall.tau2)
+        studies["weight"] = (study_weights(table.v, overall.tau2) if uw is None
+                             else weight_percent(uw))
         subgroups = common_subgroups = None
         if table.by is not None:
-            subgroups = subgroup_analysis(table, spec)
+            subgroups = subgroup_analysis(table, spec, fit)
             common_subgroups = (subgroups if spec.is_common
-                                else subgroup_analysis(table, common_spec(spec)))
+                                else subgroup_analysis(table, common_spec(spec), fit))
         return cls(overall=overall, common=common, studies=studies, spec=spec,
                    data=table.data, estimates=table.y, variances=table.v,
                    subgroups=subgroups, common_subgroups=common_subgroups,
                    excluded=table.excluded, measure=measure or table.measure,
-                   messages=table.messages + overall.messages)
+                   messages=table.messages + overall.messages, user_weights=uw)
+
+    def with_models(self, *models: str | Mapping[str, Any]) -> MetaResult:
+        """This result with further pooling models shown beside the chosen one (Stata
+        metan's ``model(fe \\ dl \\ reml, hksj)``): each a method name or a dict of
+        ``pool()`` options (``method``, ``ci``, ``pi``, ``tau2_ci``); see
+        :mod:`ipdmeta.pooling.extra_models`.  ``summary()``, ``forest()`` and
+        ``results_set()`` show them after the chosen model.
+
+        Example:
+            >>> import ipdmeta as ipd
+            >>> m = ipd.pool(ipd.datasets.load_bcg(), estimate="yi", variance="vi",
+            ...              study="trial", method="common")
+            >>> m2 = m.with_models("DL", {"method": "REML", "ci": "hksj"})
+            >>> [p.method for p in (m2.overall, *m2.models)]
+            ['common', 'DL', 'REML']
+        """
+        extra = pooled_models(self.estimates, self.variances, self.spec, list(models),
+                              self.user_weights)
+        return replace(self, models=self.models + extra)
+
+    def with_study_level(self, level: float) -> MetaResult:
+        """This result with the study intervals at another confidence level (Stata
+        metan's ``ilevel()``; the pooled results keep ``spec.level``, ``olevel()``).
+
+        Example:
+            >>> import pandas as pd, ipdmeta as ipd
+            >>> m = ipd.pool(pd.DataFrame({"yi": [0.1, 0.3], "sei": [0.1, 0.2]}))
+            >>> round(float(m.with_study_level(90).studies.ci_low[0]), 4)
+            -0.0645
+        """
+        lev = normalise_level(level)
+        crit = float(stats.norm.ppf(1 - (1 - lev) / 2))
+        studies = self.studies.assign(ci_low=self.studies.estimate - crit * self.studies.se,
+                                      ci_high=self.studies.estimate + crit * self.studies.se)
+        return replace(self, studies=studies)
 
     @property
     def k(self) -> int:
