@@ -92,6 +92,7 @@ class TableOptions:
     subgroup_tests: bool = True
     subtotals: bool = True
     overall: bool = True
+    counts: tuple[str, ...] | None = None
     show_studies: bool = True
     sort_by: str | Sequence[Any] | None = None
     het_stats: Sequence[str] | None = None
@@ -149,6 +150,45 @@ def heterogeneity_text(p: Pooled, stats: Sequence[str] | None = None) -> str:
     return "Heterogeneity: " + ", ".join(text[s] for s in stats if text[s])
 
 
+def count_columns(result: MetaResult, groups: Sequence[str], digits: int
+                  ) -> dict[str, tuple[str, list[str]]]:
+    """The summary data of each study as text, one column per arm (metan's ``counts``):
+    "events/N" for counts, "events/time" for rates, "N, mean (SD)" for means.
+
+    Returns column key -> (header, one cell per row of ``result.data``).  Needs a result
+    pooled from summary data (``result.summary_columns``).
+    """
+    cols = getattr(result, "summary_columns", None) or {}
+    data = result.data.reset_index(drop=True)
+
+    def values(role: str, j: int) -> list[str]:
+        return [fmt_value(v, digits) for v in data[cols[role][j]]]
+
+    if "events" in cols:
+        events = len(cols["events"])
+        if "nonevents" in cols:
+            totals = [[fmt_value(e + f, digits) for e, f in
+                       zip(data[cols["events"][j]], data[cols["nonevents"][j]], strict=True)]
+                      for j in range(events)]
+        else:
+            role = "time" if "time" in cols else "n"
+            totals = [values(role, j) for j in range(events)]
+        unit = "events/time" if "time" in cols else "n/N"
+        cells = [[f"{e}/{t}" for e, t in zip(values("events", j), totals[j], strict=True)]
+                 for j in range(events)]
+    elif "means" in cols:
+        unit = "N, mean (SD)"
+        cells = [[f"{n}, {m} ({s})" for n, m, s in zip(values("n", j), values("means", j),
+                                                        values("sds", j), strict=True)]
+                 for j in range(2)]
+    else:
+        raise InputError("counts=True shows the summary data (events, n, means, SDs) of a "
+                         "result pooled from them, e.g. ipd.pool(frame, events=(...), "
+                         "n=(...), measure='OR'); this result has none")
+    names = list(groups)[: len(cells)] if len(cells) > 1 else ["Events"]
+    return {f"counts{j}": (f"{names[j]} {unit}", cells[j]) for j in range(len(cells))}
+
+
 def subgroup_test_text(result: MetaResult) -> str:
     """'Test for subgroup differences: Q = 1.86, df = 2, p = 0.39'."""
     s = result.subgroups
@@ -167,6 +207,8 @@ class _Builder:
         self.rows: list[Row] = []
         self.y = 0.0
         self.data = result.data.reset_index(drop=True)
+        self.counts = ({} if opt.counts is None
+                       else count_columns(result, opt.counts, self.digits))
         self.colors = self.group_colors()
 
     def add(self, row: Row, step: float = 1.0) -> Row:
@@ -189,6 +231,8 @@ class _Builder:
         for col in [*self.opt.left_columns, *self.opt.right_columns]:
             value = "" if i is None else fmt_value(self.data[col].iloc[i], self.digits)
             cells[col] = (value,)
+        for key, (_, texts) in self.counts.items():
+            cells[key] = ("" if i is None else texts[i],)
         return cells
 
     def study_row(self, i: int, s: pd.Series, group: Any = None) -> None:
@@ -355,6 +399,7 @@ class _Builder:
         num = {c: pd.api.types.is_numeric_dtype(self.data[c]) for c in
                [*opt.left_columns, *opt.right_columns]}
         cols = [Column("study", h.get("study", "Study"), "left")]
+        cols += [Column(k, h.get(k, header), "left") for k, (header, _) in self.counts.items()]
         cols += [Column(c, h.get(c, str(c)), "left", num[c]) for c in opt.left_columns]
         if opt.show_estimates:
             cols.append(Column("effect", h.get("effect", opt.effect), "right", True, 3))

@@ -125,10 +125,11 @@ def forest_plot(
     title: str | None = None, font_size: float = 9, font_family: str | None = None,
     colors: Mapping[str, str] | None = None, figsize: tuple[float, float] | None = None,
     ax: Axes | None = None, path: str | Path | None = None, dpi: int = 300,
-    digits: int = 2, show_studies: bool = True, sort_by: str | Sequence[Any] | None = None,
-    het_stats: Sequence[str] | None = None, show_boxes: bool = True,
-    null: float | None = None, ci_caps: bool = False, plot_id: str | None = None,
-    group_colors: Mapping[Any, str] | None = None,
+    digits: int = 2, counts: bool = False,
+    group_names: tuple[str, str] = ("Treatment", "Control"), show_studies: bool = True,
+    sort_by: str | Sequence[Any] | None = None, het_stats: Sequence[str] | None = None,
+    show_boxes: bool = True, null: float | None = None, ci_caps: bool = False,
+    plot_id: str | None = None, group_colors: Mapping[Any, str] | None = None,
 ) -> Figure:
     """Draw a forest plot of a pooled result; options mirror Stata's ``forest``.
 
@@ -180,6 +181,11 @@ def forest_plot(
         path: save to this file; the format follows the suffix (png, pdf, svg, ...).
         dpi: resolution of saved raster images.
         digits: decimals of the estimates and intervals (``dp()``).
+        counts: for a result pooled from summary data, show each study's data per arm
+            left of the plot: events/N (counts), events/time (rates) or N, mean (SD)
+            (metan's ``counts``).
+        group_names: the arm names heading those columns (metan's ``group1()``,
+            ``group2()``).
         show_studies: the study rows; False shows the pooled rows only
             (``summaryonly``).
         sort_by: order of the studies: a column of ``result.data`` (``sortby()``), or
@@ -230,8 +236,8 @@ def forest_plot(
         show_common=bool(show_common), show_random=show_random, show_pi=show_pi,
         show_heterogeneity=show_heterogeneity, show_excluded=show_excluded,
         subgroup_tests=subgroup_tests, subtotals=subtotals, overall=overall,
-        show_studies=show_studies, sort_by=sort_by, het_stats=het_stats, plot_id=plot_id,
-        group_colors=group_colors)
+        counts=tuple(group_names) if counts else None, show_studies=show_studies,
+        sort_by=sort_by, het_stats=het_stats, plot_id=plot_id, group_colors=group_colors)
     table = build_table(result, options)
     return render_table(table, eform=bool(eform), xlabel=xlabel, xticks=xticks, xlim=xlim,
                         favours=favours, null_line=null_line,
