@@ -259,10 +259,33 @@ class _Builder:
                 raise InputError(f"sort_by={key!r} is not a column of the pooled table "
                                  f"(columns: {', '.join(map(str, self.data.columns))})")
             return np.argsort(self.data[key].to_numpy(), kind="stable")
-        wanted = [str(k) for k in key]
+        skipped = set(self.result.excluded["study"].astype(str))
+        wanted = [str(k) for k in key if str(k) not in skipped]
         if sorted(wanted) != sorted(labels):
             raise InputError("sort_by must be a column name or list every study label once")
         return np.array([labels.index(k) for k in wanted])
+
+    def excluded_places(self, excluded: pd.DataFrame) -> dict[int, pd.DataFrame]:
+        """Where the studies not estimable go when ``sort_by`` lists them too (Stata's
+        ``keeporder``): {number of estimable studies before them: their rows}; -1 (at
+        the end) for those it does not list."""
+        key = self.opt.sort_by
+        if key is None or isinstance(key, str) or not len(excluded):
+            return {-1: excluded}
+        labels = excluded["study"].astype(str).tolist()
+        places: dict[int, list[int]] = {}
+        before = 0
+        for k in map(str, key):
+            if k in labels:
+                places.setdefault(before, []).append(labels.index(k))
+            else:
+                before += 1
+        listed = {i for idx in places.values() for i in idx}
+        out = {pos: excluded.iloc[idx] for pos, idx in places.items()}
+        rest = [i for i in range(len(labels)) if i not in listed]
+        if rest:
+            out[-1] = excluded.iloc[rest]
+        return out
 
     def group_colors(self) -> list[str] | None:
         """The box/CI colour of each study under ``plot_id`` (Stata's ``plotid()`` with
@@ -323,10 +346,13 @@ class _Builder:
         self.y = 0.6  # the header is at 0, its rule at 0.6
         order = self.study_order(len(studies))
         if sub is None:
-            for i in order:
+            places = self.excluded_places(excluded) if opt.show_studies else {}
+            for n, i in enumerate(order):
+                if n in places:
+                    self.excluded_rows(places[n])
                 self.study_row(int(i), studies.iloc[i])
-            if opt.show_studies:
-                self.excluded_rows(excluded)
+            for n in sorted(p for p in places if p >= len(order) or p == -1):
+                self.excluded_rows(places[n])
         else:
             self.subgroup_blocks(studies, excluded, order)
         if opt.overall:

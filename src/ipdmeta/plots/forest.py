@@ -190,7 +190,8 @@ def forest_plot(
         show_studies: the study rows; False shows the pooled rows only
             (``summaryonly``).
         sort_by: order of the studies: a column of ``result.data`` (``sortby()``), or
-            the study labels in the order wanted.
+            the study labels in the order wanted, which may place the studies that
+            were not estimable among the others (``keeporder``).
         het_stats: the heterogeneity statistics shown and their order (``hetinfo()``):
             any of "I2", "tau2", "Q", "p", "H", "H2".
         show_boxes: weighted boxes; False draws a small marker for each estimate

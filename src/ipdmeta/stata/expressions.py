@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ipdmeta.stata.parse import StataSyntaxError
+from ipdmeta.stata.parse import StataSyntaxError, split_qualifiers
 
 __all__ = ["Selection", "if_mask", "in_range", "split_qualifiers"]
 
@@ -312,32 +312,3 @@ def in_range(text: str) -> tuple[int | None, int | None]:
     start = pos(parts[0], False)
     stop = pos(parts[-1], True)
     return start, stop
-
-
-def split_qualifiers(text: str) -> tuple[str, str | None, str | None]:
-    """``varlist [if exp] [in range]`` -> (varlist, if expression, in range), the
-    qualifiers found outside quotes and parentheses.
-
-    Example:
-        >>> split_qualifiers('y treat if age > 50 & sex == "m" in 1/100')
-        ('y treat', 'age > 50 & sex == "m"', '1/100')
-    """
-    depth, quote, cuts = 0, False, []
-    for m in re.finditer(r'[()"]|\b(?:if|in)\b', text):
-        tok = m.group(0)
-        if tok == '"':
-            quote = not quote
-        elif not quote and tok == "(":
-            depth += 1
-        elif not quote and tok == ")":
-            depth -= 1
-        elif not quote and depth == 0:
-            cuts.append((m.start(), tok))
-    head_end = cuts[0][0] if cuts else len(text)
-    found: dict[str, str] = {}
-    for n, (start, tok) in enumerate(cuts):
-        end = cuts[n + 1][0] if n + 1 < len(cuts) else len(text)
-        if tok in found:
-            raise StataSyntaxError(f"'{tok}' appears twice in {text!r}")
-        found[tok] = text[start + len(tok):end].strip()
-    return text[:head_end].strip(), found.get("if"), found.get("in")

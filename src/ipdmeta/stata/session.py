@@ -15,27 +15,35 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ipdmeta.analysis import ipdmeta
 from ipdmeta.io import read_data
+from ipdmeta.ipdover import ipdover
 from ipdmeta.pooling.metareg import metareg
 from ipdmeta.pooling.pool import pool
+from ipdmeta.report.results_set import forest_from_results
 from ipdmeta.stage1.arms import summarise_arms
+from ipdmeta.stata.codegen import formula_variables as _formula_variables
 from ipdmeta.stata.codegen import fraction, py
 from ipdmeta.stata.parse import StataSyntaxError
-from ipdmeta.stata.translate import Step, translate
+from ipdmeta.stata.step import Step
+from ipdmeta.stata.translate import translate
+
+_PLOTS = ("ipdmeta", "pool", "arms", "ipdover", "forestplot")
 
 
 class StataSession:
     """Runs translated Stata commands one after another on the data in memory.
 
     Like a Stata session: ``use`` loads a file, ``stset`` declares the survival
-    outcome, ``tabulate ..., generate()`` adds dummies, ``saving()`` writes files
-    (relative to ``workdir``), and forest plots are written to ``graph_dir`` as
-    ``forest1.png``, ``forest2.png``...
+    outcome, ``sort`` and ``tabulate ..., generate()`` change the data, ``saving()``
+    writes results sets (relative to ``workdir``; an existing file only with
+    ``saving(FILE, replace)``, the data file never), and forest plots are written to
+    ``graph_dir`` as ``forest1.png``, ``forest2.png``... (metareg's graph as
+    ``bubble1.png`` ...).  :meth:`python` is the equivalent Python script, with the
+    same file names.
     """
 
     def __init__(self, data: pd.DataFrame | None = None, *, stset: tuple[str, str] | None = None,
@@ -48,28 +56,43 @@ class StataSession:
         self.graph_format = graph_format
         self.steps: list[Step] = []
         self.data_path = data_path
-        self._graphs = 0
+        self.inputs: list[Path] = [Path(data_path)] if data_path is not None else []
+        self._graphs = {"forest": 0, "bubble": 0}
 
+    # ------------------------------------------------------------------ translating
     def translate(self, line: str) -> Step:
-        """Translate ``line`` with this session's stset (does not run it)."""
+        """Translate ``line`` with this session's stset and give it its file names
+        (does not run it)."""
         step = translate(line, self.stset)
         if step.kind == "stset":
             self.stset = (step.call["time"], step.call["event"])
+        if step.kind == "use":
+            step.call["resolved"] = str(self._path(step.call["path"]))
+        if step.aggregate is not None:
+            step.aggregate["resolved"] = str(self._path(step.aggregate["path"]))
+        if step.saving:
+            step.saving_path = self._path(step.saving)
+        if self.graph_dir is not None and ((step.forest is not None and step.kind in _PLOTS)
+                                           or (step.kind == "metareg" and step.forest)):
+            kind = "bubble" if step.kind == "metareg" else "forest"
+            self._graphs[kind] += 1
+            step.forest_path = self.graph_dir / f"{kind}{self._graphs[kind]}.{self.graph_format}"
         return step
 
     def python(self) -> str:
         """The Python script equivalent to all commands run so far."""
         head = ["import ipdmeta as ipd"]
-        if any(s.kind == "pool" and "ci_low" in s.call for s in self.steps):
+        if any(s.kind in ("pool", "arms") and "ci_low" in s.call for s in self.steps):
             head.append("import scipy.stats")
         if self.data_path is not None:
             head += ["", f"data = ipd.read_data({py(str(self.data_path))})"]
         return "\n".join(head + [""] + [s.python for s in self.steps]) + "\n"
 
+    # ------------------------------------------------------------------ running
     def run(self, line: str) -> Step:
         """Translate and run one command; returns the Step with ``result`` and ``output``."""
         step = self.translate(line)
-        if step.kind in ("ipdmeta", "pool", "arms", "metareg", "tabulate") and self.data is None:
+        if step.kind not in ("use", "stset") and self.data is None:
             raise StataSyntaxError(f"no data in memory for {step.command!r}: give --data FILE "
                                    "or run 'use FILE' first")
         getattr(self, f"_run_{step.kind}")(step)
@@ -82,91 +105,180 @@ class StataSession:
             p = p.with_suffix(".dta")
         return p if p.is_absolute() else self.workdir / p
 
-    def _graph(self, step: Step, result: Any) -> None:
-        if step.forest is None or self.graph_dir is None:
+    def _rows(self, step: Step, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows the step's ``if``/``in`` select."""
+        if step.selection is not None:
+            frame = frame[step.selection.mask(frame)]
+        if step.rows is not None:
+            frame = frame.iloc[slice(*step.rows)]
+        return frame
+
+    def _save(self, step: Step, result: Any) -> None:
+        """saving(): Stata's rules (an existing file needs replace; never the data file)."""
+        path = step.saving_path
+        if path is None:
             return
-        self._graphs += 1
-        self.graph_dir.mkdir(parents=True, exist_ok=True)
-        path = self.graph_dir / f"forest{self._graphs}.{self.graph_format}"
-        step.forest = {**step.forest, "path": str(path)}
-        fig = result.forest(**step.forest)
+        if any(path.resolve() == p.resolve() for p in self.inputs):
+            raise StataSyntaxError(f"saving({step.saving}) would overwrite the data file "
+                                   f"{path}; save the results set under another name")
+        if path.exists() and not step.replace:
+            raise StataSyntaxError(f"file {path.name} already exists (Stata r(602)); add "
+                                   f"replace: saving({step.saving}, replace)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        step.files.append(result.save(path))
+
+    def _plot(self, step: Step, draw: Any, options: dict[str, Any] | None = None) -> None:
+        """Draw with ``draw(**options)`` (default: the step's forest options) into the
+        step's file, if any."""
+        if step.forest_path is None:
+            return
+        step.forest_path.parent.mkdir(parents=True, exist_ok=True)
+        if options is None:
+            options = {k: v for k, v in (step.forest or {}).items() if not k.startswith("__")}
+        fig = draw(**options, path=str(step.forest_path))
         fig.clf()
-        step.files.append(path)
+        step.files.append(step.forest_path)
+
+    def _finish(self, step: Step, res: Any) -> None:
+        """Models, study level, summary, plot (or cumulative/influence), files, clear."""
+        if step.models:
+            res = res.with_models(*step.models)
+        if step.study_level is not None:
+            res = res.with_study_level(step.study_level)
+        step.result = res
+        meta = getattr(res, "meta", res)
+        if not step.quiet:
+            step.output = res.summary(eform=step.eform)
+        if step.analysis == "cumulative":
+            table = meta.cumulative(step.order)
+            step.output += "\n\nCumulative meta-analysis:\n" + table.to_string(index=False)
+            self._plot(step, lambda **o: meta.cumulative_forest(
+                step.order, **{k: v for k, v in o.items() if k != "show_pi"}))
+        elif step.analysis == "influence":
+            table = meta.leave_one_out()
+            step.output += "\n\nInfluence (each study left out):\n" + table.to_string(
+                index=False)
+            self._plot(step, lambda **o: meta.leave_one_out_forest(
+                **{k: v for k, v in o.items() if k != "show_pi"}))
+        elif step.forest is not None:
+            options = {}
+            if step.forest.get("__keeporder__") and hasattr(res, "aggregate"):
+                options["sort_by"] = res.aggregate.to_frame()["study"].tolist()
+            self._plot(step, lambda **o: res.forest(**o, **options))
+        self._save(step, res)
+        if step.clear:
+            self.data = res.results_set().to_frame()
 
     def _run_use(self, step: Step) -> None:
-        path = self._path(step.call["path"])
+        path = Path(step.call["resolved"])
         self.data = read_data(path)
+        self.inputs.append(path)
         step.output = f"(loaded {path.name}: {len(self.data)} rows, {self.data.shape[1]} columns)"
 
     def _run_stset(self, step: Step) -> None:
         step.output = f"(survival outcome: time {step.call['time']}, event {step.call['event']})"
 
+    def _run_sort(self, step: Step) -> None:
+        _require(self.data, step.call["columns"])
+        self.data = self.data.sort_values(step.call["columns"], kind="stable").reset_index(
+            drop=True)
+
     def _run_tabulate(self, step: Step) -> None:
         var, stub = step.call["variable"], step.call["stub"]
         _require(self.data, [var])
-        levels = sorted(self.data[var].dropna().unique())
+        values = self.data[var].where(self.data[var].ne(""))     # "" is missing in Stata
         made = []
-        for i, level in enumerate(levels, start=1):
-            self.data[f"{stub}{i}"] = (self.data[var] == level).astype(float)
-            self.data.loc[self.data[var].isna(), f"{stub}{i}"] = np.nan
+        for i, level in enumerate(sorted(values.dropna().unique()), start=1):
+            self.data[f"{stub}{i}"] = (values == level).astype(float).where(values.notna())
             made.append(f"{stub}{i} = ({var} == {level})")
         step.output = "(new dummies: " + "; ".join(made) + ")"
 
+    def _aggregate(self, step: Step) -> pd.DataFrame | None:
+        agg = step.aggregate
+        if agg is None:
+            return None
+        path = Path(agg["resolved"])
+        frame = read_data(path)
+        self.inputs.append(path)
+        if agg.get("selection") is not None:
+            frame = frame[agg["selection"].mask(frame)]
+        if agg.get("rows") is not None:
+            frame = frame.iloc[slice(*agg["rows"])]
+        return frame
+
     def _run_ipdmeta(self, step: Step) -> None:
-        res = ipdmeta(self.data, **step.call)
-        step.result = res
-        step.output = res.summary(eform=step.eform)
-        self._graph(step, res)
-        if step.saving:
-            path = res.aggregate.save(self._path(step.saving), names="ipdmetan")
-            step.files.append(path)
-            step.output += f"\n\n(aggregate data saved to {path})"
+        _require(self.data, [step.call["study"]])
+        frame = self._rows(step, self.data)
+        ad = self._aggregate(step)
+        res = ipdmeta(frame, **step.call, **({} if ad is None else {"aggregate": ad}))
+        self._finish(step, res)
 
     def _run_arms(self, step: Step) -> None:
         assert step.arms is not None
         _require(self.data, [step.arms[k] for k in ("study", "outcome", "treatment")])
-        arms = summarise_arms(self.data, **step.arms)
-        self._run_pool(step, arms)
+        arms = summarise_arms(self._rows(step, self.data), **step.arms)
         if arms.attrs.get("dropped"):
             step.notes.append(f"{arms.attrs['dropped']} participant(s) with a missing study, "
                               "outcome or treatment left out")
+        self._pool(step, arms)
 
-    def _run_pool(self, step: Step, frame: pd.DataFrame | None = None) -> None:
-        call, frame = dict(step.call), self.data if frame is None else frame
+    def _run_pool(self, step: Step) -> None:
+        self._pool(step, self._rows(step, self.data))
+
+    def _pool(self, step: Step, frame: pd.DataFrame) -> None:
+        call = dict(step.call)
         _require(frame, _columns(call))
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
             z = stats.norm.ppf(0.5 + fraction(call.get("level", 0.95)) / 2)
             frame = frame.assign(_seES=(frame[hi] - frame[lo]) / (2 * z))
             call["se"] = "_seES"
-        if "status" not in frame.columns and "estimate" in call:
-            keep = frame[[call["estimate"], call["se"]]].notna().all(axis=1)
+        if "estimate" in call:
+            used = [call["estimate"], call.get("se") or call["variance"]]
+            keep = frame[used].notna().all(axis=1)
             if not keep.all():
                 step.notes.append(f"{int((~keep).sum())} row(s) with a missing estimate or "
                                   "standard error left out (as Stata does)")
                 frame = frame[keep]
         res = pool(frame, measure=step.measure, **call)
-        step.result = res
-        step.output = res.summary(eform=step.eform)
-        self._graph(step, res)
-        if step.saving:
-            path = self._path(step.saving).with_suffix(".csv")
-            res.to_frame().to_csv(path, index=False)
-            step.files.append(path)
+        self._finish(step, res)
 
     def _run_metareg(self, step: Step) -> None:
         call = dict(step.call)
         formula = call.pop("formula")
-        columns = _columns(call)
-        columns += re.findall(r"[A-Za-z_]\w*", re.sub(r"C\(([^)]*)\)", r"\1", formula))
+        columns = [call["estimate"], call.get("se") or call["variance"],
+                   *_formula_variables(formula)]
         _require(self.data, columns, metareg=True)
-        res = metareg(self.data, formula, **call)
+        frame = self._rows(step, self.data)
+        keep = frame[columns].notna().all(axis=1)
+        if not keep.all():
+            step.notes.append(f"{int((~keep).sum())} row(s) with a missing value of "
+                              f"{', '.join(columns)} left out (as Stata does)")
+        res = metareg(frame[keep], formula, **call)
         step.result = res
-        step.output = res.summary(eform=bool(step.eform))
+        if not step.quiet:
+            step.output = res.summary(eform=bool(step.eform))
+        if step.forest is not None:
+            graph = dict(step.forest)
+            moderator = graph.pop("moderator")
+            self._plot(step, lambda **o: res.bubble(moderator, **o), graph)
+
+    def _run_ipdover(self, step: Step) -> None:
+        res = ipdover(self._rows(step, self.data), **step.call)
+        step.result = res
+        if not step.quiet:
+            step.output = res.summary(eform=step.eform)
+        self._plot(step, res.forest)
+        self._save(step, res)
+
+    def _run_forestplot(self, step: Step) -> None:
+        frame = self._rows(step, self.data)
+        self._plot(step, lambda **o: forest_from_results(frame, **o))
+        step.output = f"(forest plot of {len(frame)} rows)"
 
 
 _COLUMN_KEYS = ("estimate", "se", "variance", "ci_low", "ci_high", "study", "by", "events",
-                "nonevents", "n", "means", "sds")
+                "nonevents", "n", "means", "sds", "weights")
 
 
 def _columns(call: dict[str, Any]) -> list[str]:
@@ -191,3 +303,4 @@ def _require(data: pd.DataFrame, columns: list[str], metareg: bool = False) -> N
                      f"'tabulate VAR, generate({m.group(1)})' first, or write i.VAR")
         raise StataSyntaxError(f"variable {col!r} not found (columns: "
                                f"{', '.join(map(str, data.columns))}){hint}")
+
