@@ -126,6 +126,7 @@ class StataSession:
                                    f"replace: saving({step.saving}, replace)")
         path.parent.mkdir(parents=True, exist_ok=True)
         step.files.append(result.save(path))
+        step.output += f"\n\n(results set saved to {path})"
 
     def _plot(self, step: Step, draw: Any, options: dict[str, Any] | None = None) -> None:
         """Draw with ``draw(**options)`` (default: the step's forest options) into the
@@ -138,6 +139,7 @@ class StataSession:
         fig = draw(**options, path=str(step.forest_path))
         fig.clf()
         step.files.append(step.forest_path)
+        step.output += f"\n\n(graph written to {step.forest_path})"
 
     def _finish(self, step: Step, res: Any) -> None:
         """Models, study level, summary, plot (or cumulative/influence), files, clear."""
@@ -273,8 +275,8 @@ class StataSession:
 
     def _run_forestplot(self, step: Step) -> None:
         frame = self._rows(step, self.data)
+        step.output = f"(forest plot of a results set of {len(frame)} rows)"
         self._plot(step, lambda **o: forest_from_results(frame, **o))
-        step.output = f"(forest plot of {len(frame)} rows)"
 
 
 _COLUMN_KEYS = ("estimate", "se", "variance", "ci_low", "ci_high", "study", "by", "events",
