@@ -39,11 +39,13 @@ MODEL_OPTIONS = ("method", "ci", "pi", "tau2_ci")
 
 
 def model_spec(model: str | Mapping[str, Any], base: PoolSpec) -> PoolSpec:
-    """The validated options of one extra model (unset ones as ``base``, ci "z").
+    """The validated options of one extra model (ci "z" unless given; level, prediction
+    level, I² definition and bootstrap settings as ``base``).
 
     Example:
-        >>> model_spec({"method": "reml", "ci": "kh"}, make_spec("DL", level=0.9))
-        PoolSpec(method='REML', ci='hksj', level=0.9, pi='hts', tau2_ci='qp')
+        >>> spec = model_spec({"method": "reml", "ci": "kh"}, make_spec("DL", level=0.9))
+        >>> spec.method, spec.ci, spec.level
+        ('REML', 'hksj', 0.9)
     """
     options = {"method": model} if isinstance(model, str) else dict(model)
     unknown = sorted(set(options) - set(MODEL_OPTIONS))
@@ -51,7 +53,8 @@ def model_spec(model: str | Mapping[str, Any], base: PoolSpec) -> PoolSpec:
         raise InputError(f"a model is a method name or a dictionary with 'method' and "
                          f"optionally {', '.join(MODEL_OPTIONS[1:])}; got {model!r}")
     return make_spec(options["method"], options.get("ci", "z"), base.level,
-                     options.get("pi", base.pi), options.get("tau2_ci", "qp"))
+                     options.get("pi", base.pi), options.get("tau2_ci", "qp"),
+                     pi_level=base.pi_level, I2=base.I2, reps=base.reps, seed=base.seed)
 
 
 def pooled_models(y: np.ndarray, v: np.ndarray, base: PoolSpec,

@@ -66,6 +66,9 @@ def check_user_weights(w: np.ndarray, labels: list, column: str) -> np.ndarray:
 def check_weighted_spec(spec: PoolSpec) -> None:
     """User weights go with the common-effect model or a tau² estimator and a z or t
     interval; GENQ uses its weights for tau² instead (see :func:`ipdmeta.pool`)."""
+    if spec.is_alternative:
+        raise InputError(f"method={spec.method!r}/ci={spec.ci!r} has its own weights; user "
+                         "weights (weights=) go with the common effect or a tau² estimator")
     if spec.ci not in WEIGHTED_CIS:
         raise InputError(f"ci={spec.ci!r} is defined for inverse-variance weights; with user "
                          "weights (weights=) use ci='z' or ci='t' (Stata metan: hksj and pl "

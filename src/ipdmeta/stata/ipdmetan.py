@@ -11,8 +11,8 @@ Example:
     >>> step = translate_ipdmetan(
     ...     parse_command("ipdmetan, study(trial) lcols(region (mean) age) wgt(e(N)) hr"),
     ...     parse_command("stcox treat if age > 40, strata(sex)"), ("t", "d"))
-    >>> {k: step.call[k] for k in ("left_columns", "weights", "strata")}
-    {'left_columns': 'region (mean) age', 'weights': 'n', 'strata': ['sex']}
+    >>> step.call["left_columns"], step.call["pool_options"], step.call["strata"]
+    ('region (mean) age', {'weights': 'n'}, ['sex'])
     >>> step.selection.code
     '(data["age"] > 40) | data["age"].isna()'
 """
@@ -39,7 +39,7 @@ from ipdmeta.stata.parse import (
     unquote,
     words,
 )
-from ipdmeta.stata.shared import finish, shared_option
+from ipdmeta.stata.shared import finish, pool_option, shared_option
 from ipdmeta.stata.step import Step
 
 _PLAIN = re.compile(r"^[A-Za-z_]\w*$")
@@ -73,16 +73,13 @@ def _columns(forest: dict[str, Any], call: dict[str, Any]) -> None:
             call[target] = extra
 
 
-def _wgt(args: str, call: dict[str, Any]) -> None:
+def _wgt(args: str, step: Step) -> None:
     """``wgt(e(N))`` (participants) or ``wgt(var)`` (a study-level variable)."""
     text = args.replace(" ", "")
     if text in ("e(N)", "r(N)"):
-        call["weights"] = "n"
+        pool_option(step, "weights", "n")
     elif _PLAIN.match(text):
-        call["weights"] = text
-        call.setdefault("keep", [])
-        if text not in call["keep"]:
-            call["keep"].append(text)
+        pool_option(step, "weights", text)
     else:
         raise StataSyntaxError(f"wgt({args}) of ipdmetan: use wgt(e(N)) (participants) or "
                                "wgt(varname) (a study-level variable); other expressions "
@@ -157,7 +154,7 @@ def _own_option(o: Option, name: str, step: Step, forest: dict[str, Any],
     elif name == "oev":
         call.setdefault("_right_columns", []).extend(["oe", "v"])
     elif name == "wgt":
-        _wgt(o.args or "", call)
+        _wgt(o.args or "", step)
     elif name == "strata":
         flags["strata"] = words(o.args or "")
     elif name == "logrank":
@@ -177,7 +174,7 @@ def _options(cmd: Command, step: Step, table: tuple, where: str, summary: bool =
             continue
         spec = match_first(o.name, [table, FOREST_OPTIONS], where)
         if spec.name == "wgt":
-            _wgt(o.args or "", step.call)
+            _wgt(o.args or "", step)
         elif ((summary and summary_option(o, spec, step, forest))
               or shared_option(o, spec, step, forest, where)):
             continue
@@ -189,6 +186,9 @@ def _options(cmd: Command, step: Step, table: tuple, where: str, summary: bool =
         forest["plot_id"] = "source"
     if "ad" in flags:
         _ad(flags["ad"], step, step.call["study"])
+    weights = step.call.get("pool_options", {}).get("weights")
+    if weights not in (None, "n") and weights not in step.call.get("keep", []):
+        step.call.setdefault("keep", []).append(weights)      # a study-level variable
     return forest, flags
 
 

@@ -68,10 +68,10 @@ MODEL_OPTIONS: tuple[OptionSpec, ...] = (
     _o("hksj", 2, "none", "kh", help='ci="hksj"'),
     _o("truncate", 3, "required", help='truncate(one): ci="hksj-trunc"'),
     _o("second", 3, "required", help="res.with_models(...) (metan 3's second model)"),
-    _o("wgt", 3, "required", help="weights= (user-defined weights)"),
+    _o("wgt", 3, "required", help="weights= (user weights; ipdmetan: pool_options=)"),
     _o("z", 1, help='ci="z"'),
     _o("t", 1, help='ci="t"'),
-    _o("isqparam", 4, help="(ipdmeta's I² is always derived from tau², as isqparam)"),
+    _o("isqparam", 4, help='I2="tau2" (I² from tau²; ipdmeta\'s default)'),
     _o("cochranq", 4, help="(Cochran's Q is always the heterogeneity test of IV models)"),
     _o("chi2", 4, refused="a chi-squared test of the pooled effect is not offered; ipdmeta "
                           "gives z or t (ci='z'/'t'), or 'pl' for the likelihood ratio"),
@@ -79,32 +79,28 @@ MODEL_OPTIONS: tuple[OptionSpec, ...] = (
                                         "give level() for both"),
     _o("testbased", 5, refused="test-based intervals for H are not offered; ipdmeta gives "
                                "Q-profile intervals of tau², I² and H²"),
-    _o("robust", 2, refused="Sidik-Jonkman's robust variance of the pooled effect is not "
-                            "translated; use ci='hksj' or m.robust() where available"),
-    _o("init", 4, "required", refused="two-step estimators start from their standard value; "
-                                      "a chosen first step is not offered"),
+    _o("robust", 2, refused="Sidik-Jonkman's robust variance is a variance computed after "
+                            "the fit: res.robust(adjust=False) (each study its own cluster)"),
+    _o("init", 4, "required", help='method="SJ2S-M" / "DK2S-M" (the first step)'),
     _o("isq", 3, "required", refused="a sensitivity analysis with fixed I² (model sa) is not "
                                      "offered; see ipdmeta.tau2_sensitivity"),
     _o("tausq", 4, "required", refused="a sensitivity analysis with fixed tau² (model sa) is "
                                        "not offered; see ipdmeta.tau2_sensitivity"),
     _o("hetpooled", 4, refused="tau² pooled across subgroups is not offered; fit "
                                "ipd.metareg(res.aggregate, '~ C(group)') instead"),
-    _o("bartlett", 2, refused="the Bartlett-corrected profile likelihood is not translated "
-                              "here; use model(pl)"),
-    _o("skovgaard", 2, refused="the Skovgaard-corrected profile likelihood is not translated "
-                               "here; use model(pl)"),
-    _o("eim", 3, refused="the Kenward-Roger model is not translated here"),
-    _o("oim", 3, refused="the Kenward-Roger model is not translated here"),
+    _o("bartlett", 2, help='ci="pl-bartlett"'),
+    _o("skovgaard", 2, help='ci="pl-skovgaard"'),
+    _o("kr", 2, help='ci="kr" (Kenward-Roger)'),
+    _o("eim", 3, help='ci="kr"'),
+    _o("oim", 3, help='ci="kr-oim"'),
     _o("qwt", 3, "required", refused="the quality-effects model is not offered"),
     _o("itol", 4, "required", help=f"(ignored: {_CONVERGENCE})"),
     _o("maxiter", 5, "required", help=f"(ignored: {_CONVERGENCE})"),
     _o("maxtausq", 5, "required", help=f"(ignored: {_CONVERGENCE})"),
     _o("difficult", 9, help=f"(ignored: {_CONVERGENCE})"),
     _o("technique", 9, "required", help=f"(ignored: {_CONVERGENCE})"),
-    _o("quadpts", 7, "required", refused="the models that integrate numerically (bt, hc) are "
-                                         "not translated here"),
-    _o("reps", 4, "required", refused="the bootstrap DerSimonian-Laird model is not "
-                                      "translated here"),
+    _o("quadpts", 7, "required", help="(ipdmeta's integrals are adaptive, to 1e-12)"),
+    _o("reps", 4, "required", help="reps= (bootstrap DerSimonian-Laird)"),
     _o("nomodellabels", 9, refused="ipdmeta labels every pooled row with its model"),
     _o("extralabel", 6, "required", refused="user text on pooled rows is not offered; edit "
                                             "the results set (res.results_set()) instead"),
@@ -144,7 +140,7 @@ MAIN_OPTIONS: tuple[OptionSpec, ...] = (
     _o("sortby", 5, "required", help="forest(sort_by=); cumulative(order=)"),
     _o("hetinfo", 4, "required", help="forest(het_stats=[...])"),
     _o("extraline", 6, "required", help="(heterogeneity is printed under the axis)"),
-    _o("rflevel", 5, "required", help="the prediction interval at level()"),
+    _o("rflevel", 5, "required", help="pi_level= (ipdmetan: pool_options=)"),
     _o("saving", 2, "required", help="res.save(FILE) (the results set)"),
     _o("clear", 5, help="data = res.results_set().to_frame()"),
     _o("nowarning", 6, help="(ipdmeta prints no such warning)"),
@@ -281,22 +277,27 @@ RE_MODELS: dict[str, tuple[str, str | None]] = {
     "pmm": ("PMM", None),
     **dict.fromkeys(("mle", "ml"), ("ML", None)),
     "reml": ("REML", None),
-    **dict.fromkeys(("sj2s", "sj"), ("SJ", None)),
+    "sj": ("SJ", None), "sj2s": ("SJ2S", None), "dk2s": ("DK2S", None),
     "hs": ("HS", None), "genq": ("GENQ", None),
     **dict.fromkeys(("hksj", "kh"), ("DL", "hksj")),
     "pl": ("ML", "pl"),
+    **dict.fromkeys(("bdl", "dlb"), ("BDL", None)),
+    **dict.fromkeys(("hmakambi", "hm"), ("HM", None)),
+    "b0": ("B0", None), "bp": ("BP", None),
+    **dict.fromkeys(("kroger", "kr"), ("REML", "kr")),
+    **dict.fromkeys(("btweedie", "bt"), ("BT", None)),
+    **dict.fromkeys(("hcopas", "hc"), ("DL", "hc")),
+    **dict.fromkeys(("mult", "mu"), ("mult", None)),
+    "ivhet": ("IVhet", None),
 }
-#: model names ipdmeta does not translate -> what to do instead
+#: model names ipdmeta does not translate -> what they are
 REFUSED_MODELS: dict[str, str] = {
-    **dict.fromkeys(("bdl", "dlb"), "the bootstrap DerSimonian-Laird estimator"),
-    **dict.fromkeys(("hmakambi", "hm"), "the Hartung-Makambi estimator"),
-    "b0": "Rukhin's B0 estimator", "bp": "Rukhin's BP estimator",
-    "dk2s": "the DerSimonian-Kacker two-step estimator",
     "sa": "the sensitivity analysis with fixed I² or tau² (see ipdmeta.tau2_sensitivity)",
-    **dict.fromkeys(("kroger", "kr"), "the Kenward-Roger model"),
-    **dict.fromkeys(("btweedie", "bt"), "the Biggerstaff-Tweedie model"),
-    **dict.fromkeys(("hcopas", "hc"), "the Henmi-Copas model"),
-    **dict.fromkeys(("mult", "mu"), "the multiplicative heterogeneity model"),
-    **dict.fromkeys(("ivhet", "ivh"), "the IVhet model"),
     "qe": "the quality-effects model",
+}
+#: sub-options of a model in re(model, ...) / model(model, ...) -> ci (None: another option)
+RE_SUBOPTIONS: dict[str, str | None] = {
+    "hksj": "hksj", "kh": "hksj", "knapphartung": "hksj", "t": "t", "z": "z", "kr": "kr",
+    "kroger": "kr", "oim": "kr-oim", "eim": "kr", "bartlett": "pl-bartlett",
+    "skovgaard": "pl-skovgaard", "truncate": None, "init": None, "reps": None, "wgt": None,
 }

@@ -19,6 +19,7 @@ from ipdmeta.stata.forest_options import FOREST_OPTIONS, forest_option, forest_o
 from ipdmeta.stata.options import (
     EFORM_MEASURES,
     RE_MODELS,
+    RE_SUBOPTIONS,
     REFUSED_MODELS,
     OptionSpec,
 )
@@ -40,7 +41,8 @@ HETINFO = {"isq": "I2", "h": "H", "h2m": "H2", "tausq": "tau2", "q": "Q", "pvalu
 
 
 def _model(text: str, where: str) -> dict[str, Any]:
-    """One model of ``model(...)``: ``name [, options]`` -> pool() keywords."""
+    """One model of ``model(...)``: ``name [, options]`` -> pool() keywords (``reps`` and
+    ``weights`` included; :func:`apply_model` routes them)."""
     parts = split_top(text, ",")
     head = words(parts[0])
     if len(head) != 1:
@@ -49,45 +51,56 @@ def _model(text: str, where: str) -> dict[str, Any]:
                                "results: add them to the results set instead")
     name = head[0].lower()
     if name in REFUSED_MODELS:
-        raise StataSyntaxError(f"model {head[0]!r} ({REFUSED_MODELS[name]}) of {where} is not "
-                               "translated; see docs/stata.md for the models ipdmeta offers")
+        raise StataSyntaxError(f"random-effects model {head[0]!r} ({REFUSED_MODELS[name]}) "
+                               f"of {where} is not translated; see docs/stata.md")
     if name not in RE_MODELS:
-        raise StataSyntaxError(f"model {head[0]!r} of {where} is not known; use one of "
-                               f"{', '.join(sorted(RE_MODELS))}")
+        raise StataSyntaxError(f"random-effects model {head[0]!r} of {where} is not known; "
+                               f"use one of {', '.join(sorted(RE_MODELS))}")
     method, ci = RE_MODELS[name]
     out: dict[str, Any] = {"method": method}
     if ci:
         out["ci"] = ci
+    truncate = None
     for sub in parse_options(",".join(parts[1:])):
         s = sub.name.lower()
-        if s in ("hksj", "kh", "knapphartung") and sub.args is None:
-            out["ci"] = "hksj"
-        elif s in ("z", "t") and sub.args is None:
-            out["ci"] = s
-        elif "truncate".startswith(s) and len(s) >= 3 and sub.args:
-            out["ci"] = _truncate(sub.args, where)
-        elif s == "wgt" and sub.args:
-            out["weights"] = words(sub.args)[0]
-        elif s in ("label", "extralabel"):
-            raise StataSyntaxError(f"sub-option {sub} of model() in {where} is not supported: "
-                                   "ipdmeta labels each pooled row with its model")
-        else:
+        value = (sub.args or "").strip()
+        if s not in RE_SUBOPTIONS:
             raise StataSyntaxError(f"sub-option {sub} of model {name} in {where} is not "
-                                   "supported; use hksj, truncate(one), z, t or wgt()")
-    if out.get("ci") == "hksj-trunc" and method == "common":
-        raise StataSyntaxError(f"truncate() in {where} applies to the HKSJ correction of a "
-                               "random-effects model")
+                                   f"supported; use {', '.join(RE_SUBOPTIONS)}")
+        if s == "truncate":
+            truncate = _truncate(value, where)
+        elif s == "init":
+            if method not in ("SJ2S", "DK2S") or value.lower() not in RE_MODELS:
+                raise StataSyntaxError(f"{sub}: init() names the first step of sj2s or dk2s, "
+                                       "e.g. re(sj2s, init(reml))")
+            out["method"] = f"{method}-{RE_MODELS[value.lower()][0]}"
+        elif s == "reps":
+            out["reps"] = int(float(value))
+        elif s == "wgt":
+            out["weights"] = words(value)[0]
+        elif s in ("eim", "oim") and out.get("ci") not in ("kr", "kr-oim"):
+            raise StataSyntaxError(f"{sub} goes with the Kenward-Roger model: "
+                                   f"re(reml, kr {sub})")
+        elif s in ("bartlett", "skovgaard") and method != "ML":
+            raise StataSyntaxError(f"{sub} corrects the profile likelihood: re(pl, {sub})")
+        else:
+            out["ci"] = RE_SUBOPTIONS[s]
+    if truncate is not None:
+        if out.get("ci") != "hksj":
+            raise StataSyntaxError(f"truncate() goes with hksj: re({name}, hksj "
+                                   "truncate(...))")
+        out["ci"] = truncate
     return out
 
 
 def _truncate(args: str, where: str) -> str:
-    kind = words(args)[0].lower()
-    if kind == "one":
+    kind = words(args)[0].lower() if words(args) else ""
+    if kind in ("one", "1"):
         return "hksj-trunc"
     if kind == "zovert":
-        raise StataSyntaxError(f"truncate(zovert) in {where} is not translated; use "
-                               "truncate(one) (the HKSJ factor truncated at 1)")
-    raise StataSyntaxError(f"truncate({args}) in {where}: use truncate(one)")
+        return "hksj-zovert"
+    raise StataSyntaxError(f"truncate({args}) in {where}: use truncate(one) or "
+                           "truncate(zovert)")
 
 
 def models_call(text: str, where: str) -> tuple[dict[str, Any], list[Any]]:
@@ -98,15 +111,37 @@ def models_call(text: str, where: str) -> tuple[dict[str, Any], list[Any]]:
         raise StataSyntaxError(f"model() of {where} needs a model, e.g. model(reml)")
     extra = [s["method"] if set(s) == {"method"} else s for s in specs[1:]]
     for s in specs[1:]:
-        if "weights" in s or s["method"] in ("MH", "peto", "fixed"):
+        if set(s) - {"method", "ci"} or s["method"] in ("MH", "peto", "fixed"):
             raise StataSyntaxError(f"the further models of model() in {where} are "
-                                   "inverse-variance models without wgt(); put MH, peto or "
-                                   "wgt() in the first model")
+                                   "inverse-variance models with a method and an interval; "
+                                   "put MH, peto, wgt() or reps() in the first model")
     return specs[0], extra
 
 
-def _apply_model(step: Step, model: dict[str, Any]) -> None:
-    step.call.update(model)
+def pool_option(step: Step, key: str, value: Any) -> None:
+    """A pool() option beyond method/ci/level: in ``pool_options`` of an ipdmeta() call."""
+    if step.kind == "ipdmeta":
+        step.call.setdefault("pool_options", {})[key] = value
+    else:
+        step.call[key] = value
+
+
+def apply_model(step: Step, model: dict[str, Any]) -> None:
+    """The first model's keywords into the step (``reps``/``weights`` as pool options)."""
+    for key, value in model.items():
+        if key in ("reps", "weights"):
+            pool_option(step, key, value)
+        else:
+            step.call[key] = value
+
+
+def _method_name(step: Step) -> str:
+    """The model name of the step's method so far (for a top-level init())."""
+    method = str(step.call.get("method", "")).split("-")[0].lower()
+    if method not in ("sj2s", "dk2s"):
+        raise StataSyntaxError("init() names the first step of sj2s or dk2s: model(sj2s, "
+                               "init(reml))")
+    return method
 
 
 def _hetinfo(args: str) -> list[str]:
@@ -147,17 +182,13 @@ def _saving(o: Option, step: Step) -> None:
 
 
 def _level(step: Step, key: str, value: float) -> None:
-    if key == "level":
-        step.call["level"] = value
-        step.call.setdefault("_olevel", value)
-    elif key == "olevel":
+    if key in ("level", "olevel"):
         step.call["level"] = value
     else:
         step.study_level = value
 
 
-_NOTES = {"isqparam": "isqparam: ipdmeta's I² is derived from tau² (as metan's isqparam)",
-          "cochranq": "cochranq: Cochran's Q is ipdmeta's test of heterogeneity",
+_NOTES = {"cochranq": "cochranq: Cochran's Q is ipdmeta's test of heterogeneity",
           "keepall": "keepall: the studies that could not be estimated are listed with the "
                      "reason", "nosecsub": "nosecsub: further models are shown for the "
                      "overall result only", "ovwt": "ovwt: the weights shown are those of "
@@ -173,10 +204,10 @@ def shared_option(o: Option, spec: OptionSpec, step: Step, forest: dict[str, Any
     name, args = spec.name, o.args or ""
     if name == "model":
         first, extra = models_call(args, where)
-        _apply_model(step, first)
+        apply_model(step, first)
         step.models += extra
     elif name in ("re", "random"):
-        _apply_model(step, _model(args, where) if args else {"method": "DL"})
+        apply_model(step, _model(args, where) if args else {"method": "DL"})
     elif name == "randomi":
         step.call["method"] = "DL"
     elif name in ("fixed", "fixedi", "common", "fe", "iv"):
@@ -188,7 +219,13 @@ def shared_option(o: Option, spec: OptionSpec, step: Step, forest: dict[str, Any
     elif name == "second":
         step.models.append(_model(args, where))
     elif name == "wgt":
-        step.call["weights"] = words(args)[0]
+        pool_option(step, "weights", words(args)[0])
+    elif name == "init":
+        apply_model(step, _model(f"{_method_name(step)}, init({args})", where))
+    elif name == "reps":
+        pool_option(step, "reps", int(_number(o, where)))
+    elif name in ("bartlett", "skovgaard", "eim", "oim", "kr"):
+        step.call["ci"] = RE_SUBOPTIONS[name]
     elif name in ("z", "t"):
         step.call["ci"] = name
     elif name in ("by",):
@@ -202,7 +239,9 @@ def shared_option(o: Option, spec: OptionSpec, step: Step, forest: dict[str, Any
     elif name in ("level", "ilevel", "olevel"):
         _level(step, name, _number(o, where))
     elif name == "rflevel":
-        step.call["_rflevel"] = _number(o, where)
+        pool_option(step, "pi_level", _number(o, where))
+    elif name == "isqparam":
+        pool_option(step, "I2", "tau2")
     elif name == "eform" or name in EFORM_MEASURES:
         step.eform, forest["eform"] = True, True
         step.measure = EFORM_MEASURES.get(name, step.measure)
@@ -227,7 +266,7 @@ def shared_option(o: Option, spec: OptionSpec, step: Step, forest: dict[str, Any
     elif name in _NOTES:
         step.notes.append(_NOTES[name])
     elif name in ("nokeepvars", "norsample", "nowarning", "extraline", "itol", "maxiter",
-                  "maxtausq", "difficult", "technique"):
+                  "maxtausq", "difficult", "technique", "quadpts"):
         step.notes.append(f"{name}: {spec.help.strip('()')}")
     elif any(spec is s for s in FOREST_OPTIONS):
         forest_option(o, spec, forest, where)
@@ -259,8 +298,7 @@ def finish(step: Step, forest: dict[str, Any], counts: bool = False) -> Step:
     """Stata's defaults and the final form of the call and the forest options.
 
     The common (fixed) effect unless a model was chosen (Mantel-Haenszel for 2x2
-    ``counts``); no prediction interval unless ``rfdist``; ``rflevel()`` must equal
-    the level.
+    ``counts``); no prediction interval in the plot unless ``rfdist``.
     """
     nograph = forest.pop("__nograph__", False)
     step.notes += forest.pop("__notes__", [])
@@ -268,11 +306,6 @@ def finish(step: Step, forest: dict[str, Any], counts: bool = False) -> Step:
     if call.get("method") == "fixed":
         call["method"] = "MH" if counts else "common"
     call.setdefault("method", "MH" if counts else "common")
-    rflevel = call.pop("_rflevel", None)
-    olevel = call.pop("_olevel", None)
-    if rflevel is not None and rflevel != call.get("level", olevel or 95):
-        raise StataSyntaxError("rflevel() different from level() is not translated: ipdmeta "
-                               "gives the prediction interval at the confidence level")
     forest.setdefault("show_pi", False)
     if step.order is not None and step.analysis is None:
         forest.setdefault("sort_by", step.order)
