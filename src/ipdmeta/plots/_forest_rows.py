@@ -287,10 +287,11 @@ class _Builder:
             out[-1] = excluded.iloc[rest]
         return out
 
-    def group_colors(self) -> list[str] | None:
+    def group_colors(self) -> list[str | None] | None:
         """The box/CI colour of each study under ``plot_id`` (Stata's ``plotid()`` with
         ``box#opts(mcolor())``): the colour of its group, by value or 1, 2, ... in
-        sorted order."""
+        sorted order (groups without one keep the default; without ``group_colors`` a
+        palette tells the groups apart)."""
         col = self.opt.plot_id
         if col is None:
             return None
@@ -303,7 +304,8 @@ class _Builder:
         cycle = ["#3d6a96", "#c0504d", "#4f8a3a", "#8064a2", "#d08a2e", "#2c9ca6"]
         out = {}
         for n, level in enumerate(levels, start=1):
-            out[level] = given.get(level, given.get(n, cycle[(n - 1) % len(cycle)]))
+            default = None if given else cycle[(n - 1) % len(cycle)]
+            out[level] = given.get(level, given.get(n, default))
         return [out[v] for v in values]
 
     def excluded_rows(self, frame: pd.DataFrame) -> None:

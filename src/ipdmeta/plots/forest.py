@@ -202,7 +202,8 @@ def forest_plot(
         plot_id, group_colors: colour the boxes and intervals of the studies by the
             groups of column ``plot_id`` (``plotid()`` with ``box#opts(mcolor())``):
             ``group_colors`` maps a value of the column, or its number 1, 2, ... in
-            sorted order, to a colour (default: a palette).
+            sorted order, to a colour (groups not named keep the default colour;
+            without group_colors, a palette).
 
     Returns:
         The matplotlib Figure.

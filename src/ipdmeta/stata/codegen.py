@@ -66,18 +66,23 @@ def formula_variables(formula: str) -> list[str]:
 
 
 def rows(step: Step, frame: str = "data") -> tuple[list[str], str]:
-    """Lines selecting the step's rows (``if``/``in``) and the name of the selection."""
-    lines, name = [], frame
-    if step.selection is not None:
-        lines.append(f"sample = {frame}[{step.selection.code.replace('data', frame)}]"
-                     f"  # if {step.selection.stata}")
-        name = "sample"
-    if step.rows is not None:
-        start, stop = step.rows
-        lines.append(f"sample = {name}.iloc[{'' if start is None else start}:"
+    """Lines selecting the step's rows (``in``, then ``if``) and the name of the selection."""
+    return _select(frame, "sample", step.rows, step.selection)
+
+
+def _select(frame: str, name: str, span: tuple[int | None, int | None] | None,
+            selection: Any) -> tuple[list[str], str]:
+    lines = []
+    if span is not None:
+        start, stop = span
+        lines.append(f"{name} = {frame}.iloc[{'' if start is None else start}:"
                      f"{'' if stop is None else stop}]")
-        name = "sample"
-    return lines, name
+        frame = name
+    if selection is not None:
+        lines.append(f"{name} = {frame}[{selection.code.replace('data[', frame + '[')}]"
+                     f"  # if {selection.stata}")
+        frame = name
+    return lines, frame
 
 
 def _aggregate(step: Step) -> list[str]:
@@ -85,14 +90,7 @@ def _aggregate(step: Step) -> list[str]:
     if agg is None:
         return []
     lines = [f"ad = ipd.read_data({py(str(agg.get('resolved', agg['path'])))})"]
-    if agg.get("selection") is not None:
-        lines.append(f"ad = ad[{agg['selection'].code.replace('data', 'ad')}]"
-                     f"  # if {agg['selection'].stata}")
-    if agg.get("rows") is not None:
-        start, stop = agg["rows"]
-        lines.append(f"ad = ad.iloc[{'' if start is None else start}:"
-                     f"{'' if stop is None else stop}]")
-    return lines
+    return lines + _select("ad", "ad", agg.get("rows"), agg.get("selection"))[0]
 
 
 def _with_path(options: dict[str, Any], path: Path | None) -> dict[str, Any]:
@@ -145,9 +143,18 @@ def _after(step: Step, meta: str, summary: bool = True) -> list[str]:
     return out
 
 
+def label_code(label: tuple[str, str], frame: str) -> str:
+    """The "name (year)" labels of metan's ``label(namevar= yearvar=)`` as Python."""
+    name, year = label
+    return (f'{frame}[{py(name)}].astype(str) + " (" + {frame}[{py(year)}].astype(str) + ")"')
+
+
 def _pool(step: Step) -> list[str]:
     call = dict(step.call)
     lines, frame = rows(step)
+    if step.label is not None:
+        lines.append(f"sample = {frame}.assign(_label={label_code(step.label, frame)})")
+        frame = "sample"
     if step.kind == "arms" and step.arms is not None:
         lines.append(f"arms = ipd.summarise_arms({frame}, {kwargs(step.arms)})")
         frame = "arms"

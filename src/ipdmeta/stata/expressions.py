@@ -73,7 +73,12 @@ class Selection:
             raise StataSyntaxError(f"variable {missing[0]!r} of 'if {self.stata}' not found "
                                    f"(columns: {', '.join(map(str, data.columns))}); Stata "
                                    "abbreviations of variable names are not supported")
-        out = eval(self.code, {"data": data, "np": np})   # the code is ours, built above
+        try:
+            out = eval(self.code, {"data": data, "np": np})   # the code is ours, built above
+        except TypeError as err:
+            raise StataSyntaxError(f"type mismatch in 'if {self.stata}': a text variable is "
+                                   f"compared with a number, or a number with text ({err})"
+                                   ) from err
         if not isinstance(out, pd.Series):
             out = pd.Series(bool(out), index=data.index)
         return out.astype(bool)
@@ -189,7 +194,7 @@ class _Parser:
         if kind == "name":
             if self.peek() == "(":
                 return self.function(value)
-            if value.startswith("_"):
+            if value in ("_n", "_N", "_b", "_se", "_pi", "_rc", "_cons"):
                 raise StataSyntaxError(f"{value} in an if expression is not supported; select "
                                        "the rows in pandas first")
             self.variables.append(value)

@@ -65,12 +65,9 @@ def _columns(forest: dict[str, Any], call: dict[str, Any]) -> None:
         if text is None and not extra:
             continue
         items = words(text or "")
-        if items and all(_PLAIN.match(w) for w in items) and '"' not in (text or ""):
-            call[target] = [*items, *[e for e in extra if e not in items]]
-        elif text:
-            call[target] = " ".join([text, *extra]).strip()
-        else:
-            call[target] = extra
+        plain = '"' not in (text or "") and all(_PLAIN.match(w) for w in [*items, *extra])
+        call[target] = ([*items, *[e for e in extra if e not in items]] if plain
+                        else " ".join([text or "", *extra]).strip())
 
 
 def _wgt(args: str, step: Step) -> None:
@@ -150,9 +147,9 @@ def _own_option(o: Option, name: str, step: Step, forest: dict[str, Any],
             raise StataSyntaxError("label(): write label(namevar=var [, yearvar=var])")
         call["label"] = label[0] if len(label) == 1 else tuple(label)
     elif name == "npts":
-        call.setdefault("_left_columns", []).append("n")
+        call.setdefault("_left_columns", []).append('npts=(e(N)) "No. pts"')
     elif name == "oev":
-        call.setdefault("_right_columns", []).extend(["oe", "v"])
+        forest["right_columns"] = ["oe", "v"]     # the stage-1 columns of the log-rank
     elif name == "wgt":
         _wgt(o.args or "", step)
     elif name == "strata":
@@ -186,9 +183,17 @@ def _options(cmd: Command, step: Step, table: tuple, where: str, summary: bool =
         forest["plot_id"] = "source"
     if "ad" in flags:
         _ad(flags["ad"], step, step.call["study"])
+    label = step.call.get("label")
+    if label == step.call["study"] or (isinstance(label, tuple) and label[0] ==
+                                        step.call["study"] and len(label) == 1):
+        del step.call["label"]          # labelled by the study variable itself
     weights = step.call.get("pool_options", {}).get("weights")
-    if weights not in (None, "n") and weights not in step.call.get("keep", []):
-        step.call.setdefault("keep", []).append(weights)      # a study-level variable
+    for column in (weights, step.order):                      # study-level variables
+        if column in (None, "n", step.call["study"]) or column in step.call.get("keep", []):
+            continue
+        step.call.setdefault("keep", []).append(column)
+    if step.order == step.call["study"]:
+        step.order = "study"                # sortby(the study variable): the study column
     return forest, flags
 
 

@@ -156,10 +156,10 @@ def translate_metan(cmd: Command) -> Step:
             continue
         if spec.name in ("study", "label"):
             label = _label(o.args or "") if spec.name == "label" else words(o.args or "")[0]
-            step.call["study"] = label if isinstance(label, str) else label[0]
-            if not isinstance(label, str):
-                step.notes.append(f"label(): studies labelled by {label[0]} (the year "
-                                  f"{label[1]} can be shown with lcols({label[1]}))")
+            if isinstance(label, str):
+                step.call["study"] = label
+            else:                              # "name (year)" in a column _label
+                step.call["study"], step.label = "_label", label
         elif spec.name == "npts":
             if not o.args:
                 raise StataSyntaxError("npts of metan: name the variable of participant "

@@ -134,6 +134,7 @@ def translate_metareg(cmd: Command) -> Step:
     if graph:
         if len(cmd.words) != 2 or "." in cmd.words[1] or "#" in cmd.words[1]:
             raise StataSyntaxError("metareg's graph needs exactly one continuous covariate")
-        step.forest = {"moderator": cmd.words[1], "sizes": sizes or "within"}
+        step.forest = {"moderator": cmd.words[1], "sizes": sizes or "within",
+                       **({"eform": True} if step.eform else {})}
     step.call = ordered(step.call)
     return step

@@ -26,7 +26,7 @@ from ipdmeta.pooling.pool import pool
 from ipdmeta.report.results_set import forest_from_results
 from ipdmeta.stage1.arms import summarise_arms
 from ipdmeta.stata.codegen import formula_variables as _formula_variables
-from ipdmeta.stata.codegen import fraction, py
+from ipdmeta.stata.codegen import fraction, label_code, py
 from ipdmeta.stata.parse import StataSyntaxError
 from ipdmeta.stata.step import Step
 from ipdmeta.stata.translate import translate
@@ -106,11 +106,12 @@ class StataSession:
         return p if p.is_absolute() else self.workdir / p
 
     def _rows(self, step: Step, frame: pd.DataFrame) -> pd.DataFrame:
-        """The rows the step's ``if``/``in`` select."""
-        if step.selection is not None:
-            frame = frame[step.selection.mask(frame)]
+        """The rows the step's ``in`` range and ``if`` expression select (``in`` counts the
+        rows of the data, as Stata's observation numbers)."""
         if step.rows is not None:
             frame = frame.iloc[slice(*step.rows)]
+        if step.selection is not None:
+            frame = frame[step.selection.mask(frame)]
         return frame
 
     def _save(self, step: Step, result: Any) -> None:
@@ -202,10 +203,16 @@ class StataSession:
         path = Path(agg["resolved"])
         frame = read_data(path)
         self.inputs.append(path)
-        if agg.get("selection") is not None:
-            frame = frame[agg["selection"].mask(frame)]
+        missing = [c for c in step.call["aggregate_columns"].values() if c not in frame.columns]
+        if missing:
+            raise StataSyntaxError(f"ad({agg['path']}): no column {missing[0]!r} in the "
+                                   f"aggregate file (columns: {', '.join(map(str, frame.columns))}"
+                                   "); the study variable must have the same name in both "
+                                   "files (ipdmetan's help: clonevar _STUDY = trialid)")
         if agg.get("rows") is not None:
             frame = frame.iloc[slice(*agg["rows"])]
+        if agg.get("selection") is not None:
+            frame = frame[agg["selection"].mask(frame)]
         return frame
 
     def _run_ipdmeta(self, step: Step) -> None:
@@ -225,7 +232,12 @@ class StataSession:
         self._pool(step, arms)
 
     def _run_pool(self, step: Step) -> None:
-        self._pool(step, self._rows(step, self.data))
+        frame = self._rows(step, self.data)
+        if step.label is not None:
+            _require(frame, list(step.label))
+            frame = frame.assign(_label=eval(label_code(step.label, "frame"),
+                                             {"frame": frame}))
+        self._pool(step, frame)
 
     def _pool(self, step: Step, frame: pd.DataFrame) -> None:
         call = dict(step.call)

@@ -217,7 +217,8 @@ def shared_option(o: Option, spec: OptionSpec, step: Step, forest: dict[str, Any
     elif name == "truncate":
         step.call["ci"] = _truncate(args, where)
     elif name == "second":
-        step.models.append(_model(args, where))
+        _, extra = models_call(f"fe \\ {args}", where)
+        step.models += extra
     elif name == "wgt":
         pool_option(step, "weights", words(args)[0])
     elif name == "init":

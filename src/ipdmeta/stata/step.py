@@ -41,6 +41,8 @@ class Step:
         order: ``sortby()``: the order of the studies (a column).
         aggregate: ``ad()``: path, selection, columns and options of the aggregate data.
         arms: ipdmetan's Syntax 2: the options of ``ipd.summarise_arms``.
+        label: metan's ``label(namevar= yearvar=)``: the columns of the "name (year)"
+            labels in a column ``_label``.
         quiet: ``notable``: the results are not printed.
         notes: what the translation wants the user to know.
         forest_path, saving_path: the files (set by :class:`ipdmeta.stata.StataSession`).
@@ -65,6 +67,7 @@ class Step:
     order: str | None = None
     aggregate: dict[str, Any] | None = None
     arms: dict[str, str] | None = None
+    label: tuple[str, str] | None = None
     quiet: bool = False
     notes: list[str] = field(default_factory=list)
     forest_path: Path | None = None
