@@ -164,9 +164,13 @@ def plot_colors(o: Option, where: str, allowed: tuple[str, ...] = ()) -> tuple[s
 
 def _group_color(o: Option, forest: dict[str, Any], where: str) -> bool:
     """``box2opts(mcolor(red))`` / ``ci2opts(lcolor(red))``: the colour of plotid group 2."""
-    m = re.fullmatch(r"(box|ci)(\d+)opts?", o.name.lower())
+    m = re.fullmatch(r"(box|ci|diam|oline|point|rf|pci|ppoint)(\d+)opts?", o.name.lower())
     if m is None:
         return False
+    if m.group(1) not in ("box", "ci"):
+        raise StataSyntaxError(f"option {o.name} of {where} is not supported: per-group styles "
+                               "are the colours of boxes and intervals (box#opts(mcolor()), "
+                               "ci#opts(lcolor()))")
     color, _ = plot_colors(o, where, ("rcap",) if m.group(1) == "ci" else ())
     if color is not None:
         forest.setdefault("group_colors", {})[int(m.group(2))] = color

@@ -190,6 +190,8 @@ SUMMARY_OPTIONS: tuple[OptionSpec, ...] = (
                               "the pooled result"),
     _o("proportion", 2, refused="single-group proportions are pooled with "
                                 "ipd.pool(frame, events=..., n=..., measure='PLO')"),
+    _o("oev", 3, refused="O − E and V are shown for ipdmetan's log-rank; for 2x2 counts "
+                         "pool with peto and see res.to_frame()"),
 )
 
 #: metan: its own options before the shared tables
