@@ -134,7 +134,7 @@ def heterogeneity_text(p: Pooled, stats: Sequence[str] | None = None) -> str:
         >>> import pandas as pd, ipdmeta as ipd
         >>> m = ipd.pool(pd.DataFrame({"yi": [0.1, 0.5, 0.3], "vi": [0.01, 0.02, 0.03]}))
         >>> heterogeneity_text(m.overall, ["Q", "p"])
-        'Heterogeneity: Q = 3.92 on 2 df, p = 0.14'
+        'Heterogeneity: Q = 5.45 on 2 df, p = 0.065'
     """
     if stats is None:
         stats = ["I2", "tau2", "p"] if p.model == "random" else ["I2", "p"]

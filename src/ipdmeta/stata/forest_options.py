@@ -129,8 +129,9 @@ def forest_options(text: str, forest: dict[str, Any], where: str = "forest()") -
 def refuse(o: Option, spec: OptionSpec, where: str) -> None:
     """Raise for an option listed as refused (its reason and what to do instead)."""
     if spec.refused:
-        raise StataSyntaxError(f"option {o.name!r} ({spec.name}) of {where} is not supported: "
-                               f"{spec.refused} (see docs/stata.md)")
+        name = repr(o.name) if o.name == spec.name else f"{o.name!r} ({spec.name})"
+        raise StataSyntaxError(f"option {name} is not supported in {where}: {spec.refused} "
+                               "(see docs/stata.md)")
 
 
 def _color(value: str, where: str) -> str:
