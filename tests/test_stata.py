@@ -11,6 +11,7 @@ import pytest
 
 from ipdmeta import datasets
 from ipdmeta.analysis import ipdmeta
+from ipdmeta.errors import InputError
 from ipdmeta.io import read_data
 from ipdmeta.pooling.metareg import metareg
 from ipdmeta.pooling.pool import pool
@@ -208,3 +209,56 @@ def test_parse_command_and_do_file(tmp_path) -> None:
                   "  wsse(_seES) eform\n", encoding="utf-8")
     assert read_do_file(do) == ["use AD.dta, clear", "metareg _ES x, wsse(_seES) eform"]
 
+
+
+# ---------------------------------------------------------------- issue 12
+def test_stset_excludes_nonpositive_times_and_says_so(tmp_path) -> None:
+    data = datasets.load("hypertension")
+    data.loc[[0, 5, 9], "time"] = [0.0, -2.0, 0.0]
+    session = StataSession(data, stset=("time", "event"), workdir=tmp_path, graph_dir=None)
+    step = session.run("ipdmetan, study(trial) hr : stcox treat age")
+    assert any("3 record(s) with time <= 0 excluded" in n for n in step.notes)
+    direct = ipdmeta(data[data.time > 0], study="trial",
+                     formula="Surv(time, event) ~ treat + age", ties="breslow",
+                     method="common")
+    assert step.result.meta.overall.estimate == pytest.approx(direct.meta.overall.estimate,
+                                                               abs=1e-12)
+    assert step.python.splitlines()[0] == (
+        'stset = data[~(data["time"] <= 0)]  # stset excludes records with time <= 0')
+    ns = {"ipd": _fake_ipd(), "data": data}
+    exec(step.python, {**ns, "print": lambda *a, **k: None}, ns)
+    assert ns["res"].meta.overall.estimate == pytest.approx(direct.meta.overall.estimate,
+                                                             abs=1e-12)
+
+
+def test_saving_needs_replace_as_in_stata(tmp_path) -> None:
+    session = StataSession(datasets.load("weight_gain"), workdir=tmp_path, graph_dir=None)
+    line = "ipdmetan, study(studyid) saving(AD.dta) : regress final_wt trt baseline_wt"
+    session.run(line)
+    first = (tmp_path / "AD.dta").read_bytes()
+    with pytest.raises(InputError, match=r"file AD.dta already exists.*saving\(AD.dta, "
+                                         r"replace\)"):
+        session.run(line)
+    assert (tmp_path / "AD.dta").read_bytes() == first
+    session.run(line.replace("saving(AD.dta)", "saving(AD.dta, replace)"))
+    datasets.load("weight_gain").to_csv(tmp_path / "wg.csv", index=False)
+    session.run("use wg.csv, clear")
+    with pytest.raises(InputError, match="input of this analysis"):
+        session.run(line.replace("saving(AD.dta)", "saving(wg.csv, replace)"))
+
+
+def test_numlists_are_capped() -> None:
+    with pytest.raises(StataSyntaxError, match=r"makes 9,000,001 numbers, more than 1,000"):
+        translate("ipdmetan, study(trial) hr forest(xlab(0.1(0.0000001)1)) : stcox treat",
+                  stset=("time", "event"))
+    with pytest.raises(StataSyntaxError, match="more than 1,000"):
+        numlist("1/100000000")
+
+
+def test_study_missing_suboption_groups_missing_ids() -> None:
+    step = translate("ipdmetan, study(trial, missing) hr : stcox treat", stset=("time", "event"))
+    assert step.call["missing_study"] == "group"
+    data = datasets.load("hypertension")
+    data.loc[:19, "trial"] = None
+    res = StataSession(data, stset=("time", "event"), graph_dir=None).run(step.command).result
+    assert res.aggregate["study"].tolist()[-1] == "Missing"

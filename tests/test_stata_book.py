@@ -20,7 +20,8 @@ import pytest
 
 import ipdmeta as ipd
 from ipdmeta.cli import main
-from ipdmeta.stata import StataSession, StataSyntaxError
+from ipdmeta.errors import InputError
+from ipdmeta.stata import StataSession
 
 matplotlib.use("Agg")
 
@@ -174,11 +175,11 @@ def test_saving_honours_replace_and_never_overwrites_the_data(tmp_path) -> None:
     line = DO_FILE[0].replace("saving(AD.dta, replace)", "saving(AD.dta)")
     session = StataSession(data, workdir=tmp_path, graph_dir=None)
     session.run(line)
-    with pytest.raises(StataSyntaxError, match=r"AD.dta already exists.*replace"):
+    with pytest.raises(InputError, match=r"AD.dta already exists.*replace"):
         StataSession(data, workdir=tmp_path, graph_dir=None).run(line)
     StataSession(data, workdir=tmp_path, graph_dir=None).run(DO_FILE[0])   # replace: fine
     data.to_stata(tmp_path / "trials.dta", write_index=False)
     session = StataSession(data, workdir=tmp_path, graph_dir=None,
                            data_path=tmp_path / "trials.dta")
-    with pytest.raises(StataSyntaxError, match="overwrite the data file"):
+    with pytest.raises(InputError, match="input of this analysis"):
         session.run(DO_FILE[0].replace("saving(AD.dta, replace)", "saving(trials, replace)"))

@@ -294,7 +294,7 @@ def test_metareg_options(tmp_path, monkeypatch) -> None:
     ("metan yi sei, wgt(n) re(reml, hksj)", None),
     ("metareg yi x, wsse(sei) permute(100, joint(x))", "joint"),
     ("metareg yi x, wsse(sei) tau2test", "tau2test"),
-    ("ipdmetan, study(t, missing) : regress y x", "missing"),
+    ("ipdmetan, study(t, mess) : regress y x", "sub-option 'mess'"),
     ("ipdmetan (_b[x]) (_se[x]), study(t) : regress y x", "exp_list"),
     ("ipdmetan, study(t) ad(, vars(a b)) : regress y x", "without a file"),
     ("metan yi sei if year(date) > 3", "function year"),

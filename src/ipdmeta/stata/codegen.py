@@ -21,6 +21,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipdmeta.pooling.options import normalise_level
+
 if TYPE_CHECKING:
     from ipdmeta.stata.step import Step
 
@@ -54,11 +56,6 @@ def kwargs(d: dict[str, Any]) -> str:
     return ", ".join(f"{k}={py(v)}" for k, v in d.items())
 
 
-def fraction(level: float) -> float:
-    """A level as a fraction (95 -> 0.95)."""
-    return level / 100 if level > 1 else level
-
-
 def formula_variables(formula: str) -> list[str]:
     """The variables of a moderator formula: ``"~ C(a) + b:c"`` -> ``["a", "b", "c"]``."""
     names = re.findall(r"[A-Za-z_]\w*", re.sub(r"\bC\(", "(", formula))
@@ -66,18 +63,24 @@ def formula_variables(formula: str) -> list[str]:
 
 
 def rows(step: Step, frame: str = "data") -> tuple[list[str], str]:
-    """Lines selecting the step's rows (``in``, then ``if``) and the name of the selection."""
-    return _select(frame, "sample", step.rows, step.selection)
+    """Lines selecting the step's rows (``in``, the ``stset`` sample, then ``if``) and the
+    name of the selection."""
+    return _select(frame, "sample", step.rows, step.selection, step.stset_time)
 
 
 def _select(frame: str, name: str, span: tuple[int | None, int | None] | None,
-            selection: Any) -> tuple[list[str], str]:
+            selection: Any, stset_time: str | None = None) -> tuple[list[str], str]:
     lines = []
     if span is not None:
         start, stop = span
         lines.append(f"{name} = {frame}.iloc[{'' if start is None else start}:"
                      f"{'' if stop is None else stop}]")
         frame = name
+    if stset_time is not None:
+        t = py(stset_time)
+        lines.append(f"stset = {frame}[~({frame}[{t}] <= 0)]  # stset excludes records with "
+                     "time <= 0")
+        frame = "stset"
     if selection is not None:
         lines.append(f"{name} = {frame}[{selection.code.replace('data[', frame + '[')}]"
                      f"  # if {selection.stata}")
@@ -160,7 +163,7 @@ def _pool(step: Step) -> list[str]:
         frame = "arms"
     if "ci_low" in call:
         lo, hi = call.pop("ci_low"), call.pop("ci_high")
-        level = fraction(call.get("level", 0.95))
+        level = normalise_level(call.get("level", 0.95))
         lines.append(f"z = scipy.stats.norm.ppf(0.5 + {py(level)} / 2)")
         lines.append(f"sample = {frame}.assign(_seES=({frame}[{py(hi)}] - {frame}[{py(lo)}])"
                      " / (2 * z))")

@@ -49,11 +49,10 @@ def _study(o: Option, step: Step) -> None:
     parts = split_top(o.args or "", ",")
     step.call["study"] = words(parts[0])[0]
     for sub in words(",".join(parts[1:])):
-        if "missing".startswith(sub.lower()):
-            raise StataSyntaxError("study(, missing) is not translated: give the rows with a "
-                                   "missing study id an id first, e.g. data[study] = "
-                                   "data[study].fillna(-1)")
-        raise StataSyntaxError(f"sub-option {sub!r} of study() is not supported")
+        if len(sub) < 1 or not "missing".startswith(sub.lower()):
+            raise StataSyntaxError(f"sub-option {sub!r} of study() is not supported (only "
+                                   "missing)")
+        step.call["missing_study"] = "group"      # missing ids pooled as one study
 
 
 def _columns(forest: dict[str, Any], call: dict[str, Any]) -> None:
@@ -214,6 +213,8 @@ def translate_ipdmetan(cmd: Command, stage1: Command,
     estimation = estimation_call(stage1, stset, flags.get("interaction", False))
     terms = estimation.pop("_terms")
     step.call.update(estimation)
+    if stset is not None and str(step.call.get("formula", "")).startswith("Surv("):
+        step.stset_time = stset[0]
     if "poolvar" not in step.call and "interaction" not in step.call:
         step.call["poolvar"] = terms[0]
     _columns(forest, step.call)
@@ -236,6 +237,7 @@ def translate_ipdmetan_syntax2(cmd: Command, stset: tuple[str, str] | None = Non
         qualifiers(cmd, step)
         step.call.update(formula=f"Surv({stset[0]}, {stset[1]}) ~ {cmd.words[0]}",
                          model="logrank", poolvar=cmd.words[0])
+        step.stset_time = stset[0]
         if "strata" in flags:
             step.call["strata"] = flags["strata"]
         step.measure = "HR"

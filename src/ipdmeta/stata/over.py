@@ -107,6 +107,8 @@ def translate_ipdover(cmd: Command, stage1: Command,
     estimation = estimation_call(stage1, stset)
     terms = estimation.pop("_terms")
     step.call.update(estimation)
+    if stset is not None and str(step.call.get("formula", "")).startswith("Surv("):
+        step.stset_time = stset[0]
     step.call.setdefault("poolvar", terms[0])
     nograph = forest.pop("__nograph__", False)
     step.notes += forest.pop("__notes__", [])

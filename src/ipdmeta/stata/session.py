@@ -19,14 +19,17 @@ import pandas as pd
 from scipy import stats
 
 from ipdmeta.analysis import ipdmeta
+from ipdmeta.errors import InputError
 from ipdmeta.io import read_data
+from ipdmeta.io.output import output_path, writing
 from ipdmeta.ipdover import ipdover
 from ipdmeta.pooling.metareg import metareg
+from ipdmeta.pooling.options import normalise_level
 from ipdmeta.pooling.pool import pool
 from ipdmeta.report.results_set import forest_from_results
 from ipdmeta.stage1.arms import summarise_arms
 from ipdmeta.stata.codegen import formula_variables as _formula_variables
-from ipdmeta.stata.codegen import fraction, label_code, py
+from ipdmeta.stata.codegen import label_code, py
 from ipdmeta.stata.parse import StataSyntaxError
 from ipdmeta.stata.step import Step
 from ipdmeta.stata.translate import translate
@@ -42,13 +45,17 @@ class StataSession:
     writes results sets (relative to ``workdir``; an existing file only with
     ``saving(FILE, replace)``, the data file never), and forest plots are written to
     ``graph_dir`` as ``forest1.png``, ``forest2.png``... (metareg's graph as
-    ``bubble1.png`` ...).  :meth:`python` is the equivalent Python script, with the
-    same file names.
+    ``bubble1.png`` ...): the session's own files, which replace those of an earlier
+    session unless ``replace_graphs=False``, and are never written over a file the
+    session read.  A model under ``stset`` leaves out the records with time <= 0, as
+    ``stset`` does, and says how many.  :meth:`python` is the equivalent Python
+    script, with the same file names.
     """
 
     def __init__(self, data: pd.DataFrame | None = None, *, stset: tuple[str, str] | None = None,
                  workdir: str | Path = ".", graph_dir: str | Path | None = ".",
-                 graph_format: str = "png", data_path: str | Path | None = None) -> None:
+                 graph_format: str = "png", data_path: str | Path | None = None,
+                 replace_graphs: bool = True) -> None:
         self.data = data
         self.stset = tuple(stset) if stset else None
         self.workdir = Path(workdir)
@@ -57,6 +64,7 @@ class StataSession:
         self.steps: list[Step] = []
         self.data_path = data_path
         self.inputs: list[Path] = [Path(data_path)] if data_path is not None else []
+        self.replace_graphs = replace_graphs
         self._graphs = {"forest": 0, "bubble": 0}
 
     # ------------------------------------------------------------------ translating
@@ -106,10 +114,17 @@ class StataSession:
         return p if p.is_absolute() else self.workdir / p
 
     def _rows(self, step: Step, frame: pd.DataFrame) -> pd.DataFrame:
-        """The rows the step's ``in`` range and ``if`` expression select (``in`` counts the
-        rows of the data, as Stata's observation numbers)."""
+        """The rows the step's ``in`` range, ``stset`` sample and ``if`` expression select
+        (``in`` counts the rows of the data, as Stata's observation numbers)."""
         if step.rows is not None:
             frame = frame.iloc[slice(*step.rows)]
+        time = step.stset_time
+        if time is not None and time in frame.columns:
+            early = (pd.to_numeric(frame[time], errors="coerce") <= 0).to_numpy()
+            if early.any():
+                step.notes.append(f"{int(early.sum())} record(s) with {time} <= 0 excluded, "
+                                  "as Stata's stset does (obs. end on or before enter())")
+                frame = frame.loc[~early]
         if step.selection is not None:
             frame = frame[step.selection.mask(frame)]
         return frame
@@ -119,14 +134,17 @@ class StataSession:
         path = step.saving_path
         if path is None:
             return
-        if any(path.resolve() == p.resolve() for p in self.inputs):
-            raise StataSyntaxError(f"saving({step.saving}) would overwrite the data file "
-                                   f"{path}; save the results set under another name")
-        if path.exists() and not step.replace:
-            raise StataSyntaxError(f"file {path.name} already exists (Stata r(602)); add "
-                                   f"replace: saving({step.saving}, replace)")
         path.parent.mkdir(parents=True, exist_ok=True)
-        step.files.append(result.save(path))
+        try:
+            output_path(path, inputs=self.inputs, overwrite=step.replace, interface="stata",
+                        what="saving() file")
+        except InputError as err:
+            if path.exists() and not step.replace and "input" not in str(err):
+                raise InputError(f"file {path.name} already exists (Stata r(602)); add "
+                                 f"replace: saving({step.saving}, replace)") from err
+            raise
+        with writing(path):
+            step.files.append(result.save(path))
         step.output += f"\n\n(results set saved to {path})"
 
     def _plot(self, step: Step, draw: Any, options: dict[str, Any] | None = None) -> None:
@@ -135,6 +153,8 @@ class StataSession:
         if step.forest_path is None:
             return
         step.forest_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path(step.forest_path, inputs=self.inputs, overwrite=self.replace_graphs,
+                    interface="cli", what="graph")
         if options is None:
             options = {k: v for k, v in (step.forest or {}).items() if not k.startswith("__")}
         fig = draw(**options, path=str(step.forest_path))
@@ -244,7 +264,7 @@ class StataSession:
         _require(frame, _columns(call))
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
-            z = stats.norm.ppf(0.5 + fraction(call.get("level", 0.95)) / 2)
+            z = stats.norm.ppf(0.5 + normalise_level(call.get("level", 0.95)) / 2)
             frame = frame.assign(_seES=(frame[hi] - frame[lo]) / (2 * z))
             call["se"] = "_seES"
         if "estimate" in call:

@@ -35,6 +35,8 @@ class Step:
         clear: ``clear``: the results set replaces the data in memory.
         eform, measure: display scale and effect measure.
         selection, rows: the ``if`` selection and ``in`` range (0-based start, stop).
+        stset_time: the survival time of a model under ``stset``: records with time
+            <= 0 are left out, as Stata's ``stset`` does.
         models: further pooling models (``model(a \\ b)``, ``second()``).
         study_level: ``ilevel()``: the level of the study intervals.
         analysis: "cumulative" or "influence" (the plot and table shown instead).
@@ -61,6 +63,7 @@ class Step:
     measure: str | None = None
     selection: Selection | None = None
     rows: tuple[int | None, int | None] | None = None
+    stset_time: str | None = None
     models: list[Any] = field(default_factory=list)
     study_level: float | None = None
     analysis: str | None = None
