@@ -228,14 +228,17 @@ def test_subgroup_order_is_sorted_everywhere() -> None:
 
 
 def test_weights_are_never_silently_ignored() -> None:
-    """weights= is honoured by GENQ and refused, by name, with any other method."""
+    """weights= is honoured by GENQ (its generalised Q) and, as user weights (metan's
+    wgt()), by every other method; intervals it cannot combine with are refused."""
     import ipdmeta as ipd
     from ipdmeta.errors import InputError
 
     frame = pd.DataFrame({"yi": [0.1, 0.3, 0.2, 0.5], "vi": [0.01, 0.02, 0.03, 0.02],
                           "w": [1.0, 2.0, 1.0, 3.0]})
-    with pytest.raises(InputError, match="weights='w' is used by method='GENQ'"):
-        ipd.pool(frame, weights="w", method="REML")
+    reml = ipd.pool(frame, weights="w", method="REML")
+    assert reml.overall.estimate == pytest.approx(float(np.average(frame.yi, weights=frame.w)))
+    with pytest.raises(InputError, match="user weights"):
+        ipd.pool(frame, weights="w", method="REML", ci="hksj")
     genq = ipd.pool(frame, weights="w", method="GENQ")
     plain = ipd.pool(frame.assign(w=1.0 / frame["vi"]), weights="w", method="GENQ")
     assert genq.overall.tau2 != plain.overall.tau2   # the weights change the estimate

@@ -30,8 +30,8 @@ def counts() -> pd.DataFrame:
                                 "method": "peto"}, "OR"),
     ("metan a b c d, rd random", {"events": ("a", "c"), "nonevents": ("b", "d"),
                                   "method": "DL"}, "RD"),
-    ("metan a b c d, or fixed cc(0.25, opp allif)",
-     {"events": ("a", "c"), "nonevents": ("b", "d"), "method": "common", "correction": 0.25,
+    ("metan a b c d, or fixed cc(0.25, opp allif)",     # fixed: MH with 2x2 counts (metan 4)
+     {"events": ("a", "c"), "nonevents": ("b", "d"), "method": "MH", "correction": 0.25,
       "correction_type": "opposite", "to": "if0all"}, "OR"),
     ("metan a b c d, or nocc", {"events": ("a", "c"), "nonevents": ("b", "d"),
                                 "method": "MH", "correction": 0.0}, "OR"),
@@ -50,7 +50,8 @@ def test_metan_summary_syntaxes_translate(line: str, call: dict, measure: str) -
 
 def test_metan_counts_options_reach_the_forest_and_notes() -> None:
     step = translate("metan a b c d, or counts group1(Drug) group2(Placebo) breslow")
-    assert step.forest == {"eform": True, "counts": True, "group_names": ("Drug", "Placebo")}
+    assert step.forest == {"eform": True, "counts": True, "group_names": ("Drug", "Placebo"),
+                           "show_pi": False}
     assert any("Breslow-Day" in n for n in step.notes)
     step = translate("metan n1 m1 s1 n0 m0 s0, hedges")
     assert step.measure == "SMD" and any("SMD_metan" in n for n in step.notes)

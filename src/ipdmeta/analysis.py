@@ -113,6 +113,16 @@ class IPDMetaResult:
         from ipdmeta.report.html import result_html
         return result_html(self)
 
+    def with_models(self, *models: Any) -> IPDMetaResult:
+        """Further pooling models beside the chosen one (Stata's ``model(a \\ b)``); see
+        :meth:`ipdmeta.pooling.results.MetaResult.with_models`."""
+        return replace(self, meta=self.meta.with_models(*models))
+
+    def with_study_level(self, level: float) -> IPDMetaResult:
+        """Study intervals at another level (Stata's ``ilevel()``); see
+        :meth:`ipdmeta.pooling.results.MetaResult.with_study_level`."""
+        return replace(self, meta=self.meta.with_study_level(level))
+
     def forest(self, **options: Any) -> Figure:
         """Forest plot of the pooled result (``self.meta.forest(**options)``), with the
         analysis' ``left_columns``/``right_columns`` unless others are given."""

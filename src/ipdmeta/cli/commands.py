@@ -296,7 +296,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_stata(args: argparse.Namespace) -> int:
-    """``ipdmeta stata``: translate and run Stata ipdmetan/metan/metareg command lines."""
+    """``ipdmeta stata``: translate and run Stata ipdmetan/metan/metareg/ipdover/forestplot
+    command lines (and use/stset/sort/tabulate); prints the results, the files written
+    and the equivalent Python."""
     from ipdmeta.stata.parse import read_do_file
     from ipdmeta.stata.session import StataSession
     lines = list(args.commands)
@@ -335,6 +337,9 @@ def cmd_stata(args: argparse.Namespace) -> int:
              "result": result_dict(s.result) if s.result is not None else None}
             for s in steps]}))
     else:
+        files = [str(f) for s in steps for f in s.files]
+        if files:
+            print("# Files written:\n" + "\n".join(files) + "\n")
         print("# The equivalent ipdmeta Python code:\n" + script)
     return EXIT_OK
 

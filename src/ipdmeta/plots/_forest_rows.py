@@ -64,6 +64,7 @@ class Row:
     note: str = ""
     hollow: bool = False
     y: float = 0.0
+    color: str | None = None
 
     @property
     def bold(self) -> bool:
@@ -92,6 +93,15 @@ class TableOptions:
     subtotals: bool = True
     overall: bool = True
     counts: tuple[str, ...] | None = None
+    show_studies: bool = True
+    sort_by: str | Sequence[Any] | None = None
+    het_stats: Sequence[str] | None = None
+    plot_id: str | None = None
+    group_colors: Mapping[Any, str] | None = None
+
+
+#: the statistics of ``het_stats`` (Stata metan's ``hetinfo()``) and how they read
+HET_STATS = ("I2", "tau2", "Q", "p", "H", "H2")
 
 
 @dataclass
@@ -114,13 +124,30 @@ def _pooled_label(p: Pooled, subgroup: bool, both: bool) -> str:
     return "Subtotal"
 
 
-def heterogeneity_text(p: Pooled) -> str:
-    """'Heterogeneity: I² = 92.2%, τ² = 0.313, p < 0.001' (τ² only for random effects)."""
-    parts = [f"I² = {p.I2:.1f}%"] if np.isfinite(p.I2) else []
-    if p.model == "random" and np.isfinite(p.tau2):
-        parts.append(f"τ² = {fmt_tau2(p.tau2)}")
-    parts.append(fmt_p(p.Q_pvalue))
-    return "Heterogeneity: " + ", ".join(parts)
+def heterogeneity_text(p: Pooled, stats: Sequence[str] | None = None) -> str:
+    """'Heterogeneity: I² = 92.2%, τ² = 0.313, p < 0.001' (τ² only for random effects).
+
+    ``stats`` chooses and orders the statistics (``HET_STATS``: "I2", "tau2", "Q" (with
+    its df), "p", "H", "H2"), as Stata metan's ``hetinfo()``.
+
+    Example:
+        >>> import pandas as pd, ipdmeta as ipd
+        >>> m = ipd.pool(pd.DataFrame({"yi": [0.1, 0.5, 0.3], "vi": [0.01, 0.02, 0.03]}))
+        >>> heterogeneity_text(m.overall, ["Q", "p"])
+        'Heterogeneity: Q = 5.45 on 2 df, p = 0.065'
+    """
+    if stats is None:
+        stats = ["I2", "tau2", "p"] if p.model == "random" else ["I2", "p"]
+    unknown = [s for s in stats if s not in HET_STATS]
+    if unknown:
+        raise InputError(f"het_stats: unknown statistic(s) {unknown}; use "
+                         f"{', '.join(HET_STATS)}")
+    text = {"I2": f"I² = {p.I2:.1f}%" if np.isfinite(p.I2) else "",
+            "tau2": f"τ² = {fmt_tau2(p.tau2)}" if np.isfinite(p.tau2) else "",
+            "Q": f"Q = {p.Q:.2f} on {p.Q_df} df", "p": fmt_p(p.Q_pvalue),
+            "H": f"H = {np.sqrt(p.H2):.2f}" if np.isfinite(p.H2) else "",
+            "H2": f"H² = {p.H2:.2f}" if np.isfinite(p.H2) else ""}
+    return "Heterogeneity: " + ", ".join(text[s] for s in stats if text[s])
 
 
 def count_columns(result: MetaResult, groups: Sequence[str], digits: int
@@ -182,6 +209,7 @@ class _Builder:
         self.data = result.data.reset_index(drop=True)
         self.counts = ({} if opt.counts is None
                        else count_columns(result, opt.counts, self.digits))
+        self.colors = self.group_colors()
 
     def add(self, row: Row, step: float = 1.0) -> Row:
         self.y += step
@@ -207,12 +235,78 @@ class _Builder:
             cells[key] = ("" if i is None else texts[i],)
         return cells
 
-    def study_row(self, i: int, s: pd.Series) -> None:
+    def study_row(self, i: int, s: pd.Series, group: Any = None) -> None:
+        if not self.opt.show_studies:
+            return
         cells = self.data_cells(i)
         cells["effect"] = self.effect_cells(s.estimate, s.ci_low, s.ci_high)
         cells["weight"] = (f"{s.weight:.1f}",)
-        self.add(Row("study", str(s.study), cells, float(s.estimate), float(s.ci_low),
-                     float(s.ci_high), float(s.weight)))
+        row = self.add(Row("study", str(s.study), cells, float(s.estimate), float(s.ci_low),
+                           float(s.ci_high), float(s.weight)))
+        row.group = group
+        if self.colors is not None:
+            row.color = self.colors[i]
+
+    def study_order(self, n: int) -> np.ndarray:
+        """Positions of the studies in plot order (``sort_by``: a column of the pooled
+        table, or the study labels in the order wanted; Stata's ``sortby()``)."""
+        key = self.opt.sort_by
+        if key is None:
+            return np.arange(n)
+        labels = self.result.studies["study"].astype(str).tolist()
+        if isinstance(key, str):
+            if key not in self.data.columns:
+                raise InputError(f"sort_by={key!r} is not a column of the pooled table "
+                                 f"(columns: {', '.join(map(str, self.data.columns))})")
+            return np.argsort(self.data[key].to_numpy(), kind="stable")
+        skipped = set(self.result.excluded["study"].astype(str))
+        wanted = [str(k) for k in key if str(k) not in skipped]
+        if sorted(wanted) != sorted(labels):
+            raise InputError("sort_by must be a column name or list every study label once")
+        return np.array([labels.index(k) for k in wanted])
+
+    def excluded_places(self, excluded: pd.DataFrame) -> dict[int, pd.DataFrame]:
+        """Where the studies not estimable go when ``sort_by`` lists them too (Stata's
+        ``keeporder``): {number of estimable studies before them: their rows}; -1 (at
+        the end) for those it does not list."""
+        key = self.opt.sort_by
+        if key is None or isinstance(key, str) or not len(excluded):
+            return {-1: excluded}
+        labels = excluded["study"].astype(str).tolist()
+        places: dict[int, list[int]] = {}
+        before = 0
+        for k in map(str, key):
+            if k in labels:
+                places.setdefault(before, []).append(labels.index(k))
+            else:
+                before += 1
+        listed = {i for idx in places.values() for i in idx}
+        out = {pos: excluded.iloc[idx] for pos, idx in places.items()}
+        rest = [i for i in range(len(labels)) if i not in listed]
+        if rest:
+            out[-1] = excluded.iloc[rest]
+        return out
+
+    def group_colors(self) -> list[str | None] | None:
+        """The box/CI colour of each study under ``plot_id`` (Stata's ``plotid()`` with
+        ``box#opts(mcolor())``): the colour of its group, by value or 1, 2, ... in
+        sorted order (groups without one keep the default; without ``group_colors`` a
+        palette tells the groups apart)."""
+        col = self.opt.plot_id
+        if col is None:
+            return None
+        if col not in self.data.columns:
+            raise InputError(f"plot_id={col!r} is not a column of the pooled table "
+                             f"(columns: {', '.join(map(str, self.data.columns))})")
+        values = self.data[col].tolist()
+        levels = sorted(set(values), key=lambda v: (isinstance(v, str), str(v)))
+        given = dict(self.opt.group_colors or {})
+        cycle = ["#3d6a96", "#c0504d", "#4f8a3a", "#8064a2", "#d08a2e", "#2c9ca6"]
+        out = {}
+        for n, level in enumerate(levels, start=1):
+            default = None if given else cycle[(n - 1) % len(cycle)]
+            out[level] = given.get(level, given.get(n, default))
+        return [out[v] for v in values]
 
     def excluded_rows(self, frame: pd.DataFrame) -> None:
         for r in frame.itertuples():
@@ -252,12 +346,17 @@ class _Builder:
         excluded = res.excluded if opt.show_excluded else res.excluded.iloc[0:0]
         sub = res.subgroups
         self.y = 0.6  # the header is at 0, its rule at 0.6
+        order = self.study_order(len(studies))
         if sub is None:
-            for i, s in studies.iterrows():
-                self.study_row(int(i), s)
-            self.excluded_rows(excluded)
+            places = self.excluded_places(excluded) if opt.show_studies else {}
+            for n, i in enumerate(order):
+                if n in places:
+                    self.excluded_rows(places[n])
+                self.study_row(int(i), studies.iloc[i])
+            for n in sorted(p for p in places if p >= len(order) or p == -1):
+                self.excluded_rows(places[n])
         else:
-            self.subgroup_blocks(studies, excluded)
+            self.subgroup_blocks(studies, excluded, order)
         if opt.overall:
             self.gap(0.4 if sub is None else 0.0)
             common = res.common if self.common else None
@@ -271,16 +370,21 @@ class _Builder:
                 cells["effect"] = self.effect_cells(NAN, o.pi_low, o.pi_high)
                 cells["weight"] = ("",)
                 self.add(Row("pi", "Prediction interval", cells, NAN, o.pi_low, o.pi_high))
+            for p in getattr(res, "models", ()):   # further models (metan's model(a \ b))
+                self.pooled_row(p, "model", "", model_label(p))
+                self.rows[-1].hollow = True
         footer = []
         if opt.overall and opt.show_heterogeneity and res.overall.k > 1 and (
                 self.random or self.common):
-            footer.append(heterogeneity_text(res.overall if self.random else res.common))
+            footer.append(heterogeneity_text(res.overall if self.random else res.common,
+                                             opt.het_stats))
         if sub is not None and opt.subgroup_tests and sub.Q_between_df > 0:
             footer.append(subgroup_test_text(res))
         bottom = self.y + 0.6
         return Table(self.columns(), self.rows, footer, top=-0.6, rule=0.6, bottom=bottom)
 
-    def subgroup_blocks(self, studies: pd.DataFrame, excluded: pd.DataFrame) -> None:
+    def subgroup_blocks(self, studies: pd.DataFrame, excluded: pd.DataFrame,
+                        order: np.ndarray) -> None:
         res, opt = self.result, self.opt
         sub = res.subgroups
         assert sub is not None
@@ -294,10 +398,9 @@ class _Builder:
             heading = str(g) if isinstance(g, str) else f"{by} = {g}"
             self.add(Row("heading", heading, group=g))
             idx = np.flatnonzero(studies[by].to_numpy() == g)
-            for i in idx:
-                self.study_row(int(i), studies.iloc[i])
-                self.rows[-1].group = g
-            if ex_by is not None:
+            for i in order[np.isin(order, idx)]:
+                self.study_row(int(i), studies.iloc[i], g)
+            if ex_by is not None and opt.show_studies:
                 self.excluded_rows(excluded[ex_by.to_numpy() == g])
             if opt.subtotals:
                 random = sub.pooled[g] if self.random else None
@@ -311,8 +414,8 @@ class _Builder:
                 self.pooled_rows(random, common, weight, subgroup=True, group=g)
                 shown = random if random is not None else common
                 if opt.show_heterogeneity and shown is not None and shown.k > 1:
-                    self.note(heterogeneity_text(shown))
-        rest = excluded if ex_by is None else excluded.iloc[0:0]
+                    self.note(heterogeneity_text(shown, opt.het_stats))
+        rest = excluded if ex_by is None and opt.show_studies else excluded.iloc[0:0]
         if len(rest):
             self.gap(0.5)
             self.add(Row("heading", "Not pooled"))

@@ -35,7 +35,7 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
                 xlabel: str | None = None, ylabel: str | None = None,
                 title: str | None = None, ax: Axes | None = None,
                 figsize: tuple[float, float] = (6.5, 4.5), path: str | Path | None = None,
-                dpi: int = 300) -> Figure:
+                dpi: int = 300, sizes: str = "model") -> Figure:
     """Draw the bubble plot of ``moderator`` for a ``MetaRegResult``.
 
     Args:
@@ -46,13 +46,19 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
         band: shade the confidence band of the fitted line; ``pi`` adds the
             prediction-interval lines.
         size: bubble area (points²) of a study with 100% weight.
+        sizes: "model" (the study's weight in the fitted model, as metafor's
+            ``regplot``) or "within" (1 / within-study variance, as Stata's
+            ``metareg, graph``; its ``randomsize`` is "model").
         xlabel, ylabel, title, ax, figsize: labels, an existing Axes, the figure size.
         path, dpi: save the figure to this file (format from the suffix) at ``dpi``.
     """
     from matplotlib.ticker import FuncFormatter
 
 
+    if sizes not in ("model", "within"):
+        raise ValueError(f"sizes={sizes!r}: use 'model' or 'within'")
     points, line = result.bubble_data(moderator)
+    weight = points["weight" if sizes == "model" else "weight_within"]
     if ax is None:
         fig = new_figure(figsize=figsize)
         ax = fig.add_subplot()
@@ -66,7 +72,7 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
         ax.plot(x, line["pi_low"], color="tab:blue", ls=":", lw=1)
         ax.plot(x, line["pi_high"], color="tab:blue", ls=":", lw=1, label="Prediction interval")
     ax.plot(x, line["pred"], color="tab:blue", lw=1.5, label="Fitted")
-    ax.scatter(points[moderator], points["estimate"], s=size * points["weight"] / 100.0,
+    ax.scatter(points[moderator], points["estimate"], s=size * weight / 100.0,
                facecolors="0.6", edgecolors="black", alpha=0.7, zorder=3)
     if labels:
         for label, xi, yi in zip(points["study"], points[moderator], points["estimate"],

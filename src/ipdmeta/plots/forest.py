@@ -20,7 +20,7 @@ Example:
 
 Artists carry a ``gid`` so that they can be found again: "forest-panel" (the
 axes with the x axis), "forest-boxes", "forest-ci", "forest-arrows",
-"forest-diamond-<role>" (role: overall, common, subgroup, subgroup-common),
+"forest-diamond-<role>" (role: overall, common, subgroup, subgroup-common, model),
 "forest-pi", "forest-null", "forest-pooled-line".
 """
 
@@ -128,7 +128,10 @@ def forest_plot(
     colors: Mapping[str, str] | None = None, figsize: tuple[float, float] | None = None,
     ax: Axes | None = None, path: str | Path | None = None, dpi: int = 300,
     digits: int = 2, counts: bool = False,
-    group_names: tuple[str, str] = ("Treatment", "Control"),
+    group_names: tuple[str, str] = ("Treatment", "Control"), show_studies: bool = True,
+    sort_by: str | Sequence[Any] | None = None, het_stats: Sequence[str] | None = None,
+    show_boxes: bool = True, null: float | None = None, ci_caps: bool = False,
+    plot_id: str | None = None, group_colors: Mapping[Any, str] | None = None,
 ) -> Figure:
     """Draw a forest plot of a pooled result; options mirror Stata's ``forest``.
 
@@ -179,12 +182,29 @@ def forest_plot(
             inside it).
         path: save to this file; the format follows the suffix (png, pdf, svg, ...).
         dpi: resolution of saved raster images.
-        digits: decimals of the estimates and intervals.
+        digits: decimals of the estimates and intervals (``dp()``).
         counts: for a result pooled from summary data, show each study's data per arm
             left of the plot: events/N (counts), events/time (rates) or N, mean (SD)
             (metan's ``counts``).
         group_names: the arm names heading those columns (metan's ``group1()``,
             ``group2()``).
+        show_studies: the study rows; False shows the pooled rows only
+            (``summaryonly``).
+        sort_by: order of the studies: a column of ``result.data`` (``sortby()``), or
+            the study labels in the order wanted, which may place the studies that
+            were not estimable among the others (``keeporder``).
+        het_stats: the heterogeneity statistics shown and their order (``hetinfo()``):
+            any of "I2", "tau2", "Q", "p", "H", "H2".
+        show_boxes: weighted boxes; False draws a small marker for each estimate
+            (``nobox``).
+        null: position of the line of no effect on the display scale (``null(#)``);
+            default 1 for ratios, else 0.
+        ci_caps: caps at the ends of the study intervals (``ciopts(rcap)``).
+        plot_id, group_colors: colour the boxes and intervals of the studies by the
+            groups of column ``plot_id`` (``plotid()`` with ``box#opts(mcolor())``):
+            ``group_colors`` maps a value of the column, or its number 1, 2, ... in
+            sorted order, to a colour (groups not named keep the default colour;
+            without group_colors, a palette).
 
     Returns:
         The matplotlib Figure.
@@ -220,14 +240,16 @@ def forest_plot(
         show_common=bool(show_common), show_random=show_random, show_pi=show_pi,
         show_heterogeneity=show_heterogeneity, show_excluded=show_excluded,
         subgroup_tests=subgroup_tests, subtotals=subtotals, overall=overall,
-        counts=tuple(group_names) if counts else None)
+        counts=tuple(group_names) if counts else None, show_studies=show_studies,
+        sort_by=sort_by, het_stats=het_stats, plot_id=plot_id, group_colors=group_colors)
     table = build_table(result, options)
     return render_table(table, eform=bool(eform), xlabel=xlabel, xticks=xticks, xlim=xlim,
                         favours=favours, null_line=null_line,
                         pooled_at=result.overall.estimate if pooled_line and overall else None,
                         box_scale=box_scale, text_fraction=text_fraction, spacing=spacing,
                         title=title, font_size=font_size, font_family=font_family,
-                        colors=colors, figsize=figsize, ax=ax, path=path, dpi=dpi)
+                        colors=colors, figsize=figsize, ax=ax, path=path, dpi=dpi,
+                        show_boxes=show_boxes, null=null, ci_caps=ci_caps)
 
 
 def render_table(table: Table, *, eform: bool, xlabel: str = "",
@@ -239,7 +261,8 @@ def render_table(table: Table, *, eform: bool, xlabel: str = "",
                  title: str | None = None, font_size: float = 9,
                  font_family: str | None = None, colors: Mapping[str, str] | None = None,
                  figsize: tuple[float, float] | None = None, ax: Axes | None = None,
-                 path: str | Path | None = None, dpi: int = 300) -> Figure:
+                 path: str | Path | None = None, dpi: int = 300, show_boxes: bool = True,
+                 null: float | None = None, ci_caps: bool = False) -> Figure:
     """Draw the rows and columns of a forest plot (a :class:`~ipdmeta.plots._forest_rows.Table`).
 
     The drawing behind :func:`forest_plot` and the results-set and ``ipdover`` plots
@@ -258,6 +281,8 @@ def render_table(table: Table, *, eform: bool, xlabel: str = "",
         if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
             raise InputError(f"{name}={value!r} must be a positive number (1 is the "
                              "default size)")
+    if null is not None and eform and not float(null) > 0:
+        raise InputError(f"null={null!r}: on a ratio scale the line of no effect must be > 0")
     x_range(table, eform, xticks, xlim)  # checks the axis options before drawing
     pal = _resolve_colors(colors)
     rc = {**BASE_RC, "font.family": [font_family or "DejaVu Sans", "DejaVu Sans"],
@@ -283,7 +308,7 @@ def render_table(table: Table, *, eform: bool, xlabel: str = "",
             container = ax
         _draw(container, table, layout, ticks, limits, eform, pal, favours=favours,
               xlabel=xlabel, title=title, null_line=null_line, pooled_at=pooled_at,
-              box_scale=box_scale)
+              box_scale=box_scale if show_boxes else 0.0, null=null, ci_caps=ci_caps)
         save_figure(fig, path, dpi)
     return fig
 
@@ -316,7 +341,8 @@ def _axes_size(ax: Axes) -> tuple[float, float]:
 def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
           limits: tuple[float, float], eform: bool, pal: dict[str, str], *,
           favours: tuple[str, str] | None, xlabel: str, title: str | None, null_line: bool,
-          pooled_at: float | None, box_scale: float) -> None:
+          pooled_at: float | None, box_scale: float, null: float | None = None,
+          ci_caps: bool = False) -> None:
     fonts = lay.fonts
     container.set_axis_off()
     panel = container.inset_axes(
@@ -395,7 +421,7 @@ def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
     # symbols keep the size of a row at spacing 1: wider spacing spreads the rows, it
     # does not stretch boxes, arrowheads and diamonds
     base_h = min(lay.row_h, 1.85 * fonts.size / 72)
-    _draw_studies(panel, studies, to_x, limits, pal, base_h * 72.0, box_scale)
+    _draw_studies(panel, studies, to_x, limits, pal, base_h * 72.0, box_scale, ci_caps)
     for row in table.rows:
         if row.kind == "pooled":
             _draw_diamond(panel, row, to_x, pal, 0.36 * base_h / lay.row_h)
@@ -405,7 +431,7 @@ def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
                          row_tr)
     graphic = [r.y for r in table.rows if r.kind in ("study", "pooled", "pi", "excluded")]
     y_top, y_bottom = table.rule, table.bottom
-    null = 1.0 if eform else 0.0
+    null = float(null) if null is not None else (1.0 if eform else 0.0)
     if null_line and limits[0] <= null <= limits[1] and graphic:
         panel.plot([null, null], [y_top, y_bottom], color=pal["null"], lw=0.8, zorder=1,
                    gid="forest-null", solid_capstyle="butt")
@@ -421,7 +447,9 @@ def _clip(lo: float, hi: float, limits: tuple[float, float]) -> tuple[float, flo
 
 
 def _draw_studies(panel: Axes, rows: list[Row], to_x: Any, limits: tuple[float, float],
-                  pal: dict[str, str], row_pt: float, box_scale: float) -> None:
+                  pal: dict[str, str], row_pt: float, box_scale: float,
+                  ci_caps: bool = False) -> None:
+    """Boxes (``box_scale`` 0: small markers only), intervals (with caps) and arrows."""
     if not rows:
         return
     x = np.array([to_x(r.est) for r in rows], dtype=float)
@@ -429,20 +457,29 @@ def _draw_studies(panel: Axes, rows: list[Row], to_x: Any, limits: tuple[float, 
     w = np.array([r.weight for r in rows], dtype=float)
     wmax = np.nanmax(w) if np.any(np.isfinite(w)) and np.nanmax(w) > 0 else 1.0
     side = 0.78 * row_pt * box_scale * np.sqrt(np.clip(np.nan_to_num(w), 0, None) / wmax)
-    side = np.maximum(side, 2.0)  # the smallest boxes stay visible
+    side = np.maximum(side, 2.0 if box_scale > 0 else 0.22 * row_pt)  # visible boxes/points
     inside = (x >= limits[0]) & (x <= limits[1])
-    panel.scatter(x[inside], y[inside], s=side[inside] ** 2, marker="s", color=pal["box"],
+    box_colors = np.array([r.color or pal["box"] for r in rows], dtype=object)
+    panel.scatter(x[inside], y[inside], s=side[inside] ** 2,
+                  marker="s" if box_scale > 0 else "D", color=list(box_colors[inside]),
                   linewidths=0, zorder=3, gid="forest-boxes")
-    segs, left, right = [], [], []
+    segs, seg_colors, left, right = [], [], [], []
+    cap_h = 0.18   # caps reach this far (row units) above and below the line
     for r in rows:
         lo, hi, off_lo, off_hi = _clip(to_x(r.lo), to_x(r.hi), limits)
+        color = r.color or pal["ci"]
         if lo <= hi:
             segs.append([(lo, r.y), (hi, r.y)])
+            seg_colors.append(color)
+            for end, off in ((lo, off_lo), (hi, off_hi)):
+                if ci_caps and not off:
+                    segs.append([(end, r.y - cap_h), (end, r.y + cap_h)])
+                    seg_colors.append(color)
         if off_lo:
             left.append((limits[0], r.y))
         if off_hi:
             right.append((limits[1], r.y))
-    panel.add_collection(LineCollection(segs, colors=pal["ci"], linewidths=1.0, zorder=4,
+    panel.add_collection(LineCollection(segs, colors=seg_colors, linewidths=1.0, zorder=4,
                                         gid="forest-ci", capstyle="butt"), autolim=False)
     size = max(6.0, 0.42 * row_pt)  # the head is half the marker size long
     for pts, marker in ((left, _ARROW_LEFT), (right, _ARROW)):

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -301,14 +302,21 @@ def between_subgroups(pooled: dict[Any, Pooled]) -> tuple[float, int, float]:
     return q, df, float(stats.chi2.sf(q, df))
 
 
-def subgroup_analysis(table: StudyTable, spec: PoolSpec) -> SubgroupResult:
-    """Pool each subgroup separately (own tau²) and test the difference between them."""
+def subgroup_analysis(table: StudyTable, spec: PoolSpec,
+                      fit: Callable[[np.ndarray, PoolSpec], Pooled] | None = None
+                      ) -> SubgroupResult:
+    """Pool each subgroup separately (own tau²) and test the difference between them.
+
+    ``fit(idx, spec)`` pools the rows ``idx`` (default: :func:`fit_pooled` with the
+    table's GENQ weights); user-weighted pooling passes its own.
+    """
     pooled = {}
     for group, idx in table.groups().items():
-        pooled[group] = fit_pooled(table.y[idx], table.v[idx], spec,
-                                   None if table.genq_weights is None
-                                   else table.genq_weights[idx],
-                                   None if table.n is None else table.n[idx])
+        pooled[group] = (fit(idx, spec) if fit is not None else
+                         fit_pooled(table.y[idx], table.v[idx], spec,
+                                    None if table.genq_weights is None
+                                    else table.genq_weights[idx],
+                                    None if table.n is None else table.n[idx]))
     q, df, p = between_subgroups(pooled)
     return SubgroupResult(by=table.by_name or "by", pooled=pooled, Q_between=q,
                           Q_between_df=df, Q_between_pvalue=p)

@@ -38,6 +38,7 @@ class StudyTable:
     by_name: str | None = None
     by_order: tuple | None = None
     genq_weights: np.ndarray | None = None
+    user_weights: np.ndarray | None = None
     n: np.ndarray | None = None
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["study", "status", "reason"]))

@@ -147,7 +147,8 @@ class MetaRegResult(ModelAnalyses):
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Points and fitted line for a bubble plot of ``moderator``.
 
-        The points are the studies (x: moderator, y: estimate, weight in percent);
+        The points are the studies (x: moderator, y: estimate, weight in percent in the
+        model and ``weight_within`` from the within-study variances alone);
         the line is the prediction over the moderator's range with the other design
         columns at their means (as metafor's ``regplot``), with its CI.
         """
@@ -161,9 +162,11 @@ class MetaRegResult(ModelAnalyses):
         Xg[:, j] = grid
         line = self._predict_matrix(Xg, level)
         line.insert(0, moderator, grid)
+        within = 1.0 / self.variances
         points = pd.DataFrame({"study": self.studies["study"], moderator: x,
                                "estimate": self.estimates, "se": np.sqrt(self.variances),
-                               "weight": self.studies["weight"]})
+                               "weight": self.studies["weight"],
+                               "weight_within": 100 * within / within.sum()})
         return points, line
 
     def bubble(self, moderator: str, **options: Any) -> Figure:

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ipdmeta.errors import InputError
@@ -25,6 +26,7 @@ from ipdmeta.pooling.options import (
 )
 from ipdmeta.pooling.results import MetaResult
 from ipdmeta.pooling.summary_data import count_method, pool_summary_data
+from ipdmeta.pooling.user_weights import check_user_weights, check_weighted_spec
 
 __all__ = ["METHODS", "PoolSpec", "fit_pooled", "make_spec", "normalise_level",
            "normalise_method", "pool", "pool_table"]
@@ -71,6 +73,11 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
             own variance: "mult" (multiplicative heterogeneity), "IVhet", "BT"
             (Biggerstaff-Tweedie), "t" or "mixture" (robust random effects, as metaplus;
             ``m.outlier_probabilities()``, ``m.outlier_test()``).
+        weights: a column of user-defined study weights (Stata metan's ``wgt()``):
+            with GENQ they define its generalised Q; with a tau² estimator or the
+            common effect the estimate is ``sum(w y)/sum(w)`` with variance
+            ``sum(w² (v + tau²))/sum(w)²``, tau² from ``method`` (see
+            :mod:`ipdmeta.pooling.user_weights`; ci "z" or "t").
         ci: "z" (default, as metafor), "t", "hksj", "hksj-trunc", "hksj-zovert", "pl",
             "pl-bartlett", "pl-skovgaard", "kr" (Kenward-Roger; "kr-oim" with the observed
             information) or "hc" (Henmi-Copas).
@@ -124,11 +131,12 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         raise InputError(f"method={method!r} pools 2x2 tables: give events=(treatment, "
                          "control) and n=(treatment, control) with measure='OR', 'RR' or 'RD'")
     spec = make_spec(method, ci, level, pi, tau2_ci, **spec_options)
-    if weights is not None and spec.method != "GENQ":
-        raise InputError(f"weights={weights!r} is used by method='GENQ' (tau² from the "
-                         "generalised Q statistic with these weights); with method="
-                         f"{method!r} the studies are weighted by 1/(variance + tau²). Drop "
-                         "weights= or use method='GENQ'")
+    user = weights is not None and spec.method != "GENQ"
+    if user:
+        check_weighted_spec(spec)
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study,
                              by=by, weights=weights, n=npts)
+    if user:
+        w = check_user_weights(table.genq_weights, table.labels, str(weights))
+        table = replace(table, genq_weights=None, user_weights=w)
     return pool_table(table, spec, measure)

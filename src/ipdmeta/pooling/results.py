@@ -10,11 +10,13 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ipdmeta.effects.transforms import EXPONENTIATED
 from ipdmeta.errors import InputError
@@ -38,15 +40,17 @@ from ipdmeta.pooling.estimate import (
     study_weights,
     subgroup_analysis,
 )
+from ipdmeta.pooling.extra_models import pooled_models
 from ipdmeta.pooling.failsafe import FsnResult, fsn
 from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import StudyTable
-from ipdmeta.pooling.options import PoolSpec, common_spec
+from ipdmeta.pooling.options import PoolSpec, common_spec, normalise_level
 from ipdmeta.pooling.profile import ProfileResult, profile_mu
 from ipdmeta.pooling.robust import RobustFit
 from ipdmeta.pooling.robust_bootstrap import OutlierTest, outlier_test
 from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
 from ipdmeta.pooling.sensitivity import cumulative, leave_one_out
+from ipdmeta.pooling.user_weights import fit_user_weighted, weight_percent
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,23 +95,37 @@ class MetaResult(ModelAnalyses):
     summary_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
     study_sizes: np.ndarray | None = None
     robust_model: RobustFit | None = None
+    user_weights: np.ndarray | None = None
+    models: tuple[Pooled, ...] = ()
 
     @classmethod
     def from_table(cls, table: StudyTable, spec: PoolSpec, measure: str | None = None
                    ) -> MetaResult:
         """Pool a validated ``StudyTable``: ``pool()`` without the input handling."""
+        uw = table.user_weights
+        fit = None
+        if uw is not None:
+            def fit(idx: np.ndarray, s: PoolSpec) -> Pooled:
+                return fit_user_weighted(table.y[idx], table.v[idx], uw[idx], s)
         alt = (fit_alternative(table.y, table.v, spec)
                if spec.is_alternative and len(table.y) > 1 else None)
-        overall = fit_pooled(table.y, table.v, spec, table.genq_weights, table.n, alt)
-        common = overall if spec.is_common else fit_pooled(table.y, table.v, common_spec(spec))
+        if fit is not None:
+            overall = fit(np.arange(len(table.y)), spec)
+            common = overall if spec.is_common else fit(np.arange(len(table.y)),
+                                                        common_spec(spec))
+        else:
+            overall = fit_pooled(table.y, table.v, spec, table.genq_weights, table.n, alt)
+            common = (overall if spec.is_common
+                      else fit_pooled(table.y, table.v, common_spec(spec)))
         studies = table.study_frame(spec.level)
-        studies["weight"] = (study_weights(table.v, overall.tau2) if alt is None
+        studies["weight"] = (weight_percent(uw) if uw is not None
+                             else study_weights(table.v, overall.tau2) if alt is None
                              else 100 * alt.weights / alt.weights.sum())
         subgroups = common_subgroups = None
         if table.by is not None:
-            subgroups = subgroup_analysis(table, spec)
+            subgroups = subgroup_analysis(table, spec, fit)
             common_subgroups = (subgroups if spec.is_common
-                                else subgroup_analysis(table, common_spec(spec)))
+                                else subgroup_analysis(table, common_spec(spec), fit))
         arms = ({"events": ("events_1", "events_0"), "n": ("n_1", "n_0")}
                 if set(ARM_COUNTS) <= set(table.data.columns) else {})
         return cls(overall=overall, common=common, studies=studies, spec=spec,
@@ -115,7 +133,43 @@ class MetaResult(ModelAnalyses):
                    subgroups=subgroups, common_subgroups=common_subgroups,
                    excluded=table.excluded, measure=measure or table.measure,
                    messages=table.messages + overall.messages, summary_columns=arms,
-                   study_sizes=table.n, robust_model=None if alt is None else alt.robust)
+                   study_sizes=table.n, robust_model=None if alt is None else alt.robust,
+                   user_weights=uw)
+
+    def with_models(self, *models: str | Mapping[str, Any]) -> MetaResult:
+        """This result with further pooling models shown beside the chosen one (Stata
+        metan's ``model(fe \\ dl \\ reml, hksj)``): each a method name or a dict of
+        ``pool()`` options (``method``, ``ci``, ``pi``, ``tau2_ci``); see
+        :mod:`ipdmeta.pooling.extra_models`.  ``summary()``, ``forest()`` and
+        ``results_set()`` show them after the chosen model.
+
+        Example:
+            >>> import ipdmeta as ipd
+            >>> m = ipd.pool(ipd.datasets.load_bcg(), estimate="yi", variance="vi",
+            ...              study="trial", method="common")
+            >>> m2 = m.with_models("DL", {"method": "REML", "ci": "hksj"})
+            >>> [p.method for p in (m2.overall, *m2.models)]
+            ['common', 'DL', 'REML']
+        """
+        extra = pooled_models(self.estimates, self.variances, self.spec, list(models),
+                              self.user_weights)
+        return replace(self, models=self.models + extra)
+
+    def with_study_level(self, level: float) -> MetaResult:
+        """This result with the study intervals at another confidence level (Stata
+        metan's ``ilevel()``; the pooled results keep ``spec.level``, ``olevel()``).
+
+        Example:
+            >>> import pandas as pd, ipdmeta as ipd
+            >>> m = ipd.pool(pd.DataFrame({"yi": [0.1, 0.3], "sei": [0.1, 0.2]}))
+            >>> round(float(m.with_study_level(90).studies.ci_low[0]), 4)
+            -0.0645
+        """
+        lev = normalise_level(level)
+        crit = float(stats.norm.ppf(1 - (1 - lev) / 2))
+        studies = self.studies.assign(ci_low=self.studies.estimate - crit * self.studies.se,
+                                      ci_high=self.studies.estimate + crit * self.studies.se)
+        return replace(self, studies=studies)
 
     @property
     def k(self) -> int:
@@ -130,6 +184,9 @@ class MetaResult(ModelAnalyses):
     def pooled_subset(self, idx: np.ndarray) -> Pooled:
         """The pooled result of the studies ``idx`` with this result's options (used by
         leave-one-out and cumulative analyses)."""
+        if self.user_weights is not None:
+            return fit_user_weighted(self.estimates[idx], self.variances[idx],
+                                     self.user_weights[idx], self.spec)
         sizes = None if self.study_sizes is None else self.study_sizes[idx]
         return fit_pooled(self.estimates[idx], self.variances[idx], self.spec, n=sizes)
 

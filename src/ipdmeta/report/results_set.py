@@ -360,6 +360,9 @@ class _Builder:
                               f"df = {sub.Q_between_df}, p = {fmt_p(sub.Q_between_pvalue)}")
         self.pooled_rows(self.random, meta.common if self.common else None, "overall", 100.0,
                          table, "Overall", {})
+        for p in meta.models:        # further models (MetaResult.with_models)
+            self.rows.pooled("overall", model_label(p), p, np.nan, self.participants(table),
+                             self.carried("Overall"))
         if meta.overall.k > 1:
             self.rows.add("text", _het_text(meta.overall))
         return self.rows.rows

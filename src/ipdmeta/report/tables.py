@@ -175,10 +175,16 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
     if np.isfinite(o.pi_low):
         table.add("  Prediction interval",
                   ["", fmt(o.pi_low, digits, eform), fmt(o.pi_high, digits, eform), ""])
+    shown = {model_label(result.common), model_label(o)} if o.model == "random" else set()
+    extra = [p for p in result.models if model_label(p) not in shown]
+    for p in extra:              # further models (MetaResult.with_models)
+        table.add(model_label(p), _pooled_cells(p, digits, eform, "."))
     table.add_rule()
     lines = [f"Meta-analysis of {o.k} studies ({model_label(o)}; "
              f"{'exponentiated' if eform else 'analysis scale'})", "", str(table), ""]
     lines += [*heterogeneity_lines(o, digits), test_line(o, eform)]
+    for p in extra:
+        lines.append(f"  {model_label(p)}: tau² = {p.tau2:.4g}; {test_line(p, eform).strip()}")
     if result.robust_model is not None:
         lines += robust_lines(result.robust_model, digits)
     for test in getattr(result, "tests", {}).values():
@@ -205,7 +211,7 @@ def result_frame(result: MetaResult) -> pd.DataFrame:
         for g, p in result.subgroups.pooled.items():
             rows.append(_pooled_row(p, f"Subtotal {g}", "subgroup", **{result.subgroups.by: g}))
     pooled = [result.common] + ([result.overall] if result.overall.model == "random" else [])
-    rows += [_pooled_row(p, model_label(p), "pooled") for p in pooled]
+    rows += [_pooled_row(p, model_label(p), "pooled") for p in [*pooled, *result.models]]
     if np.isfinite(result.overall.pi_low):
         rows.append({"study": "Prediction interval", "row_type": "prediction",
                      "ci_low": result.overall.pi_low, "ci_high": result.overall.pi_high})

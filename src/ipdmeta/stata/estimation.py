@@ -140,6 +140,8 @@ def estimation_call(cmd: Command, stset: tuple[str, str] | None,
         elif o.name in ("exposure", "offset"):
             var = words(opt.args or "")[0]
             out["exposure" if o.name == "exposure" else "offset"] = var
+        elif o.name == "strata":
+            out["strata"] = words(opt.args or "")
         elif o.name in ("vce", "cluster"):
             _vce(opt, out)
         elif o.name == "distribution":

@@ -13,15 +13,19 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ipdmeta.errors import SpecificationError
-from ipdmeta.stata.options import FOREST_OPTIONS, OptionSpec
 
-__all__ = ["FOREST_OPTIONS", "Command", "Option", "StataSyntaxError", "fv_term", "match",
-           "numlist", "parse_command", "parse_options", "read_do_file", "split_top",
-           "stata_coefficient", "unquote", "words"]
+if TYPE_CHECKING:
+    from ipdmeta.stata.options import OptionSpec
+
+__all__ = ["Command", "Option", "StataSyntaxError", "fv_term", "match", "match_first",
+           "numlist", "parse_command", "parse_options", "read_do_file", "split_qualifiers",
+           "split_top", "stata_coefficient", "unquote", "words"]
 
 
 class StataSyntaxError(SpecificationError):
@@ -42,12 +46,15 @@ class Option:
 
 @dataclass(frozen=True)
 class Command:
-    """A parsed command: name, the words before the comma, and the options after it."""
+    """A parsed command: name, the words before the comma, the options after it, and
+    the ``if`` expression and ``in`` range written before the comma (None if absent)."""
 
     name: str
     words: tuple[str, ...]
     options: tuple[Option, ...]
     text: str
+    if_exp: str | None = None
+    in_range: str | None = None
 
 
 def _scan(text: str, stops: str) -> list[tuple[int, str]]:
@@ -181,15 +188,46 @@ def parse_command(text: str) -> Command:
         raise StataSyntaxError("empty command")
     parts = split_top(text, ",")
     head, tail = parts[0], ",".join(parts[1:])
+    head, if_exp, in_range = split_qualifiers(head)
     tokens = words(head)
     if not tokens:
         raise StataSyntaxError(f"no command name in {text!r}")
     name = tokens[0]
     for t in tokens[1:]:
-        if t in ("if", "in") or t.startswith("["):
-            raise StataSyntaxError(f"'{t}' qualifiers and weights are not supported in {text!r}:"
-                                   " select the rows in the data first (pandas .query())")
-    return Command(name=name, words=tuple(tokens[1:]), options=parse_options(tail), text=text)
+        if t.startswith("["):
+            raise StataSyntaxError(f"weights ({t}) are not supported in {text!r}: give "
+                                   "user weights with wgt(), or select rows with if/in")
+    return Command(name=name, words=tuple(tokens[1:]), options=parse_options(tail), text=text,
+                   if_exp=if_exp, in_range=in_range)
+
+
+def split_qualifiers(text: str) -> tuple[str, str | None, str | None]:
+    """``varlist [if exp] [in range]`` -> (varlist, if expression, in range), the
+    qualifiers found outside quotes and parentheses.
+
+    Example:
+        >>> split_qualifiers('y treat if age > 50 & sex == "m" in 1/100')
+        ('y treat', 'age > 50 & sex == "m"', '1/100')
+    """
+    depth, quote, cuts = 0, False, []
+    for m in re.finditer(r'[()"]|(?<![\w.])(?:if|in)(?![\w.])', text):
+        tok = m.group(0)
+        if tok == '"':
+            quote = not quote
+        elif not quote and tok == "(":
+            depth += 1
+        elif not quote and tok == ")":
+            depth -= 1
+        elif not quote and depth == 0:
+            cuts.append((m.start(), tok))
+    head_end = cuts[0][0] if cuts else len(text)
+    found: dict[str, str] = {}
+    for n, (start, tok) in enumerate(cuts):
+        end = cuts[n + 1][0] if n + 1 < len(cuts) else len(text)
+        if tok in found:
+            raise StataSyntaxError(f"'{tok}' appears twice in {text!r}")
+        found[tok] = text[start + len(tok):end].strip()
+    return text[:head_end].strip(), found.get("if"), found.get("in")
 
 
 def match(word: str, specs: tuple[OptionSpec, ...], where: str,
@@ -199,6 +237,7 @@ def match(word: str, specs: tuple[OptionSpec, ...], where: str,
     Raises :class:`StataSyntaxError` naming the option when it is unknown.
 
     Example:
+        >>> from ipdmeta.stata.forest_options import FOREST_OPTIONS
         >>> match("boxsca", FOREST_OPTIONS, "forest()").name
         'boxscale'
     """
@@ -215,6 +254,32 @@ def match(word: str, specs: tuple[OptionSpec, ...], where: str,
                                f"({', '.join(s.name for s in hits)})")
     raise StataSyntaxError(f"{what} {word!r} is not supported in {where}; ipdmeta's translator "
                            f"knows: {known} (see docs/stata.md)")
+
+
+def match_first(word: str, tables: Sequence[tuple[OptionSpec, ...]], where: str
+                ) -> OptionSpec:
+    """The spec of ``word`` in the first of ``tables`` that knows it (a command's own
+    options before the forest-plot options it also accepts at the top level).
+
+    Example:
+        >>> from ipdmeta.stata.options import MAIN_OPTIONS
+        >>> from ipdmeta.stata.forest_options import FOREST_OPTIONS
+        >>> match_first("ci", [MAIN_OPTIONS, FOREST_OPTIONS], "metan").name
+        'citype'
+    """
+    for table in tables[:-1]:
+        try:
+            return match(word, table, where)
+        except StataSyntaxError as err:
+            if "ambiguous" in str(err):
+                raise
+    try:
+        return match(word, tables[-1], where)
+    except StataSyntaxError as err:
+        if "ambiguous" in str(err):
+            raise
+        raise StataSyntaxError(f"option {word!r} is not supported in {where}; see "
+                               "docs/stata.md for the options ipdmeta translates") from None
 
 
 def _check_args(opt: Option, spec: OptionSpec, where: str) -> None:

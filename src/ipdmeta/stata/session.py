@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -23,26 +22,34 @@ from ipdmeta.analysis import ipdmeta
 from ipdmeta.errors import InputError
 from ipdmeta.io import read_data
 from ipdmeta.io.output import output_path, writing
+from ipdmeta.ipdover import ipdover
 from ipdmeta.pooling.metareg import metareg
 from ipdmeta.pooling.options import normalise_level
 from ipdmeta.pooling.pool import pool
+from ipdmeta.report.results_set import forest_from_results
 from ipdmeta.stage1.arms import summarise_arms
-from ipdmeta.stata.codegen import py
+from ipdmeta.stata.codegen import formula_variables as _formula_variables
+from ipdmeta.stata.codegen import label_code, py
 from ipdmeta.stata.parse import StataSyntaxError
-from ipdmeta.stata.translate import Step, translate
+from ipdmeta.stata.step import Step
+from ipdmeta.stata.translate import translate
+
+_PLOTS = ("ipdmeta", "pool", "arms", "ipdover", "forestplot")
 
 
 class StataSession:
     """Runs translated Stata commands one after another on the data in memory.
 
     Like a Stata session: ``use`` loads a file, ``stset`` declares the survival
-    outcome (``stcox`` then leaves out records with time <= 0, as ``stset`` does,
-    and says how many), ``tabulate ..., generate()`` adds dummies, ``saving()``
-    writes files (relative to ``workdir``; an existing file only with ``saving(FILE,
-    replace)``, a file the session read never), and forest plots are written to
-    ``graph_dir`` as ``forest1.png``, ``forest2.png``... (the session's own graph
-    files: they replace those of an earlier session unless ``replace_graphs=False``,
-    and are never written over a file the session read).
+    outcome, ``sort`` and ``tabulate ..., generate()`` change the data, ``saving()``
+    writes results sets (relative to ``workdir``; an existing file only with
+    ``saving(FILE, replace)``, the data file never), and forest plots are written to
+    ``graph_dir`` as ``forest1.png``, ``forest2.png``... (metareg's graph as
+    ``bubble1.png`` ...): the session's own files, which replace those of an earlier
+    session unless ``replace_graphs=False``, and are never written over a file the
+    session read.  A model under ``stset`` leaves out the records with time <= 0, as
+    ``stset`` does, and says how many.  :meth:`python` is the equivalent Python
+    script, with the same file names.
     """
 
     def __init__(self, data: pd.DataFrame | None = None, *, stset: tuple[str, str] | None = None,
@@ -58,28 +65,42 @@ class StataSession:
         self.data_path = data_path
         self.inputs: list[Path] = [Path(data_path)] if data_path is not None else []
         self.replace_graphs = replace_graphs
-        self._graphs = 0
+        self._graphs = {"forest": 0, "bubble": 0}
 
+    # ------------------------------------------------------------------ translating
     def translate(self, line: str) -> Step:
-        """Translate ``line`` with this session's stset (does not run it)."""
+        """Translate ``line`` with this session's stset and give it its file names
+        (does not run it)."""
         step = translate(line, self.stset)
         if step.kind == "stset":
             self.stset = (step.call["time"], step.call["event"])
+        if step.kind == "use":
+            step.call["resolved"] = str(self._path(step.call["path"]))
+        if step.aggregate is not None:
+            step.aggregate["resolved"] = str(self._path(step.aggregate["path"]))
+        if step.saving:
+            step.saving_path = self._path(step.saving)
+        if self.graph_dir is not None and ((step.forest is not None and step.kind in _PLOTS)
+                                           or (step.kind == "metareg" and step.forest)):
+            kind = "bubble" if step.kind == "metareg" else "forest"
+            self._graphs[kind] += 1
+            step.forest_path = self.graph_dir / f"{kind}{self._graphs[kind]}.{self.graph_format}"
         return step
 
     def python(self) -> str:
         """The Python script equivalent to all commands run so far."""
         head = ["import ipdmeta as ipd"]
-        if any(s.kind == "pool" and "ci_low" in s.call for s in self.steps):
+        if any(s.kind in ("pool", "arms") and "ci_low" in s.call for s in self.steps):
             head.append("import scipy.stats")
         if self.data_path is not None:
             head += ["", f"data = ipd.read_data({py(str(self.data_path))})"]
         return "\n".join(head + [""] + [s.python for s in self.steps]) + "\n"
 
+    # ------------------------------------------------------------------ running
     def run(self, line: str) -> Step:
         """Translate and run one command; returns the Step with ``result`` and ``output``."""
         step = self.translate(line)
-        if step.kind in ("ipdmeta", "pool", "arms", "metareg", "tabulate") and self.data is None:
+        if step.kind not in ("use", "stset") and self.data is None:
             raise StataSyntaxError(f"no data in memory for {step.command!r}: give --data FILE "
                                    "or run 'use FILE' first")
         getattr(self, f"_run_{step.kind}")(step)
@@ -92,21 +113,87 @@ class StataSession:
             p = p.with_suffix(".dta")
         return p if p.is_absolute() else self.workdir / p
 
-    def _graph(self, step: Step, result: Any) -> None:
-        if step.forest is None or self.graph_dir is None:
+    def _rows(self, step: Step, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows the step's ``in`` range, ``stset`` sample and ``if`` expression select
+        (``in`` counts the rows of the data, as Stata's observation numbers)."""
+        if step.rows is not None:
+            frame = frame.iloc[slice(*step.rows)]
+        time = step.stset_time
+        if time is not None and time in frame.columns:
+            early = (pd.to_numeric(frame[time], errors="coerce") <= 0).to_numpy()
+            if early.any():
+                step.notes.append(f"{int(early.sum())} record(s) with {time} <= 0 excluded, "
+                                  "as Stata's stset does (obs. end on or before enter())")
+                frame = frame.loc[~early]
+        if step.selection is not None:
+            frame = frame[step.selection.mask(frame)]
+        return frame
+
+    def _save(self, step: Step, result: Any) -> None:
+        """saving(): Stata's rules (an existing file needs replace; never the data file)."""
+        path = step.saving_path
+        if path is None:
             return
-        self._graphs += 1
-        self.graph_dir.mkdir(parents=True, exist_ok=True)
-        path = self.graph_dir / f"forest{self._graphs}.{self.graph_format}"
-        output_path(path, inputs=self.inputs, overwrite=self.replace_graphs,
-                    interface="cli", what="forest plot")
-        step.forest = {**step.forest, "path": str(path)}
-        fig = result.forest(**step.forest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            output_path(path, inputs=self.inputs, overwrite=step.replace, interface="stata",
+                        what="saving() file")
+        except InputError as err:
+            if path.exists() and not step.replace and "input" not in str(err):
+                raise InputError(f"file {path.name} already exists (Stata r(602)); add "
+                                 f"replace: saving({step.saving}, replace)") from err
+            raise
+        with writing(path):
+            step.files.append(result.save(path))
+        step.output += f"\n\n(results set saved to {path})"
+
+    def _plot(self, step: Step, draw: Any, options: dict[str, Any] | None = None) -> None:
+        """Draw with ``draw(**options)`` (default: the step's forest options) into the
+        step's file, if any."""
+        if step.forest_path is None:
+            return
+        step.forest_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path(step.forest_path, inputs=self.inputs, overwrite=self.replace_graphs,
+                    interface="cli", what="graph")
+        if options is None:
+            options = {k: v for k, v in (step.forest or {}).items() if not k.startswith("__")}
+        fig = draw(**options, path=str(step.forest_path))
         fig.clf()
-        step.files.append(path)
+        step.files.append(step.forest_path)
+        step.output += f"\n\n(graph written to {step.forest_path})"
+
+    def _finish(self, step: Step, res: Any) -> None:
+        """Models, study level, summary, plot (or cumulative/influence), files, clear."""
+        if step.models:
+            res = res.with_models(*step.models)
+        if step.study_level is not None:
+            res = res.with_study_level(step.study_level)
+        step.result = res
+        meta = getattr(res, "meta", res)
+        if not step.quiet:
+            step.output = res.summary(eform=step.eform)
+        if step.analysis == "cumulative":
+            table = meta.cumulative(step.order)
+            step.output += "\n\nCumulative meta-analysis:\n" + table.to_string(index=False)
+            self._plot(step, lambda **o: meta.cumulative_forest(
+                step.order, **{k: v for k, v in o.items() if k != "show_pi"}))
+        elif step.analysis == "influence":
+            table = meta.leave_one_out()
+            step.output += "\n\nInfluence (each study left out):\n" + table.to_string(
+                index=False)
+            self._plot(step, lambda **o: meta.leave_one_out_forest(
+                **{k: v for k, v in o.items() if k != "show_pi"}))
+        elif step.forest is not None:
+            options = {}
+            if step.forest.get("__keeporder__") and hasattr(res, "aggregate"):
+                options["sort_by"] = res.aggregate.to_frame()["study"].tolist()
+            self._plot(step, lambda **o: res.forest(**o, **options))
+        self._save(step, res)
+        if step.clear:
+            self.data = res.results_set().to_frame()
 
     def _run_use(self, step: Step) -> None:
-        path = self._path(step.call["path"])
+        path = Path(step.call["resolved"])
         self.data = read_data(path)
         self.inputs.append(path)
         step.output = f"(loaded {path.name}: {len(self.data)} rows, {self.data.shape[1]} columns)"
@@ -114,98 +201,118 @@ class StataSession:
     def _run_stset(self, step: Step) -> None:
         step.output = f"(survival outcome: time {step.call['time']}, event {step.call['event']})"
 
+    def _run_sort(self, step: Step) -> None:
+        _require(self.data, step.call["columns"])
+        self.data = self.data.sort_values(step.call["columns"], kind="stable").reset_index(
+            drop=True)
+
     def _run_tabulate(self, step: Step) -> None:
         var, stub = step.call["variable"], step.call["stub"]
         _require(self.data, [var])
-        levels = sorted(self.data[var].dropna().unique())
+        values = self.data[var].where(self.data[var].ne(""))     # "" is missing in Stata
         made = []
-        for i, level in enumerate(levels, start=1):
-            self.data[f"{stub}{i}"] = (self.data[var] == level).astype(float)
-            self.data.loc[self.data[var].isna(), f"{stub}{i}"] = np.nan
+        for i, level in enumerate(sorted(values.dropna().unique()), start=1):
+            self.data[f"{stub}{i}"] = (values == level).astype(float).where(values.notna())
             made.append(f"{stub}{i} = ({var} == {level})")
         step.output = "(new dummies: " + "; ".join(made) + ")"
 
-    def _saving(self, step: Step, path: Path) -> Path:
-        """The saving() file, checked as Stata does: an existing file needs ``replace``
-        (the session's folder is made when missing)."""
-        if not path.parent.exists() and path.parent == self.workdir:
-            self.workdir.mkdir(parents=True, exist_ok=True)
-        try:
-            return output_path(path, inputs=self.inputs, overwrite=step.replace,
-                               interface="stata", what="saving() file")
-        except InputError as err:
-            if path.exists() and not step.replace and "input" not in str(err):
-                raise InputError(f"file {path.name} already exists (Stata r(602)); add "
-                                 f"replace: saving({step.saving}, replace)") from err
-            raise
+    def _aggregate(self, step: Step) -> pd.DataFrame | None:
+        agg = step.aggregate
+        if agg is None:
+            return None
+        path = Path(agg["resolved"])
+        frame = read_data(path)
+        self.inputs.append(path)
+        missing = [c for c in step.call["aggregate_columns"].values() if c not in frame.columns]
+        if missing:
+            raise StataSyntaxError(f"ad({agg['path']}): no column {missing[0]!r} in the "
+                                   f"aggregate file (columns: {', '.join(map(str, frame.columns))}"
+                                   "); the study variable must have the same name in both "
+                                   "files (ipdmetan's help: clonevar _STUDY = trialid)")
+        if agg.get("rows") is not None:
+            frame = frame.iloc[slice(*agg["rows"])]
+        if agg.get("selection") is not None:
+            frame = frame[agg["selection"].mask(frame)]
+        return frame
 
     def _run_ipdmeta(self, step: Step) -> None:
-        saving = self._saving(step, self._path(step.saving)) if step.saving else None
         _require(self.data, [step.call["study"]])
-        data = self.data
-        if step.stset_time is not None and step.stset_time in data.columns:
-            time = pd.to_numeric(data[step.stset_time], errors="coerce")
-            early = (time <= 0).to_numpy()
-            if early.any():
-                step.notes.append(f"{int(early.sum())} record(s) with {step.stset_time} <= 0 "
-                                  "excluded, as Stata's stset does (obs. end on or before "
-                                  "enter())")
-                data = data.loc[~early]
-        res = ipdmeta(data, **step.call)
-        step.result = res
-        step.output = res.summary(eform=step.eform)
-        self._graph(step, res)
-        if saving is not None:
-            path = res.aggregate.save(saving, names="ipdmetan")
-            step.files.append(path)
-            step.output += f"\n\n(aggregate data saved to {path})"
+        frame = self._rows(step, self.data)
+        ad = self._aggregate(step)
+        res = ipdmeta(frame, **step.call, **({} if ad is None else {"aggregate": ad}))
+        self._finish(step, res)
 
     def _run_arms(self, step: Step) -> None:
         assert step.arms is not None
         _require(self.data, [step.arms[k] for k in ("study", "outcome", "treatment")])
-        arms = summarise_arms(self.data, **step.arms)
-        self._run_pool(step, arms)
+        arms = summarise_arms(self._rows(step, self.data), **step.arms)
         if arms.attrs.get("dropped"):
             step.notes.append(f"{arms.attrs['dropped']} participant(s) with a missing study, "
                               "outcome or treatment left out")
+        self._pool(step, arms)
 
-    def _run_pool(self, step: Step, frame: pd.DataFrame | None = None) -> None:
-        call, frame = dict(step.call), self.data if frame is None else frame
+    def _run_pool(self, step: Step) -> None:
+        frame = self._rows(step, self.data)
+        if step.label is not None:
+            _require(frame, list(step.label))
+            frame = frame.assign(_label=eval(label_code(step.label, "frame"),
+                                             {"frame": frame}))
+        self._pool(step, frame)
+
+    def _pool(self, step: Step, frame: pd.DataFrame) -> None:
+        call = dict(step.call)
         _require(frame, _columns(call))
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
             z = stats.norm.ppf(0.5 + normalise_level(call.get("level", 0.95)) / 2)
             frame = frame.assign(_seES=(frame[hi] - frame[lo]) / (2 * z))
             call["se"] = "_seES"
-        if "status" not in frame.columns and "estimate" in call:
-            keep = frame[[call["estimate"], call["se"]]].notna().all(axis=1)
+        if "estimate" in call:
+            used = [call["estimate"], call.get("se") or call["variance"]]
+            keep = frame[used].notna().all(axis=1)
             if not keep.all():
                 step.notes.append(f"{int((~keep).sum())} row(s) with a missing estimate or "
                                   "standard error left out (as Stata does)")
                 frame = frame[keep]
         res = pool(frame, measure=step.measure, **call)
-        step.result = res
-        step.output = res.summary(eform=step.eform)
-        self._graph(step, res)
-        if step.saving:
-            path = self._saving(step, self._path(step.saving).with_suffix(".csv"))
-            with writing(path):
-                res.to_frame().to_csv(path, index=False)
-            step.files.append(path)
+        self._finish(step, res)
 
     def _run_metareg(self, step: Step) -> None:
         call = dict(step.call)
         formula = call.pop("formula")
-        columns = _columns(call)
-        columns += re.findall(r"[A-Za-z_]\w*", re.sub(r"C\(([^)]*)\)", r"\1", formula))
+        columns = [call["estimate"], call.get("se") or call["variance"],
+                   *_formula_variables(formula)]
         _require(self.data, columns, metareg=True)
-        res = metareg(self.data, formula, **call)
+        frame = self._rows(step, self.data)
+        keep = frame[columns].notna().all(axis=1)
+        if not keep.all():
+            step.notes.append(f"{int((~keep).sum())} row(s) with a missing value of "
+                              f"{', '.join(columns)} left out (as Stata does)")
+        res = metareg(frame[keep], formula, **call)
         step.result = res
-        step.output = res.summary(eform=bool(step.eform))
+        if not step.quiet:
+            step.output = res.summary(eform=bool(step.eform))
+        if step.forest is not None:
+            graph = dict(step.forest)
+            moderator = graph.pop("moderator")
+            self._plot(step, lambda **o: res.bubble(moderator, **o), graph)
+
+    def _run_ipdover(self, step: Step) -> None:
+        res = ipdover(self._rows(step, self.data), **step.call)
+        step.result = res
+        if not step.quiet:
+            step.output = res.summary(eform=step.eform)
+        self._plot(step, res.forest)
+        self._save(step, res)
+
+    def _run_forestplot(self, step: Step) -> None:
+        frame = self._rows(step, self.data)
+        step.output = f"(forest plot of a results set of {len(frame)} rows)"
+        self._plot(step, lambda **o: forest_from_results(frame, **o))
 
 
 _COLUMN_KEYS = ("estimate", "se", "variance", "ci_low", "ci_high", "study", "by", "events",
-                "nonevents", "n", "means", "sds")
+                "nonevents", "n", "means", "sds", "weights")
 
 
 def _columns(call: dict[str, Any]) -> list[str]:
@@ -230,3 +337,4 @@ def _require(data: pd.DataFrame, columns: list[str], metareg: bool = False) -> N
                      f"'tabulate VAR, generate({m.group(1)})' first, or write i.VAR")
         raise StataSyntaxError(f"variable {col!r} not found (columns: "
                                f"{', '.join(map(str, data.columns))}){hint}")
+
