@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipdmeta.cli.logs import command_output
 from ipdmeta.cli.parser import build_parser
 from ipdmeta.errors import IpdMetaError, SpecificationError
 
@@ -542,7 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = None if argv is None else list(argv)
     where = f"ipdmeta {args.command}"
     try:
-        return args.func(args)
+        with command_output(args):
+            return args.func(args)
     except (UsageError, StataSyntaxError) as err:
         print(f"{where}: error: {err}", file=sys.stderr)
         print(f"(see: ipdmeta {args.command} --help)", file=sys.stderr)

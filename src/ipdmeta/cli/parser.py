@@ -193,8 +193,10 @@ def _output(p: argparse.ArgumentParser, eform: bool = True) -> None:
         g.add_argument("--eform", action=argparse.BooleanOptionalAction, default=None,
                        help="show exponentiated estimates (default: for HR, OR, RR, IRR)")
     g.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    g.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
-    g.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress messages or bars on stderr (errors only)")
+    g.add_argument("--debug", action="store_true",
+                   help="show debug messages and the tracebacks of internal errors")
 
 
 def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]

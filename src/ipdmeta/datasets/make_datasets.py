@@ -27,9 +27,9 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import logging
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 
 #: seeds of the three simulations (fixed; changing one changes the committed CSVs)
+logger = logging.getLogger(__name__)
+
 SEED_HYPERTENSION = 20_240_605
 SEED_WEIGHT_GAIN = 20_240_612
 SEED_WEIGHT_GAIN_BINARY = 20_240_685
@@ -425,16 +427,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ["hypertension", "weight_gain", "weight_gain_binary"]
     if not args.skip_bcg:
         if shutil.which("Rscript") is None:
-            print("Rscript not found: bcg.csv left as it is", file=sys.stderr)
+            logger.warning("Rscript not found: bcg.csv left as it is")
         else:
             names.append("bcg")
     args.outdir.mkdir(parents=True, exist_ok=True)
     for name, content in build(names).items():
         path = args.outdir / f"{name}.csv"
         path.write_bytes(content)
-        print(f"wrote {path} ({len(content):,} bytes)")
+        logger.info("wrote %s (%s bytes)", path, f"{len(content):,}")
     return 0
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     raise SystemExit(main())

@@ -205,7 +205,8 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             variance: str | None = None, study: str | None = None, method: str = "REML",
             ci: str = "hksj", level: float = 0.95, permutations: int = 0,
             seed: int | np.random.Generator | None = None, exact: bool | None = None,
-            intercept: bool = True, measure: str | None = None) -> MetaRegResult:
+            intercept: bool = True, measure: str | None = None,
+            progress: bool | None = None) -> MetaRegResult:
     """Meta-regression of study estimates on study-level covariates.
 
     Args:
@@ -230,6 +231,8 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             (False) exact enumeration.
         intercept: include an intercept (default True).
         measure: effect measure for display.
+        progress: a progress bar over the permutations (:mod:`ipdmeta.progress`;
+            default: on a terminal, for runs longer than half a second).
 
     Returns:
         MetaRegResult.
@@ -261,7 +264,8 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
     if permutations:
         perm = permutation_test(y, v, X, method=spec.method, ci=spec.ci, btt=fit.btt,
                                 observed_statistics=fit.statistic, observed_QM=fit.QM,
-                                permutations=int(permutations), seed=seed, exact=exact)
+                                permutations=int(permutations), seed=seed, exact=exact,
+                                progress=progress)
         if perm.failed:
             messages.append(f"permutation test: {perm.failed} refits did not converge and "
                             "were left out")

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ from scipy import stats
 
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.tau2 import MAXITER, THRESHOLD
+from ipdmeta.progress import progress_bar
+
+logger = logging.getLogger(__name__)
 
 COMPTOL = float(np.sqrt(np.finfo(float).eps))  # metafor's comptol
 EXACT_LIMIT = 1_000_000
@@ -324,7 +328,8 @@ def _row_orders(X: np.ndarray, n: int | None, rng: np.random.Generator | None) -
 def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str, ci: str,
                      btt: np.ndarray, observed_statistics: np.ndarray, observed_QM: float,
                      permutations: int, seed: int | np.random.Generator | None = None,
-                     exact: bool | None = None) -> PermutationResult:
+                     exact: bool | None = None, progress: bool | None = None
+                     ) -> PermutationResult:
     """Permutation p-values of a fitted meta-regression.
 
     Args:
@@ -336,6 +341,8 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
         seed: seed or ``numpy.random.Generator`` for the random arrangements.
         exact: None (exact when there are no more distinct arrangements than
             ``permutations``), True (always enumerate) or False (always sample).
+        progress: a progress bar over the arrangements (:mod:`ipdmeta.progress`;
+            default: on a terminal, for runs longer than half a second).
 
     Example:
         >>> import numpy as np
@@ -364,18 +371,22 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
         arrange = signs
     else:
         arrange = _row_orders(X, n, rng)
+    logger.debug("permutation test: %d %s arrangements of %d studies (%s, %s)", n,
+                 "exact" if use_exact else "random", k, method, ci)
     chunk = max(64, CHUNK_ELEMENTS // max(1, k * p))
     z_all, qm_all = np.empty((n, p)), np.empty(n)
     vb = np.broadcast_to(v, (min(chunk, n), k))
-    for start in range(0, n, chunk):
-        part = arrange[start:start + chunk]
-        m = part.shape[0]
-        if intercept_only:
-            yb, Xb = part * y, X
-        else:
-            yb, Xb = np.broadcast_to(y, (m, k)), X[part]
-        z_all[start:start + m], qm_all[start:start + m] = batch_statistics(
-            method, ci, yb, vb[:m], Xb, btt)
+    with progress_bar(progress, n, desc="permutations", unit="permutation") as bar:
+        for start in range(0, n, chunk):
+            part = arrange[start:start + chunk]
+            m = part.shape[0]
+            if intercept_only:
+                yb, Xb = part * y, X
+            else:
+                yb, Xb = np.broadcast_to(y, (m, k)), X[part]
+            z_all[start:start + m], qm_all[start:start + m] = batch_statistics(
+                method, ci, yb, vb[:m], Xb, btt)
+            bar.update(m)
     return summarise(z_all, qm_all, observed_statistics, observed_QM, btt,
                      exact=use_exact, kind="sign flips" if intercept_only else "row orders")
 

@@ -47,6 +47,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -69,6 +70,8 @@ from ipdmeta.stage1.formula import (
 )
 from ipdmeta.stage1.study import SURVIVAL, Setup
 from ipdmeta.stage1.table import AggregateData
+
+logger = logging.getLogger(__name__)
 
 MODELS = ("linear", "logistic", "poisson", "cox", "logrank")
 MODEL_ALIASES = {"ols": "linear", "gaussian": "linear", "regress": "linear", "lm": "linear",
@@ -229,8 +232,9 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
             ``dask.distributed`` cluster, ``client=`` or a local one with ``n_jobs``
             workers (``pip install 'ipdmeta[dask]'``; see :mod:`ipdmeta.stage1.engines` and
             docs/scaling.md).  All engines give the same table.
-        progress: show a progress bar on stderr; default: on a terminal with more
-            than 20 studies.
+        progress: show a progress bar on stderr (True/False); default (None): the
+            ``IPDMETA_PROGRESS`` environment variable, else only on a terminal with
+            more than 20 studies (:mod:`ipdmeta.progress`).
         batch: fit all studies at once where the family allows (linear, logistic,
             Poisson and Cox without Firth): one design matrix for the whole table and
             batched Newton iterations; studies that need special handling are fitted
@@ -290,8 +294,15 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
                   center=center, strata=tuple(strata_cols), exposure=exposure, offset=offset,
                   fit_options=fit_options, firth=bool(firth), level=level)
     plan = make_plan(setup, study, needed, keep, sample, names, batch)
+    logger.debug("stage 1: %s model, pooled term %r, engine %r", model, pooled, engine)
     rows = engines.run(plan, frame, split, engine=engine, n_jobs=n_jobs, progress=progress,
                        client=client)
+    failed = [r for r in rows if r["status"] != "ok"]
+    logger.info("stage 1: %d studies fitted, %d not estimable", len(rows) - len(failed),
+                len(failed))
+    for r in failed:
+        logger.debug("stage 1: study %s not estimable (%s): %s", r["study"], r["status"],
+                     r["reason"])
     arms = [r.pop("_binary") for r in rows]
     binary = inter is None and all(a is not False for a in arms)
     table = _table(rows, binary)
