@@ -85,7 +85,7 @@ class SphinxRoles(griffe.Extension):
     @staticmethod
     def _link(match: re.Match[str], obj: griffe.Object, package: griffe.Module) -> str:
         _, short, text = match.groups()
-        name = text.strip().rstrip("()")
+        name = "".join(text.split()).rstrip("()")       # a role may wrap across lines
         shown = f"`{name.rsplit('.', 1)[-1] if short else name}`"
         if name.split(".")[0] in EXTERNAL:
             return shown

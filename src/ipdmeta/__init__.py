@@ -8,9 +8,10 @@ Example:
 
 from __future__ import annotations
 
-from ipdmeta import datasets
+from ipdmeta import datasets, effects
 from ipdmeta._version import __version__
 from ipdmeta.analysis import IPDMetaResult, ipdmeta
+from ipdmeta.effects import effect_sizes
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.io import read_data
 from ipdmeta.ipdover import IPDOverResult, ipdover
@@ -27,6 +28,7 @@ from ipdmeta.pooling.influence import InfluenceResult, influence, tau2_sensitivi
 from ipdmeta.pooling.metareg import MetaRegResult, metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
+from ipdmeta.pooling.summary_data import CountsMetaResult
 from ipdmeta.report.results_set import (
     ResultsSet,
     forest_from_results,
@@ -34,12 +36,14 @@ from ipdmeta.report.results_set import (
     results_set,
 )
 from ipdmeta.stage1 import AggregateData, read_aggregate, stage1
+from ipdmeta.stage1.arms import summarise_arms
 from ipdmeta.stage1.published import combine, read_published
 from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
 
 __all__ = [
     "AggregateData",
     "ConvergenceError",
+    "CountsMetaResult",
     "DisclosureRules",
     "IPDMetaResult",
     "IPDOverResult",
@@ -56,6 +60,8 @@ __all__ = [
     "__version__",
     "combine",
     "datasets",
+    "effect_sizes",
+    "effects",
     "egger_test",
     "forest_from_results",
     "funnel_data",
@@ -75,6 +81,7 @@ __all__ = [
     "results_set",
     "site_stage1",
     "stage1",
+    "summarise_arms",
     "tau2_sensitivity",
     "trimfill",
 ]

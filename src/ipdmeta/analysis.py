@@ -116,16 +116,21 @@ class IPDMetaResult:
     def forest(self, **options: Any) -> Figure:
         """Forest plot of the pooled result (``self.meta.forest(**options)``), with the
         analysis' ``left_columns``/``right_columns`` unless others are given."""
-        options.setdefault("left_columns", list(self.left_columns))
-        options.setdefault("right_columns", list(self.right_columns))
+        self._column_defaults(options)
         return self.meta.forest(**options)
+
+    def _column_defaults(self, options: dict[str, Any]) -> None:
+        """The analysis' left/right columns, unless the call names others."""
+        if self.left_columns:
+            options.setdefault("left_columns", list(self.left_columns))
+        if self.right_columns:
+            options.setdefault("right_columns", list(self.right_columns))
 
     def results_set(self, **options: Any) -> ResultsSet:
         """The forest-plot rows as ipdmetan's ``saving()`` writes them, with the
         not-estimable studies and the stage-1 columns (``left_columns=["n"]`` ...);
         options as :func:`ipdmeta.report.results_set.results_set`."""
-        options.setdefault("left_columns", list(self.left_columns))
-        options.setdefault("right_columns", list(self.right_columns))
+        self._column_defaults(options)
         if self.column_totals is not None:
             options.setdefault("totals", self.column_totals)
         return results_set(self, **options)
@@ -227,9 +232,13 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         aggregate: published aggregate data to add in stage 2 (ipdmetan's ``ad()``):
             a DataFrame or file; ``aggregate_columns`` maps ``study``, ``estimate``
             and ``se`` (or ``variance``, ``ci_low``/``ci_high``, or ``oe``/``v``) to
-            its columns; ``aggregate_measure`` states its measure (must match the
-            IPD model's; default: the same); ``aggregate_scale`` is "ratio" or "log"
-            for ratio measures; ``relabel=True`` renames clashing study labels. See
+            its columns -- or per-arm data: ``events_1``, ``n_1``, ``events_0``,
+            ``n_0`` (2x2 counts) or ``mean_1``, ``sd_1``, ``n_1``, ``mean_0``,
+            ``sd_0``, ``n_0`` (means), turned into effect sizes as
+            :func:`ipdmeta.effects.effect_sizes`; ``aggregate_measure`` states its
+            measure (must match the IPD model's; default: the same);
+            ``aggregate_scale`` is "ratio" or "log" for ratio measures;
+            ``relabel=True`` renames clashing study labels. See
             :func:`ipdmeta.stage1.published.combine`.
         left_columns, right_columns: columns shown left / right of the forest plot and
             saved with the results set, as ipdmetan's ``lcols()``/``rcols()``: study-level

@@ -125,10 +125,43 @@ def read_table(path: str) -> pd.DataFrame:
         raise UsageError(str(err)) from err
 
 
+SUMMARY_ARGS = ("events", "n", "nonevents", "means", "sds", "time", "cor")
+
+
+def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Summary-data columns and correction options given on the command line (two
+    columns become a (treatment, control) pair); empty without summary data."""
+    out: dict[str, Any] = {}
+    for key in SUMMARY_ARGS:
+        cols = getattr(args, key, None)
+        if cols:
+            if len(cols) > 2:
+                raise UsageError(f"--{key} takes one column (one group) or two "
+                                 f"(treatment control), not {len(cols)}")
+            out[key] = tuple(cols) if len(cols) == 2 else cols[0]
+    if not out:
+        return out
+    if args.measure is None:
+        raise UsageError("summary data need --measure (e.g. OR, RR, RD, SMD, MD, PLO)")
+    for key in ("correction", "drop_double_zero"):
+        if getattr(args, key, None) is not None:
+            out[key] = getattr(args, key)
+    if args.to != "only0":
+        out["to"] = args.to
+    if args.correction_type != "constant":
+        out["correction_type"] = args.correction_type
+    return out
+
+
 def read_aggregate_table(args: argparse.Namespace) -> Any:
     """The per-study table of pool/metareg/forest: ipdmeta's saved AggregateData when the
     columns are not named, otherwise the plain table."""
     frame = read_table(args.data)
+    summary = summary_kwargs(args)
+    if summary:
+        check_columns(frame, {k: v for k, v in summary.items() if k in SUMMARY_ARGS}
+                      | {"study": args.study, "by": getattr(args, "by", None)})
+        return frame
     names = [args.estimate, args.se, args.variance]
     if not any(names) and ("_ES" in frame.columns or {"estimate", "se"} <= set(frame.columns)):
         from ipdmeta.stage1.table import read_aggregate
@@ -141,8 +174,15 @@ def read_aggregate_table(args: argparse.Namespace) -> Any:
 
 def _check_pool_options(args: argparse.Namespace) -> None:
     from ipdmeta.pooling.options import make_spec
+    from ipdmeta.pooling.summary_data import count_method
+    method = args.method
+    if count_method(method) is not None:
+        if not getattr(args, "events", None):
+            raise UsageError(f"--method {method} pools 2x2 tables: give --events T C and "
+                             "--n T C (or --nonevents T C) with --measure OR, RR or RD")
+        method = "common"
     try:
-        make_spec(args.method, args.ci, args.level, args.pi, args.tau2_ci)
+        make_spec(method, args.ci, args.level, args.pi, args.tau2_ci)
     except IpdMetaError as err:
         raise UsageError(str(err)) from err
 
@@ -168,6 +208,10 @@ def forest_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         out["overall"] = False
     if getattr(args, "no_subtotals", False):
         out["subtotals"] = False
+    if getattr(args, "counts", False):
+        out["counts"] = True
+    if getattr(args, "group_names", None):
+        out["group_names"] = tuple(args.group_names)
     if args.eform is not None:
         out["eform"] = args.eform
     return out
@@ -330,7 +374,8 @@ def cmd_pool(args: argparse.Namespace) -> int:
         args.data = args.data[0]
         data = read_aggregate_table(args)
     kwargs = {**pool_kwargs(args), "estimate": args.estimate, "se": args.se,
-              "variance": args.variance, "study": args.study, "measure": args.measure}
+              "variance": args.variance, "study": args.study, "measure": args.measure,
+              **summary_kwargs(args)}
     progress(args, f"pooling {len(data)} rows of {args.data} ({args.method}, ci={args.ci})")
     res = pool(data, **kwargs)
     write_outputs(args, res, python_call("pool", args.data, kwargs), "ipdmeta meta-analysis",
@@ -343,7 +388,8 @@ def cmd_forest(args: argparse.Namespace) -> int:
     from ipdmeta.pooling.pool import pool
     data = read_aggregate_table(args)
     res = pool(data, **pool_kwargs(args), estimate=args.estimate, se=args.se,
-               variance=args.variance, study=args.study, measure=args.measure)
+               variance=args.variance, study=args.study, measure=args.measure,
+               **summary_kwargs(args))
     draw_forest(args, res, args.out)
     if args.json:
         print(dumps({"command": command_line(args.argv), "files": {"forest": args.out}}))
@@ -367,7 +413,8 @@ def cmd_metareg(args: argparse.Namespace) -> int:
     _check_pool_options(args)
     kwargs = {"estimate": args.estimate, "se": args.se, "variance": args.variance,
               "study": args.study, "method": args.method, "ci": args.ci, "level": args.level,
-              "permutations": args.permutations, "seed": args.seed}
+              "permutations": args.permutations, "seed": args.seed,
+              "measure": args.measure, **summary_kwargs(args)}
     progress(args, f"meta-regression {args.formula} on {len(frame)} rows of {args.data}")
     res = metareg(data, args.formula, **{k: v for k, v in kwargs.items() if v is not None})
     call = python_call("metareg", args.data, kwargs, extra=f", {json.dumps(args.formula)}")

@@ -57,6 +57,9 @@ examples:
   ipdmeta pool AD.csv --estimate _ES --se _seES --method DL
   ipdmeta pool bcg.csv --estimate yi --variance vi --study trial --measure RR --ci hksj
   ipdmeta pool AD.dta --by intervention --forest forest.png --eform
+  ipdmeta pool counts.csv --events d1 d0 --n n1 n0 --measure OR --method MH \\
+      --study trial --forest forest.png --counts
+  ipdmeta pool means.csv --means m1 m0 --sds s1 s0 --n n1 n0 --measure SMD --method REML
 """,
     "metareg": """\
 examples:
@@ -135,7 +138,8 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
 def _stage2(p: argparse.ArgumentParser, ci: str = "z", by: bool = True) -> None:
     g = p.add_argument_group("stage 2 (pooling)")
     g.add_argument("--method", default="REML",
-                   help="common (FE), DL, REML (default), ML, PM, PMM, EB, HE, SJ, HS, GENQ")
+                   help="common (FE), DL, REML (default), ML, PM, PMM, EB, HE, SJ, HS, GENQ; "
+                        "MH or peto with 2x2 counts (--events, --n)")
     g.add_argument("--ci", default=ci, help=f"z, t, hksj, hksj-trunc, pl (default {ci})")
     g.add_argument("--level", type=float, default=0.95, help="confidence level (0.95 or 95)")
     g.add_argument("--pi", default="hts", help="prediction interval: hts (default), metafor")
@@ -149,7 +153,8 @@ def _published(p: argparse.ArgumentParser) -> None:
     g.add_argument("--aggregate", metavar="FILE", help="table of published study results")
     g.add_argument("--aggregate-columns", nargs="+", metavar="KEY=COLUMN",
                    help="e.g. study=trial estimate=hr ci_low=lci ci_high=uci (keys: study, "
-                        "estimate, se, variance, ci_low, ci_high, oe, v, n, events)")
+                        "estimate, se, variance, ci_low, ci_high, oe, v, n, events; or per "
+                        "arm: events_1 n_1 events_0 n_0, or mean_1 sd_1 n_1 mean_0 sd_0 n_0)")
     g.add_argument("--aggregate-measure", help="measure of the published rows (HR, OR ...)")
     g.add_argument("--aggregate-scale", choices=["ratio", "log"],
                    help="ratio measures given as ratios (default) or logs")
@@ -163,7 +168,26 @@ def _aggregate(p: argparse.ArgumentParser) -> None:
     g.add_argument("--se", help="standard error column (se, sei, _seES ...)")
     g.add_argument("--variance", help="variance column (vi ...), instead of --se")
     g.add_argument("--study", help="study label column")
-    g.add_argument("--measure", help="effect measure for display: HR, OR, RR, IRR, MD ...")
+    g.add_argument("--measure", help="effect measure for display: HR, OR, RR, IRR, MD ...; "
+                                     "with summary data the measure to compute")
+    g = p.add_argument_group(
+        "summary data (instead of estimates): two columns (treatment control) for two-group "
+        "measures, one for one-group measures; see ipdmeta.effects.effect_sizes")
+    for name, what in (("events", "event counts"), ("n", "group sizes"),
+                       ("nonevents", "non-event counts (instead of --n)"), ("means", "means"),
+                       ("sds", "standard deviations"), ("time", "person-time (rates)"),
+                       ("cor", "correlations")):
+        g.add_argument(f"--{name}", nargs="+", metavar="COL", help=what)
+    g.add_argument("--correction", type=float,
+                   help="continuity correction added to zero counts (default 0.5)")
+    g.add_argument("--to", default="only0", choices=["only0", "all", "if0all", "none"],
+                   help="which studies get the correction (default only0)")
+    g.add_argument("--drop-double-zero", action=argparse.BooleanOptionalAction, default=None,
+                   help="set aside 2x2 tables without events in both arms (default: yes "
+                        "for MH/Peto, no otherwise, as metafor)")
+    g.add_argument("--correction-type", default="constant",
+                   choices=["constant", "opposite", "empirical"],
+                   help="Sweeting's arm-specific corrections (metan cc(, opposite empirical))")
 
 
 def _forest(p: argparse.ArgumentParser, path: str | None = "--forest") -> None:
@@ -184,6 +208,10 @@ def _forest(p: argparse.ArgumentParser, path: str | None = "--forest") -> None:
     g.add_argument("--favours", nargs=2, metavar=("LEFT", "RIGHT"), help="favours texts")
     g.add_argument("--no-overall", action="store_true", help="no overall diamond")
     g.add_argument("--no-subtotals", action="store_true", help="no subgroup diamonds")
+    g.add_argument("--counts", action="store_true",
+                   help="events/N (or N, mean (SD)) per arm left of the plot (summary data)")
+    g.add_argument("--group-names", nargs=2, metavar=("TREATMENT", "CONTROL"),
+                   help="headers of the --counts columns (Stata group1/group2)")
     g.add_argument("--dpi", type=int, default=200, help="resolution of PNG files (200)")
 
 

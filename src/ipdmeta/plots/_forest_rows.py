@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ipdmeta.errors import InputError
 from ipdmeta.plots._text import fmt_num, fmt_p, fmt_tau2, fmt_value
 from ipdmeta.report.tables import model_label
 
@@ -90,6 +91,7 @@ class TableOptions:
     subgroup_tests: bool = True
     subtotals: bool = True
     overall: bool = True
+    counts: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -121,6 +123,45 @@ def heterogeneity_text(p: Pooled) -> str:
     return "Heterogeneity: " + ", ".join(parts)
 
 
+def count_columns(result: MetaResult, groups: Sequence[str], digits: int
+                  ) -> dict[str, tuple[str, list[str]]]:
+    """The summary data of each study as text, one column per arm (metan's ``counts``):
+    "events/N" for counts, "events/time" for rates, "N, mean (SD)" for means.
+
+    Returns column key -> (header, one cell per row of ``result.data``).  Needs a result
+    pooled from summary data (``result.summary_columns``).
+    """
+    cols = getattr(result, "summary_columns", None) or {}
+    data = result.data.reset_index(drop=True)
+
+    def values(role: str, j: int) -> list[str]:
+        return [fmt_value(v, digits) for v in data[cols[role][j]]]
+
+    if "events" in cols:
+        events = len(cols["events"])
+        if "nonevents" in cols:
+            totals = [[fmt_value(e + f, digits) for e, f in
+                       zip(data[cols["events"][j]], data[cols["nonevents"][j]], strict=True)]
+                      for j in range(events)]
+        else:
+            role = "time" if "time" in cols else "n"
+            totals = [values(role, j) for j in range(events)]
+        unit = "events/time" if "time" in cols else "n/N"
+        cells = [[f"{e}/{t}" for e, t in zip(values("events", j), totals[j], strict=True)]
+                 for j in range(events)]
+    elif "means" in cols:
+        unit = "N, mean (SD)"
+        cells = [[f"{n}, {m} ({s})" for n, m, s in zip(values("n", j), values("means", j),
+                                                        values("sds", j), strict=True)]
+                 for j in range(2)]
+    else:
+        raise InputError("counts=True shows the summary data (events, n, means, SDs) of a "
+                         "result pooled from them, e.g. ipd.pool(frame, events=(...), "
+                         "n=(...), measure='OR'); this result has none")
+    names = list(groups)[: len(cells)] if len(cells) > 1 else ["Events"]
+    return {f"counts{j}": (f"{names[j]} {unit}", cells[j]) for j in range(len(cells))}
+
+
 def subgroup_test_text(result: MetaResult) -> str:
     """'Test for subgroup differences: Q = 1.86, df = 2, p = 0.39'."""
     s = result.subgroups
@@ -139,6 +180,8 @@ class _Builder:
         self.rows: list[Row] = []
         self.y = 0.0
         self.data = result.data.reset_index(drop=True)
+        self.counts = ({} if opt.counts is None
+                       else count_columns(result, opt.counts, self.digits))
 
     def add(self, row: Row, step: float = 1.0) -> Row:
         self.y += step
@@ -160,6 +203,8 @@ class _Builder:
         for col in [*self.opt.left_columns, *self.opt.right_columns]:
             value = "" if i is None else fmt_value(self.data[col].iloc[i], self.digits)
             cells[col] = (value,)
+        for key, (_, texts) in self.counts.items():
+            cells[key] = ("" if i is None else texts[i],)
         return cells
 
     def study_row(self, i: int, s: pd.Series) -> None:
@@ -279,6 +324,7 @@ class _Builder:
         num = {c: pd.api.types.is_numeric_dtype(self.data[c]) for c in
                [*opt.left_columns, *opt.right_columns]}
         cols = [Column("study", h.get("study", "Study"), "left")]
+        cols += [Column(k, h.get(k, header), "left") for k, (header, _) in self.counts.items()]
         cols += [Column(c, h.get(c, str(c)), "left", num[c]) for c in opt.left_columns]
         if opt.show_estimates:
             cols.append(Column("effect", h.get("effect", opt.effect), "right", True, 3))
@@ -292,7 +338,6 @@ def build_table(result: MetaResult, options: TableOptions) -> Table:
     """Columns and rows of the forest plot of ``result`` under ``options``."""
     for col in [*options.left_columns, *options.right_columns]:
         if col not in result.data.columns:
-            from ipdmeta.errors import InputError
             raise InputError(f"column {col!r} is not in the pooled data (columns: "
                              f"{', '.join(map(str, result.data.columns))}); keep it in "
                              "stage 1 with keep=[...] or add it to the aggregate table")

@@ -125,7 +125,8 @@ def forest_plot(
     title: str | None = None, font_size: float = 9, font_family: str | None = None,
     colors: Mapping[str, str] | None = None, figsize: tuple[float, float] | None = None,
     ax: Axes | None = None, path: str | Path | None = None, dpi: int = 300,
-    digits: int = 2,
+    digits: int = 2, counts: bool = False,
+    group_names: tuple[str, str] = ("Treatment", "Control"),
 ) -> Figure:
     """Draw a forest plot of a pooled result; options mirror Stata's ``forest``.
 
@@ -177,6 +178,11 @@ def forest_plot(
         path: save to this file; the format follows the suffix (png, pdf, svg, ...).
         dpi: resolution of saved raster images.
         digits: decimals of the estimates and intervals.
+        counts: for a result pooled from summary data, show each study's data per arm
+            left of the plot: events/N (counts), events/time (rates) or N, mean (SD)
+            (metan's ``counts``).
+        group_names: the arm names heading those columns (metan's ``group1()``,
+            ``group2()``).
 
     Returns:
         The matplotlib Figure.
@@ -211,7 +217,8 @@ def forest_plot(
         show_weights=show_weights, show_estimates=show_estimates,
         show_common=bool(show_common), show_random=show_random, show_pi=show_pi,
         show_heterogeneity=show_heterogeneity, show_excluded=show_excluded,
-        subgroup_tests=subgroup_tests, subtotals=subtotals, overall=overall)
+        subgroup_tests=subgroup_tests, subtotals=subtotals, overall=overall,
+        counts=tuple(group_names) if counts else None)
     table = build_table(result, options)
     return render_table(table, eform=bool(eform), xlabel=xlabel, xticks=xticks, xlim=xlim,
                         favours=favours, null_line=null_line,

@@ -175,6 +175,8 @@ def rank_test(result: Any, exact: bool = True) -> RankTestResult:
         (0.0256, 0.9524, True)
     """
     y, v = np.asarray(result.estimates, float), np.asarray(result.variances, float)
+    usable = np.isfinite(y) & np.isfinite(v)  # MH/Peto: tables without an effect size
+    y, v = y[usable], v[usable]
     n = len(y)
     if n < 3:
         raise InputError("the rank test needs at least 3 studies")

@@ -92,6 +92,11 @@ def _pick(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], r
     return None
 
 
+def study_column(frame: pd.DataFrame, study: str | None) -> str | None:
+    """The study-label column: ``study`` (checked), else one named like study/trial."""
+    return _pick(frame, study, STUDY_NAMES, "study")
+
+
 def _numeric(frame: pd.DataFrame, column: str, labels: list) -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(values))
@@ -125,7 +130,7 @@ def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = N
     if len(excluded):
         listing = ", ".join(map(str, excluded.study))
         messages = (f"{len(excluded)} stud{'y' if len(excluded) == 1 else 'ies'} not pooled "
-                    f"(not estimable in stage 1): {listing}; the reasons are in .excluded",)
+                    f"(not estimable): {listing}; the reasons are in .excluded",)
     return frame.loc[ok].reset_index(drop=True), excluded, messages
 
 
@@ -137,10 +142,13 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
     Errors name the column and row: missing or non-positive variances, NaN
     estimates, duplicated study labels and an empty table are refused.
     """
-    measure = getattr(data, "measure", None)
-    if measure is None and isinstance(data, pd.DataFrame) and "measure" in data.columns:
-        values = data["measure"].dropna().astype(str).unique()   # as AggregateData.save writes
-        measure = values[0] if len(values) == 1 else None
+    if isinstance(data, pd.DataFrame):
+        measure = data.attrs.get("measure")          # effect_sizes() records its measure
+        if measure is None and "measure" in data.columns:
+            values = data["measure"].dropna().astype(str).unique()  # as AggregateData.save
+            measure = values[0] if len(values) == 1 else None
+    else:
+        measure = getattr(data, "measure", None)
     if not isinstance(data, pd.DataFrame):
         data = data.to_frame() if hasattr(data, "to_frame") else pd.DataFrame(data)
     if len(data) == 0:

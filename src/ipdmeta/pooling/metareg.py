@@ -34,6 +34,7 @@ from ipdmeta.pooling.input import read_study_table
 from ipdmeta.pooling.options import PoolSpec, regression_spec
 from ipdmeta.pooling.permutation import PermutationResult, permutation_test
 from ipdmeta.pooling.regression import NAN, RegFit, design_matrix, fit_regression, pseudo_r2
+from ipdmeta.pooling.summary_data import effect_size_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -205,8 +206,12 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             variance: str | None = None, study: str | None = None, method: str = "REML",
             ci: str = "hksj", level: float = 0.95, permutations: int = 0,
             seed: int | np.random.Generator | None = None, exact: bool | None = None,
-            intercept: bool = True, measure: str | None = None,
-            progress: bool | None = None) -> MetaRegResult:
+            intercept: bool = True, measure: str | None = None, events: Any = None,
+            n: Any = None, nonevents: Any = None, means: Any = None, sds: Any = None,
+            time: Any = None, cor: Any = None, correction: float | None = None,
+            to: str = "only0", drop_double_zero: bool | None = None,
+            correction_type: str = "constant", progress: bool | None = None
+            ) -> MetaRegResult:
     """Meta-regression of study estimates on study-level covariates.
 
     Args:
@@ -230,7 +235,13 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
         seed, exact: random seed or ``numpy.random.Generator``; force (True) or forbid
             (False) exact enumeration.
         intercept: include an intercept (default True).
-        measure: effect measure for display.
+        measure: effect measure for display; with summary data, the measure to compute
+            (``ipdmeta.effects.MEASURES``).
+        events, n, nonevents, means, sds, time, cor: summary-data columns, as
+            :func:`ipdmeta.effects.effect_sizes`: the effect sizes are computed first and
+            regressed on the moderators.
+        correction, to, drop_double_zero, correction_type: the continuity correction of
+            the summary data (as :func:`ipdmeta.effects.effect_sizes`).
         progress: a progress bar over the permutations (:mod:`ipdmeta.progress`;
             default: on a terminal, for runs longer than half a second).
 
@@ -247,11 +258,26 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
         ['Intercept', 'ablat', 'C(alloc)[T.random]', 'C(alloc)[T.systematic]']
     """
     spec = regression_spec(method, ci, level)
+    summary = {k: v for k, v in {"events": events, "n": n, "nonevents": nonevents,
+                                 "means": means, "sds": sds, "time": time,
+                                 "cor": cor}.items() if v is not None}
+    notes: tuple[str, ...] = ()
+    if summary:
+        if measure is None:
+            raise InputError("give measure= with summary data, e.g. measure='OR' or 'SMD'")
+        if estimate is not None or se is not None or variance is not None:
+            raise InputError("give either summary-data columns (events=, means= ...) or "
+                             "estimate= with se=/variance=, not both")
+        data, es = effect_size_table(data, measure, summary, correction=correction, to=to,
+                                     drop_double_zero=drop_double_zero,
+                                     correction_type=correction_type, study=study,
+                                     level=spec.level)
+        estimate, variance, measure, notes = "estimate", "variance", es.measure, es.notes
     if "~" in formula and formula.split("~", 1)[0].strip() and estimate is None:
         estimate = formula.split("~", 1)[0].strip()
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study)
     X, names, model_spec, kept = design_matrix(table.data, formula, intercept)
-    messages = list(table.messages)
+    messages = [*notes, *table.messages]
     if len(kept) < len(table.y):
         dropped = [table.labels[i] for i in sorted(set(range(len(table.y))) - set(kept))]
         messages.append(f"{len(dropped)} stud{'y' if len(dropped) == 1 else 'ies'} left out "

@@ -34,8 +34,9 @@ class PoolSpec:
 
     @property
     def is_common(self) -> bool:
-        """True for the common-effect (fixed-effect, inverse-variance) model."""
-        return self.method == "common"
+        """True for the common-effect models: inverse variance ("common"), Mantel-Haenszel
+        ("MH") and Peto ("peto", both from 2x2 tables)."""
+        return self.method in ("common", "MH", "peto")
 
 
 def normalise_method(method: str) -> str:

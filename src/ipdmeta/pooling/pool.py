@@ -24,6 +24,7 @@ from ipdmeta.pooling.options import (
     normalise_method,
 )
 from ipdmeta.pooling.results import MetaResult
+from ipdmeta.pooling.summary_data import count_method, pool_summary_data
 
 __all__ = ["METHODS", "PoolSpec", "fit_pooled", "make_spec", "normalise_level",
            "normalise_method", "pool", "pool_table"]
@@ -38,8 +39,19 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
          variance: str | None = None, study: str | None = None, by: str | None = None,
          method: str = "REML", ci: str = "z", level: float = 0.95, pi: str = "hts",
          tau2_ci: str = "qp", weights: str | None = None,
-         measure: str | None = None) -> MetaResult:
+         measure: str | None = None, events: Any = None, n: Any = None,
+         nonevents: Any = None, means: Any = None, sds: Any = None, time: Any = None,
+         cor: Any = None, correction: float | None = None, to: str = "only0",
+         drop_double_zero: bool | None = None,
+         correction_type: str = "constant") -> MetaResult:
     """Pool study estimates: common effect or random effects, with subgroups.
+
+    Summary data (counts, means and SDs, proportions, rates, correlations) are pooled
+    too: give the columns (``events=``, ``n=``, ``means=`` ...) and ``measure=`` instead
+    of ``estimate=``/``se=``.  The effect sizes are those of
+    :func:`ipdmeta.effects.effect_sizes`; ``method="MH"`` (Mantel-Haenszel: OR, RR, RD)
+    and ``method="peto"`` (OR) pool 2x2 tables directly, as metafor's ``rma.mh`` and
+    ``rma.peto`` (see docs/methods/effect-sizes.md).
 
     Args:
         data: a DataFrame with one row per study, or stage 1's ``AggregateData``
@@ -56,10 +68,22 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         pi: prediction interval: "hts" (t with k − 2 df, Higgins et al. 2009, as
             Stata's metan) or "metafor" (metafor's ``predict()``).
         tau2_ci: "qp" (Q-profile) or "pl" (profile likelihood; ML/REML only).
-        measure: the effect measure ("HR", "OR", "RR", "MD", ...), used for display.
+        measure: the effect measure ("HR", "OR", "RR", "MD", ...), used for display; with
+            summary data, the measure to compute (``ipdmeta.effects.MEASURES``).
+        events, n, nonevents, means, sds, time, cor: summary-data columns, each a pair
+            ``(treatment, control)`` for two-group measures or one name (see
+            ``effect_sizes``).  ``method`` may then also be "MH" or "peto".
+        correction, to, correction_type: continuity correction of zero counts (amount,
+            which studies, constant/"opposite"/"empirical"), as ``effect_sizes``; with
+            MH/Peto they shape only the per-study effect sizes and Q, not the pooled
+            estimate.
+        drop_double_zero: leave out 2x2 tables without events (or only events) in both
+            arms from the effect sizes; default False, but True with MH/Peto (metafor's
+            defaults).
 
     Returns:
-        MetaResult.
+        MetaResult (a ``CountsMetaResult`` with ``breslow_day``, ``tarone``, ``cmh`` for
+        MH/Peto).
 
     Example:
         >>> import pandas as pd, ipdmeta as ipd
@@ -67,6 +91,21 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         >>> round(ipd.pool(df, method="common").overall.estimate, 4)
         0.2277
     """
+    summary = {"events": events, "n": n, "nonevents": nonevents, "means": means, "sds": sds,
+               "time": time, "cor": cor}
+    if any(v is not None for v in summary.values()):
+        if estimate is not None or se is not None or variance is not None:
+            raise InputError("give either summary-data columns (events=, n=, means= ...) or "
+                             "estimate= with se=/variance=, not both")
+        return pool_summary_data(data, measure=measure, method=method, ci=ci, level=level,
+                                 pi=pi, tau2_ci=tau2_ci, study=study, by=by,
+                                 correction=correction, to=to,
+                                 drop_double_zero=drop_double_zero,
+                                 correction_type=correction_type,
+                                 inputs={k: v for k, v in summary.items() if v is not None})
+    if count_method(method) is not None:
+        raise InputError(f"method={method!r} pools 2x2 tables: give events=(treatment, "
+                         "control) and n=(treatment, control) with measure='OR', 'RR' or 'RD'")
     spec = make_spec(method, ci, level, pi, tau2_ci)
     if weights is not None and spec.method != "GENQ":
         raise InputError(f"weights={weights!r} is used by method='GENQ' (tau² from the "

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ipdmeta.effects.transforms import EXPONENTIATED
 from ipdmeta.pooling.bias import (
     EggerResult,
     FunnelData,
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NAN", "MetaResult", "Pooled", "SubgroupResult"]
 
+#: per-arm counts of stage 1 (0/1 pooled term) and of published 2x2 rows: forest(counts=)
+ARM_COUNTS = ("events_1", "n_1", "events_0", "n_0")
+
 
 @dataclass(frozen=True, eq=False)
 class MetaResult:
@@ -54,7 +58,9 @@ class MetaResult:
     ``overall`` is the pooled result of the chosen model, ``common`` the
     common-effect result (always computed), ``studies`` the per-study table with
     weights in percent, ``subgroups`` the subgroup analysis when ``by=`` was given,
-    ``excluded`` the studies left out (with their stage-1 status and reason).
+    ``excluded`` the studies left out (with their stage-1 status and reason);
+    ``summary_columns`` the summary-data columns pooled from (``events``, ``n``, ...: each
+    a (treatment, control) pair), when the result was pooled from summary data.
     """
 
     overall: Pooled
@@ -70,6 +76,7 @@ class MetaResult:
         columns=["study", "status", "reason"]))
     measure: str | None = None
     messages: tuple[str, ...] = ()
+    summary_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_table(cls, table: StudyTable, spec: PoolSpec, measure: str | None = None
@@ -84,11 +91,13 @@ class MetaResult:
             subgroups = subgroup_analysis(table, spec)
             common_subgroups = (subgroups if spec.is_common
                                 else subgroup_analysis(table, common_spec(spec)))
+        arms = ({"events": ("events_1", "events_0"), "n": ("n_1", "n_0")}
+                if set(ARM_COUNTS) <= set(table.data.columns) else {})
         return cls(overall=overall, common=common, studies=studies, spec=spec,
                    data=table.data, estimates=table.y, variances=table.v,
                    subgroups=subgroups, common_subgroups=common_subgroups,
                    excluded=table.excluded, measure=measure or table.measure,
-                   messages=table.messages + overall.messages)
+                   messages=table.messages + overall.messages, summary_columns=arms)
 
     @property
     def k(self) -> int:
@@ -97,8 +106,13 @@ class MetaResult:
 
     @property
     def eform_default(self) -> bool:
-        """True when the measure is a ratio (HR, OR, RR, IRR), shown exponentiated."""
-        return (self.measure or "").upper() in {"HR", "OR", "RR", "IRR", "RATIO"}
+        """True when the measure is a ratio (HR, OR, RR, IRR, ...), shown exponentiated."""
+        return (self.measure or "").upper() in EXPONENTIATED | {"RATIO"}
+
+    def pooled_subset(self, idx: np.ndarray) -> Pooled:
+        """The pooled result of the studies ``idx`` with this result's options (used by
+        leave-one-out and cumulative analyses)."""
+        return fit_pooled(self.estimates[idx], self.variances[idx], self.spec)
 
     def leave_one_out(self) -> pd.DataFrame:
         """Pooled result with each study left out in turn (metafor's ``leave1out``)."""

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.errors import ConvergenceError, InputError
-from ipdmeta.pooling.estimate import fit_pooled
 
 if TYPE_CHECKING:
     from ipdmeta.pooling.results import MetaResult
@@ -28,8 +27,8 @@ ROW_FIELDS = ("k", "estimate", "se", "ci_low", "ci_high", "z_or_t", "pvalue", "Q
 def _row(result: MetaResult, idx: np.ndarray) -> dict[str, Any]:
     """Pool the studies ``idx`` with the result's options; NaN with a note on failure."""
     try:
-        p = fit_pooled(result.estimates[idx], result.variances[idx], result.spec)
-    except ConvergenceError as err:
+        p = result.pooled_subset(idx)
+    except (ConvergenceError, InputError) as err:
         return {**{f: np.nan for f in ROW_FIELDS}, "k": len(idx), "note": str(err)}
     return {**{f: getattr(p, f) for f in ROW_FIELDS}, "note": "; ".join(p.messages)}
 

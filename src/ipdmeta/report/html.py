@@ -258,6 +258,9 @@ def _heterogeneity(meta: Any) -> str:
             f", 95% CI {_num(o.tau2_ci[0], 4)} to {_num(o.tau2_ci[1], 4)}"
             if np.isfinite(o.tau2_ci[0]) else "")))
         items.append(("τ", _num(o.tau, 4)))
+    for test in getattr(meta, "tests", {}).values():   # MH odds ratios: Breslow-Day, CMH
+        items.append((_e(test.name), f"χ²({test.df}) = {_num(test.statistic, 2)}, "
+                                     f"p = {_p(test.pvalue)}"))
     return _facts(items)
 
 

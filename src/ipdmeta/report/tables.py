@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from ipdmeta.pooling.metareg import MetaRegResult
     from ipdmeta.pooling.results import MetaResult, Pooled
 
-MODEL_LABELS = {"common": "Common effect (IV)", "DL": "Random (DL)", "REML": "Random (REML)",
+MODEL_LABELS = {"common": "Common effect (IV)", "MH": "Common effect (Mantel-Haenszel)",
+                "peto": "Common effect (Peto)", "DL": "Random (DL)", "REML": "Random (REML)",
                 "ML": "Random (ML)", "PM": "Random (PM)", "PMM": "Random (PMM)",
                 "EB": "Random (EB)", "HE": "Random (HE)", "SJ": "Random (SJ)",
                 "HS": "Random (HS)", "GENQ": "Random (GENQ)"}
@@ -157,12 +158,15 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
     lines = [f"Meta-analysis of {o.k} studies ({model_label(o)}; "
              f"{'exponentiated' if eform else 'analysis scale'})", "", str(table), ""]
     lines += [*heterogeneity_lines(o, digits), test_line(o, eform)]
+    for test in getattr(result, "tests", {}).values():
+        lines.append(f"  {test.name}: chi2({test.df}) = {test.statistic:.2f}, "
+                     f"p = {fmt_p(test.pvalue)}")
     if result.subgroups is not None:
         s = result.subgroups
         lines.append(f"  Test of subgroup differences ({s.by}): Q = {s.Q_between:.2f} on "
                      f"{s.Q_between_df} df, {p_text(s.Q_between_pvalue)}")
     if len(result.excluded):
-        lines += ["", "Not pooled (not estimable in stage 1):"]
+        lines += ["", "Not pooled (not estimable):"]
         lines += [f"  {r.study}: {r.reason}" for r in result.excluded.itertuples()]
     notes = [m for m in result.messages if "not pooled" not in m]
     if notes:

@@ -24,13 +24,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ipdmeta.effects import effect_sizes
 from ipdmeta.errors import InputError
 from ipdmeta.io.data import read_data
 from ipdmeta.stage1.table import AggregateData
 
 RATIO_MEASURES = ("HR", "OR", "RR", "IRR")
+#: per-arm summary data (1 = treatment, 0 = control), as the arm counts of stage 1
+ARM_KEYS = ("events_1", "n_1", "events_0", "n_0", "mean_1", "sd_1", "mean_0", "sd_0")
 KNOWN_KEYS = ("study", "estimate", "se", "variance", "ci_low", "ci_high", "oe", "v", "n",
-              "events")
+              "events", *ARM_KEYS)
+#: the effect_sizes() measure of per-arm data for each stage-1 measure
+ARM_MEASURES = {"OR": "OR", "RR": "RR", "RD": "RD", "MD": "MD", "COEF": "MD", "SMD": "SMD"}
 
 
 def _column(frame: pd.DataFrame, columns: dict[str, str], key: str) -> np.ndarray | None:
@@ -48,6 +53,40 @@ def _default_columns(frame: pd.DataFrame) -> dict[str, str]:
     return {k: k for k in KNOWN_KEYS if k in frame.columns}
 
 
+def _arm_rows(frame: pd.DataFrame, columns: dict[str, str], measure: str,
+              labels: list[str]) -> pd.DataFrame:
+    """Effect sizes of published per-arm data (2x2 counts or means and SDs)."""
+    key = ARM_MEASURES.get(measure)
+    means = "mean_1" in columns
+    wanted = ("mean_1", "sd_1", "n_1", "mean_0", "sd_0", "n_0") if means else (
+        "events_1", "n_1", "events_0", "n_0")
+    absent = [k for k in wanted if k not in columns]
+    if absent:
+        raise InputError(f"per-arm aggregate data need {', '.join(wanted)} in "
+                         f"aggregate_columns; missing: {', '.join(absent)}")
+    if key is None or (means and key not in ("MD", "SMD")) or (
+            not means and key not in ("OR", "RR", "RD")):
+        raise InputError(f"per-arm {'means' if means else 'counts'} cannot give measure "
+                         f"{measure!r}; counts give OR, RR or RD, means MD or SMD")
+    for k in wanted:
+        _column(frame, columns, k)  # names a missing column
+    named = frame.assign(_label=labels)
+    arms = ({"means": (columns["mean_1"], columns["mean_0"]),
+             "sds": (columns["sd_1"], columns["sd_0"])} if means else
+            {"events": (columns["events_1"], columns["events_0"])})
+    es = effect_sizes(named, key, n=(columns["n_1"], columns["n_0"]), study="_label",
+                      **arms)
+    out = pd.DataFrame({"study": labels, "estimate": es["estimate"].to_numpy(),
+                        "se": es["se"].to_numpy(), "status": es["status"].to_numpy(),
+                        "reason": es["reason"].to_numpy()})
+    for k in wanted:
+        out[k] = frame[columns[k]].to_numpy()
+    if not means:
+        out["n"] = out.n_1 + out.n_0
+        out["events"] = out.events_1 + out.events_0
+    return out
+
+
 def read_published(data: Any, *, columns: dict[str, str] | None = None, measure: str,
                    scale: str | None = None, level: float = 0.95) -> pd.DataFrame:
     """Published results as stage-1 rows: study, estimate, se, n, events, source="AD".
@@ -56,7 +95,12 @@ def read_published(data: Any, *, columns: dict[str, str] | None = None, measure:
         data: a DataFrame or a file path (any format ``read_data`` reads).
         columns: maps ``study``, ``estimate`` and ``se`` (or ``variance``, or
             ``ci_low``/``ci_high``, or ``oe``/``v`` for log-rank O − E and V), and
-            optionally ``n``, ``events``, to the table's column names. Other
+            optionally ``n``, ``events``, to the table's column names.  Or per-arm
+            summary data: ``events_1``, ``n_1``, ``events_0``, ``n_0`` (2x2 counts of the
+            treatment and control arms; measure OR, RR or RD) or ``mean_1``, ``sd_1``,
+            ``n_1``, ``mean_0``, ``sd_0``, ``n_0`` (measure MD, or SMD), whose effect
+            sizes are computed as :func:`ipdmeta.effects.effect_sizes` does (a study
+            that gives none is kept with its status and reason, and not pooled).  Other
             columns of the table are kept (study-level covariates).
         measure: the measure of these rows ("HR", "OR", "RR", "IRR", "MD", ...).
         scale: "ratio" when estimates and CI bounds of a ratio measure are given as
@@ -77,6 +121,10 @@ def read_published(data: Any, *, columns: dict[str, str] | None = None, measure:
         raise InputError(f"scale={scale!r}: use 'ratio' or 'log'")
     to_analysis = np.log if (ratio and scale == "ratio") else (lambda x: x)
 
+    labels = (frame[columns["study"]].astype(str).tolist() if "study" in columns
+              else [f"AD {i + 1}" for i in range(len(frame))])
+    if any(k in columns for k in ARM_KEYS):
+        return _with_covariates(_arm_rows(frame, columns, measure, labels), frame, columns)
     est, se = _column(frame, columns, "estimate"), _column(frame, columns, "se")
     var, lo, hi = (_column(frame, columns, k) for k in ("variance", "ci_low", "ci_high"))
     oe, v = _column(frame, columns, "oe"), _column(frame, columns, "v")
@@ -99,23 +147,28 @@ def read_published(data: Any, *, columns: dict[str, str] | None = None, measure:
                                  "'ci_high' beside 'estimate' (in aggregate_columns)")
         else:
             raise InputError("aggregate data need an 'estimate' column (or 'oe' and 'v')")
-    labels = (frame[columns["study"]].astype(str).tolist() if "study" in columns
-              else [f"AD {i + 1}" for i in range(len(frame))])
     bad = np.flatnonzero(~np.isfinite(estimate) | ~np.isfinite(std_err) | (std_err <= 0))
     if bad.size:
         i = int(bad[0])
         raise InputError(f"aggregate row {i} (study {labels[i]!r}) has no usable estimate and "
                          "standard error (missing, non-positive or a ratio ≤ 0); fix or drop "
                          "it")
-    used = {columns[k] for k in columns}
     out = pd.DataFrame({"study": labels, "estimate": estimate, "se": std_err})
     for key in ("n", "events"):
         if key in columns:
             out[key] = _column(frame, columns, key)
+    out["status"], out["reason"] = "ok", ""
+    return _with_covariates(out, frame, columns)
+
+
+def _with_covariates(out: pd.DataFrame, frame: pd.DataFrame, columns: dict[str, str]
+                     ) -> pd.DataFrame:
+    """The other columns of the published table (study covariates), and source="AD"."""
+    used = {columns[k] for k in columns}
     for name in frame.columns:
         if name not in used and name not in out.columns:
             out[name] = frame[name].to_numpy()
-    out["status"], out["reason"], out["source"] = "ok", "", "AD"
+    out["source"] = "AD"
     return out
 
 

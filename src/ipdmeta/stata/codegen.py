@@ -59,8 +59,11 @@ def python_code(step: Step) -> str:
                 f"    data[f{py(stub + '{i}')}] = (data[{v}] == level).astype(float)")
     if step.kind == "ipdmeta":
         lines.append(f"res = ipd.ipdmeta(data, {_kwargs(c)})")
-    elif step.kind == "pool":
-        call = dict(c)
+    elif step.kind in ("pool", "arms"):
+        call, frame = dict(c), "data"
+        if step.kind == "arms" and step.arms is not None:
+            lines.append(f"arms = ipd.summarise_arms(data, {_kwargs(step.arms)})")
+            frame = "arms"
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
             level = call.get("level", 0.95)
@@ -69,7 +72,7 @@ def python_code(step: Step) -> str:
             call["se"] = "_seES"
         if step.measure:
             call["measure"] = step.measure
-        lines.append(f"res = ipd.pool(data, {_kwargs(call)})")
+        lines.append(f"res = ipd.pool({frame}, {_kwargs(call)})")
     elif step.kind == "metareg":
         call = dict(c)
         formula = call.pop("formula")

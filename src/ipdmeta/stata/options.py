@@ -86,11 +86,46 @@ IPDMETAN_OPTIONS: tuple[OptionSpec, ...] = (
     *FOREST_OPTIONS,
 )
 
+#: metan 4's options for 2x2 counts and means/SDs (also ipdmetan's Syntax 2)
+SUMMARY_OPTIONS: tuple[OptionSpec, ...] = (
+    _o("rd", help='measure="RD"'),
+    _o("mhaenszel", 2, help='method="MH" (the default for 2x2 counts)'),
+    _o("peto", 4, help='method="peto"'),
+    _o("fixedi", 6, help='method="common" (metan 3)'),
+    _o("randomi", 7, help='method="DL" (metan 3)'),
+    _o("cc", 2, "optional", help="correction= (cc(#, opposite empirical allifzero): "
+                                 "correction_type=, to=)"),
+    _o("nocc", 4, help="correction=0"),
+    _o("counts", 2, help="forest counts=True"),
+    _o("group1", 6, "required", help="forest group_names= (treatment)"),
+    _o("group2", 6, "required", help="forest group_names= (control)"),
+    _o("breslow", 3, help="(Breslow-Day and Tarone are always reported with MH odds ratios)"),
+    _o("tarone", 2, help="(Breslow-Day and Tarone are always reported with MH odds ratios)"),
+    _o("cmh", 3, help="(the CMH test is always reported with MH odds ratios)"),
+    _o("log", 3, help="eform=False"),
+    _o("nointeger", 5, help="(non-integer counts are always allowed)"),
+    _o("cohend", 3, "none", "cohen", help='measure="SMD_cohen" (the default for means)'),
+    _o("hedgesg", 3, "none", "hedges", help='measure="SMD" (exact correction, as metafor)'),
+    _o("glassd", 3, "none", "glass", help='measure="GLASS"'),
+    _o("md", 2, help='measure="MD"'),
+    _o("wmd", 3, help='measure="MD"'),
+    _o("nostandard", 6, help='measure="MD"'),
+)
+
 METAN_OPTIONS: tuple[OptionSpec, ...] = (
     _o("study", 2, "required", help="study="),
     _o("label", 3, "required", help="study= (namevar=)"),
     *_POOLING,
     *FOREST_OPTIONS,
+    *SUMMARY_OPTIONS,
+)
+
+#: ipdmetan's Syntax 2 (``ipdmetan outcome treat, study() or ...``): collapse, then metan
+IPDMETAN2_OPTIONS: tuple[OptionSpec, ...] = (
+    _o("study", 1, "required", help="study="),
+    *_POOLING,
+    *FOREST_OPTIONS,
+    *SUMMARY_OPTIONS,
 )
 
 METAREG_OPTIONS: tuple[OptionSpec, ...] = (

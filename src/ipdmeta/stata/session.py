@@ -23,6 +23,7 @@ from ipdmeta.analysis import ipdmeta
 from ipdmeta.io import read_data
 from ipdmeta.pooling.metareg import metareg
 from ipdmeta.pooling.pool import pool
+from ipdmeta.stage1.arms import summarise_arms
 from ipdmeta.stata.codegen import fraction, py
 from ipdmeta.stata.parse import StataSyntaxError
 from ipdmeta.stata.translate import Step, translate
@@ -68,7 +69,7 @@ class StataSession:
     def run(self, line: str) -> Step:
         """Translate and run one command; returns the Step with ``result`` and ``output``."""
         step = self.translate(line)
-        if step.kind in ("ipdmeta", "pool", "metareg", "tabulate") and self.data is None:
+        if step.kind in ("ipdmeta", "pool", "arms", "metareg", "tabulate") and self.data is None:
             raise StataSyntaxError(f"no data in memory for {step.command!r}: give --data FILE "
                                    "or run 'use FILE' first")
         getattr(self, f"_run_{step.kind}")(step)
@@ -121,15 +122,24 @@ class StataSession:
             step.files.append(path)
             step.output += f"\n\n(aggregate data saved to {path})"
 
-    def _run_pool(self, step: Step) -> None:
-        call, frame = dict(step.call), self.data
-        _require(frame, [v for k, v in call.items() if k in _COLUMN_KEYS])
+    def _run_arms(self, step: Step) -> None:
+        assert step.arms is not None
+        _require(self.data, [step.arms[k] for k in ("study", "outcome", "treatment")])
+        arms = summarise_arms(self.data, **step.arms)
+        self._run_pool(step, arms)
+        if arms.attrs.get("dropped"):
+            step.notes.append(f"{arms.attrs['dropped']} participant(s) with a missing study, "
+                              "outcome or treatment left out")
+
+    def _run_pool(self, step: Step, frame: pd.DataFrame | None = None) -> None:
+        call, frame = dict(step.call), self.data if frame is None else frame
+        _require(frame, _columns(call))
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
             z = stats.norm.ppf(0.5 + fraction(call.get("level", 0.95)) / 2)
             frame = frame.assign(_seES=(frame[hi] - frame[lo]) / (2 * z))
             call["se"] = "_seES"
-        if "status" not in frame.columns:
+        if "status" not in frame.columns and "estimate" in call:
             keep = frame[[call["estimate"], call["se"]]].notna().all(axis=1)
             if not keep.all():
                 step.notes.append(f"{int((~keep).sum())} row(s) with a missing estimate or "
@@ -147,7 +157,7 @@ class StataSession:
     def _run_metareg(self, step: Step) -> None:
         call = dict(step.call)
         formula = call.pop("formula")
-        columns = [v for k, v in call.items() if k in _COLUMN_KEYS]
+        columns = _columns(call)
         columns += re.findall(r"[A-Za-z_]\w*", re.sub(r"C\(([^)]*)\)", r"\1", formula))
         _require(self.data, columns, metareg=True)
         res = metareg(self.data, formula, **call)
@@ -155,7 +165,17 @@ class StataSession:
         step.output = res.summary(eform=bool(step.eform))
 
 
-_COLUMN_KEYS = ("estimate", "se", "variance", "ci_low", "ci_high", "study", "by")
+_COLUMN_KEYS = ("estimate", "se", "variance", "ci_low", "ci_high", "study", "by", "events",
+                "nonevents", "n", "means", "sds")
+
+
+def _columns(call: dict[str, Any]) -> list[str]:
+    """The data columns a call names (pairs of summary-data columns flattened)."""
+    out: list[str] = []
+    for key, value in call.items():
+        if key in _COLUMN_KEYS:
+            out += list(value) if isinstance(value, tuple | list) else [value]
+    return out
 
 
 def _require(data: pd.DataFrame, columns: list[str], metareg: bool = False) -> None:

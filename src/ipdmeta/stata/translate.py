@@ -16,6 +16,7 @@ from ipdmeta.stata.codegen import python_code
 from ipdmeta.stata.options import (
     EFORM_MEASURES,
     FOREST_OPTIONS,
+    IPDMETAN2_OPTIONS,
     IPDMETAN_OPTIONS,
     METAN_OPTIONS,
     METAREG_OPTIONS,
@@ -47,9 +48,11 @@ from ipdmeta.stata.parse import (
 class Step:
     """One translated command: what to call, with which arguments, and its result.
 
-    ``kind`` is "ipdmeta", "pool", "metareg", "use", "tabulate" or "stset";
-    ``call`` the keyword arguments of the ipdmeta function, ``forest`` those of
-    the forest plot (None: no plot), ``saving`` the file for the aggregate data.
+    ``kind`` is "ipdmeta", "pool", "arms" (ipdmetan's Syntax 2: collapse the IPD to
+    summary data per study and arm with ``arms``, then pool), "metareg", "use",
+    "tabulate" or "stset"; ``call`` the keyword arguments of the ipdmeta function,
+    ``forest`` those of the forest plot (None: no plot), ``saving`` the file for the
+    aggregate data.
     After :meth:`StataSession.run`, ``result`` holds the result object and
     ``output`` the printed summary.
     """
@@ -65,6 +68,7 @@ class Step:
     result: Any = None
     output: str = ""
     files: list[Path] = field(default_factory=list)
+    arms: dict[str, str] | None = None
 
     @property
     def python(self) -> str:
@@ -185,9 +189,91 @@ def _common_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, 
     return True
 
 
-_ORDER = ("study", "estimate", "se", "variance", "ci_low", "ci_high", "formula", "model",
+_MEANS_MEASURES = {"cohend": "SMD_cohen", "hedgesg": "SMD", "glassd": "GLASS", "md": "MD",
+                   "wmd": "MD", "nostandard": "MD"}
+_NOTES = {
+    "breslow": "breslow: the Breslow-Day test (and Tarone's) is in the MH odds-ratio summary",
+    "tarone": "tarone: the Breslow-Day-Tarone test is in the MH odds-ratio summary",
+    "cmh": "cmh: the Cochran-Mantel-Haenszel test is in the MH odds-ratio summary",
+    "nointeger": "nointeger: non-integer counts are always accepted",
+    "hedgesg": "hedges: Hedges' g with the exact small-sample correction (as metafor); "
+               "metan's approximation is measure='SMD_metan'",
+}
+
+
+def _summary_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, Any]
+                    ) -> bool:
+    """metan 4's options for counts and means; False when ``spec`` is not one of them."""
+    name, call = spec.name, step.call
+    if name == "rd":
+        step.measure = "RD"
+    elif name in _MEANS_MEASURES:
+        step.measure = _MEANS_MEASURES[name]
+    elif name == "mhaenszel":
+        call["method"] = "MH"
+    elif name == "peto":
+        call["method"], step.measure = "peto", "OR"
+    elif name == "fixedi":
+        call["method"] = "common"
+    elif name == "randomi":
+        call["method"] = "DL"
+    elif name == "nocc":
+        call["correction"] = 0.0
+    elif name == "cc":
+        parts = split_top(opt.args or "", ",")
+        value = words(parts[0])
+        call["correction"] = _number(Option("cc", value[0]), "metan") if value else 0.5
+        for sub in words(",".join(parts[1:])):
+            s = sub.lower()
+            if "opposite".startswith(s) and len(s) >= 3:
+                call["correction_type"] = "opposite"
+            elif "empirical".startswith(s) and len(s) >= 3:
+                call["correction_type"] = "empirical"
+            elif "allifzero".startswith(s) and len(s) >= 3:
+                call["to"] = "if0all"
+            else:
+                raise StataSyntaxError(f"sub-option {sub!r} of cc() is not supported; use "
+                                       "opposite, empirical or allifzero")
+    elif name == "counts":
+        forest["counts"] = True
+    elif name in ("group1", "group2"):
+        names = list(forest.get("group_names", ("Treatment", "Control")))
+        names[name == "group2"] = unquote(opt.args or "")
+        forest["group_names"] = tuple(names)
+    elif name == "log":
+        step.eform, forest["eform"] = False, False
+    elif name in _NOTES:
+        pass
+    else:
+        return False
+    if name in _NOTES:
+        step.notes.append(_NOTES[name])
+    return True
+
+
+def _summary_data(step: Step, n_words: int, where: str) -> None:
+    """Check the measure of 2x2 (``n_words`` 4) or means/SD (6) data; MH by default."""
+    measure = step.measure
+    if n_words == 4:
+        measure = measure or "RR"                  # metan's default for counts
+        if measure not in ("OR", "RR", "RD"):
+            raise StataSyntaxError(f"{where} with 2x2 counts pools or, rr or rd, not "
+                                   f"{measure}")
+        step.call.setdefault("method", "MH")       # metan's default model for counts
+    else:
+        if step.call.get("method") in ("MH", "peto"):
+            raise StataSyntaxError(f"{where}: mhaenszel and peto pool 2x2 counts, not means")
+        measure = measure or "SMD_cohen"           # metan's default for means: Cohen's d
+        if measure not in _MEANS_MEASURES.values():
+            raise StataSyntaxError(f"{where} with means and SDs pools md, cohen, hedges or "
+                                   f"glass, not {measure}")
+    step.measure = measure
+
+
+_ORDER = ("study", "estimate", "se", "variance", "ci_low", "ci_high", "events", "nonevents",
+          "means", "sds", "n", "formula", "model",
           "poolvar", "interaction", "firth", "ties", "exposure", "offset", "keep", "by",
-          "method", "ci", "level", "permutations")
+          "method", "ci", "level", "correction", "correction_type", "to", "permutations")
 
 
 def _ordered(call: dict[str, Any]) -> dict[str, Any]:
@@ -196,8 +282,9 @@ def _ordered(call: dict[str, Any]) -> dict[str, Any]:
     return dict(sorted(call.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
 
-_FOREST_ORDER = ("eform", "effect", "xlabel", "xticks", "box_scale", "text_fraction", "spacing",
-                 "left_columns", "right_columns", "favours", "overall", "subtotals")
+_FOREST_ORDER = ("eform", "counts", "group_names", "effect", "xlabel", "xticks", "box_scale",
+                 "text_fraction", "spacing", "left_columns", "right_columns", "favours",
+                 "overall", "subtotals")
 
 
 def _finish(step: Step, forest: dict[str, Any]) -> Step:
@@ -308,25 +395,69 @@ def _stage1(cmd: Command, stset: tuple[str, str] | None,
 
 
 def translate_metan(cmd: Command) -> Step:
-    """``metan ES seES`` or ``metan ES LCI UCI`` -> a Step calling ``ipd.pool``."""
+    """``metan ES seES``, ``metan ES LCI UCI``, ``metan a b c d`` (events and non-events of
+    the treatment and control arms) or ``metan n1 m1 sd1 n0 m0 sd0`` -> ``ipd.pool``."""
     step = Step(command=cmd.text, kind="pool")
-    if len(cmd.words) == 2:
-        step.call.update(estimate=cmd.words[0], se=cmd.words[1])
-    elif len(cmd.words) == 3:
-        step.call.update(estimate=cmd.words[0], ci_low=cmd.words[1], ci_high=cmd.words[2])
+    w = cmd.words
+    if len(w) == 2:
+        step.call.update(estimate=w[0], se=w[1])
+    elif len(w) == 3:
+        step.call.update(estimate=w[0], ci_low=w[1], ci_high=w[2])
+    elif len(w) == 4:
+        step.call.update(events=(w[0], w[2]), nonevents=(w[1], w[3]))
+    elif len(w) == 6:
+        step.call.update(means=(w[1], w[4]), sds=(w[2], w[5]), n=(w[0], w[3]))
     else:
-        raise StataSyntaxError("metan takes ES seES or ES LCI UCI (analysis scale, e.g. log "
-                               "HR); 2x2 counts and means/SDs are not supported")
+        raise StataSyntaxError("metan takes ES seES, ES LCI UCI, 2x2 counts (events and "
+                               "non-events: a b c d) or n1 mean1 sd1 n0 mean0 sd0")
     forest: dict[str, Any] = {}
     for opt in cmd.options:
         spec = match(opt.name, METAN_OPTIONS, "metan")
         _check_args(opt, spec, "metan")
+        if len(w) in (4, 6) and _summary_option(opt, spec, step, forest):
+            continue
         if _common_option(opt, spec, step, forest, "metan"):
             continue
         if spec.name in ("study", "label"):
             arg = opt.args or ""
             m = re.search(r"namevar\s*=\s*(\w+)", arg)
             step.call["study"] = m.group(1) if m else words(arg)[0]
+        else:
+            raise StataSyntaxError(f"option {opt.name} of metan applies to 2x2 counts or "
+                                   "means/SDs, not to ES seES input")
+    if len(w) in (4, 6):
+        _summary_data(step, len(w), "metan")
+    return _finish(step, forest)
+
+
+def translate_ipdmetan_arms(cmd: Command) -> Step:
+    """``ipdmetan outcome treat, study(s) or|rr|rd|md|cohen|hedges|glass ...`` (Syntax 2):
+    collapse the IPD to a 2x2 table (or means and SDs) per study, then pool as metan."""
+    step = Step(command=cmd.text, kind="arms")
+    if len(cmd.words) != 2:
+        raise StataSyntaxError("ipdmetan without ': command' (Syntax 2) takes the outcome and "
+                               "the 0/1 treatment: ipdmetan outcome treat, study(trial) or")
+    forest: dict[str, Any] = {}
+    for opt in cmd.options:
+        spec = match(opt.name, IPDMETAN2_OPTIONS, "ipdmetan (Syntax 2)")
+        _check_args(opt, spec, "ipdmetan")
+        if _summary_option(opt, spec, step, forest) or _common_option(
+                opt, spec, step, forest, "ipdmetan"):
+            continue
+        if spec.name == "study":
+            step.call["study"] = words(split_top(opt.args or "", ",")[0])[0]
+    if "study" not in step.call:
+        raise StataSyntaxError("ipdmetan needs study(varname)")
+    if step.measure is None:
+        raise StataSyntaxError("ipdmetan outcome treat (Syntax 2) needs the measure: or, rr, "
+                               "rd (0/1 outcome) or md, cohen, hedges, glass (continuous)")
+    binary = step.measure in ("OR", "RR", "RD")
+    _summary_data(step, 4 if binary else 6, "ipdmetan")
+    step.arms = {"study": step.call["study"], "outcome": cmd.words[0],
+                 "treatment": cmd.words[1], "kind": "binary" if binary else "continuous"}
+    step.call.update({"events": ("events_1", "events_0"), "n": ("n_1", "n_0")} if binary
+                     else {"means": ("mean_1", "mean_0"), "sds": ("sd_1", "sd_0"),
+                           "n": ("n_1", "n_0")})
     return _finish(step, forest)
 
 
@@ -384,8 +515,12 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
     name = cmd.name.lower()
     if name == "ipdmetan":
         if after is None:
+            if cmd.words:
+                return translate_ipdmetan_arms(cmd)
             raise StataSyntaxError("ipdmetan needs ': command' after its options (Syntax 1), "
-                                   "e.g. 'ipdmetan, study(trial) : regress y treat'")
+                                   "e.g. 'ipdmetan, study(trial) : regress y treat', or an "
+                                   "outcome and treatment (Syntax 2): 'ipdmetan y treat, "
+                                   "study(trial) or'")
         return translate_ipdmetan(cmd, parse_command(after), stset)
     if after is not None:
         raise StataSyntaxError(f"only ipdmetan takes a ': command' part, not {cmd.name}")
