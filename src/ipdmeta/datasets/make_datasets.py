@@ -33,6 +33,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -356,7 +357,8 @@ def bcg_from_r(rscript: str | None = None) -> pd.DataFrame:
     res = subprocess.run([exe, "--vanilla", "-e", BCG_R_SCRIPT], check=True,
                          capture_output=True, text=True)
     from ipdmeta.datasets import ROUND_TRIP
-    frame = pd.read_csv(io.StringIO(res.stdout), keep_default_na=False, **ROUND_TRIP)
+    frame = cast(pd.DataFrame, pd.read_csv(io.StringIO(res.stdout), keep_default_na=False,
+                                           **ROUND_TRIP))
     return frame[list(BCG_COLUMNS)]
 
 

@@ -199,7 +199,7 @@ class _Builder:
         return (fmt_num(est, d, e), *ci)
 
     def data_cells(self, i: int | None) -> dict[str, tuple[str, ...]]:
-        cells = {}
+        cells: dict[str, tuple[str, ...]] = {}
         for col in [*self.opt.left_columns, *self.opt.right_columns]:
             value = "" if i is None else fmt_value(self.data[col].iloc[i], self.digits)
             cells[col] = (value,)
@@ -253,8 +253,8 @@ class _Builder:
         sub = res.subgroups
         self.y = 0.6  # the header is at 0, its rule at 0.6
         if sub is None:
-            for i, s in studies.iterrows():
-                self.study_row(int(i), s)
+            for i, (_, s) in enumerate(studies.iterrows()):
+                self.study_row(i, s)
             self.excluded_rows(excluded)
         else:
             self.subgroup_blocks(studies, excluded)

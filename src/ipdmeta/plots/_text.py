@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 MINUS = "\u2212"
 
@@ -147,6 +150,19 @@ def new_figure(**kwargs: Any) -> Figure:
 
     fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_of(ax: Axes) -> Figure:
+    """The top-level Figure an Axes is drawn in (also when it sits in a subfigure).
+
+    Example:
+        >>> fig = new_figure(); figure_of(fig.add_subplot()) is fig
+        True
+    """
+    fig = ax.figure
+    while not isinstance(fig, Figure):    # a SubFigure: its figure is the top one
+        fig = fig.figure
     return fig
 
 

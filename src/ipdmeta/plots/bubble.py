@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ipdmeta.plots._text import new_figure, save_figure
+from ipdmeta.plots._text import figure_of, new_figure, save_figure
 from ipdmeta.plots.funnel import axis_label
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
         fig = new_figure(figsize=figsize)
         ax = fig.add_subplot()
     else:
-        fig = ax.figure
+        fig = figure_of(ax)
     x = line[moderator]
     if band:
         ax.fill_between(x, line["ci_low"], line["ci_high"], color="tab:blue", alpha=0.15,
