@@ -252,6 +252,23 @@ def test_dask_engine_with_pandas_data(data: pd.DataFrame, client) -> None:
     assert_same(stage1(data, engine="dask", client=client, **DASK_KW), stage1(data, **DASK_KW))
 
 
+def _negbin_trial(d: pd.DataFrame) -> dict:
+    """A module-level model function (model=callable): the Poisson log rate ratio."""
+    from ipdmeta.models import poisson
+
+    X = np.column_stack([np.ones(len(d)), d["treat"]])
+    f = poisson.fit(d["count"].to_numpy(float), X, names=("Intercept", "treat"))
+    return {"estimate": f.estimate("treat"), "se": f.se("treat"), "events": f.events}
+
+
+def test_dask_engine_new_families_and_callable(data: pd.DataFrame, client) -> None:
+    counts = data.assign(count=np.random.default_rng(3).poisson(2.0, len(data)))
+    for kw in ({"formula": "count ~ treat + age", "model": "negbin"},
+               {"formula": "count ~ treat", "model": _negbin_trial}):
+        assert_same(stage1(counts, study="trial", engine="dask", client=client, **kw),
+                    stage1(counts, study="trial", **kw))
+
+
 def test_dask_frame_is_shuffled_by_study(data: pd.DataFrame, client) -> None:
     import dask.dataframe as dd
 

@@ -83,7 +83,7 @@ def test_ipdmetan_abbreviations(word: str, name: str) -> None:
     ("ipdmetan, study(trial) robust : regress y x", "robust"),
     ("ipdmetan, study(trial) forest(boxsca(30) astxt(40)) : regress y x", "astxt"),
     ("ipdmetan, study(trial) bo(30) : regress y x", "bo"),
-    ("ipdmetan, study(trial) : regress y x, vce(robust)", "vce"),
+    ("ipdmetan, study(trial) : regress y x, beta", "beta"),
     ("ipdmetan, study(trial) : stcox treat, exactp", "exactp"),
     ("metareg _ES x, wsse(_seES) graph", "graph"),
     ("metan es se, sortby(year)", "sortby"),

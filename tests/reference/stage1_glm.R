@@ -38,29 +38,7 @@ data_dir <- file.path(out_dir, "data")
 dir.create(data_dir, showWarnings = FALSE, recursive = TRUE)
 
 # ---------------------------------------------------------------- JSON writer
-arr <- function(x) structure(list(x), class = "jarray")          # force an array
-num <- function(x) ifelse(is.na(x) | !is.finite(x), "null", sprintf("%.17g", x))
-to_json <- function(x) {
-  if (inherits(x, "jarray")) {
-    v <- x[[1]]
-    if (is.matrix(v)) return(paste0("[", paste(apply(v, 1, function(r) to_json(arr(r))),
-                                               collapse = ","), "]"))
-    if (is.character(v)) return(paste0("[", paste(sprintf("\"%s\"", v), collapse = ","), "]"))
-    return(paste0("[", paste(num(v), collapse = ","), "]"))
-  }
-  if (is.null(x)) return("null")
-  if (is.list(x)) {
-    if (!is.null(names(x))) {
-      items <- mapply(function(k, v) paste0("\"", k, "\":", to_json(v)), names(x), x)
-      return(paste0("{", paste(items, collapse = ","), "}"))
-    }
-    return(paste0("[", paste(vapply(x, to_json, ""), collapse = ","), "]"))
-  }
-  if (is.logical(x) && length(x) == 1) return(if (is.na(x)) "null" else tolower(x))
-  if (is.character(x) && length(x) == 1) return(sprintf("\"%s\"", gsub("\"", "\\\\\"", x)))
-  if (is.numeric(x) && length(x) == 1) return(num(x))
-  to_json(arr(x))
-}
+source("tests/reference/_json.R")   # arr(), num(), to_json()
 
 # ---------------------------------------------------------------- data I/O
 clean_names <- function(nm) ifelse(nm == "(Intercept)", "Intercept", nm)

@@ -261,13 +261,18 @@ def stage1_kwargs(args: argparse.Namespace, frame: pd.DataFrame) -> dict[str, An
     check_columns(frame, {"study": args.study, "formula": list(variables),
                           "by": getattr(args, "by", None),
                           "keep": args.keep, "strata": args.strata, "exposure": args.exposure,
-                          "offset": args.offset, "interaction": args.interaction})
+                          "offset": args.offset, "interaction": args.interaction,
+                          "cluster": getattr(args, "cluster", None),
+                          "imputation": getattr(args, "imputation", None)})
     out: dict[str, Any] = {"study": args.study, "formula": args.formula, "model": args.model,
                            "poolvar": args.poolvar, "keep": args.keep or None}
     optional = {"ties": args.ties, "strata": args.strata, "exposure": args.exposure,
                 "offset": args.offset, "engine": args.engine, "n_jobs": args.n_jobs,
                 "interaction": tuple(args.interaction) if args.interaction else None,
-                "firth": True if args.firth else None}
+                "firth": True if args.firth else None,
+                "scale": getattr(args, "scale", None), "cluster": getattr(args, "cluster", None),
+                "robust": True if getattr(args, "robust", False) else None,
+                "imputation": getattr(args, "imputation", None)}
     out.update({k: v for k, v in optional.items() if v is not None})
     return out
 

@@ -118,8 +118,24 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--study", required=required, help="study identifier column")
     g.add_argument("--formula", required=required,
                    help='model formula, e.g. "Surv(time, event) ~ treat + age" or "y ~ treat"')
-    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox", "logrank"],
-                   help="model family (cox is inferred from Surv(); logrank: Peto O - E, V)")
+    g.add_argument("--model", choices=["linear", "logistic", "poisson", "cox", "logrank", "rr",
+                                       "rd", "negbin", "ordinal", "weibull", "exponential",
+                                       "finegray"],
+                   help="model family (cox is inferred from Surv()); logrank: Peto O - E, V; "
+                        "rr: log-binomial, rd: "
+                        "identity-binomial, negbin: negative binomial, ordinal: "
+                        "proportional odds, weibull/exponential: parametric PH (Surv()), "
+                        "finegray: competing risks (Surv(time, status 0/1/2))")
+    g.add_argument("--scale", choices=["ph", "aft"],
+                   help="weibull/exponential: log hazard ratios (ph, default, Stata's streg) "
+                        "or log time ratios (aft, R's survreg)")
+    g.add_argument("--cluster", metavar="COL",
+                   help="cluster-robust standard errors per study (CR1, Stata's vce(cluster))")
+    g.add_argument("--robust", action="store_true",
+                   help="robust (sandwich) standard errors, Stata's vce(robust)")
+    g.add_argument("--imputation", metavar="COL",
+                   help="multiply imputed data in long format: the column numbering the "
+                        "imputations (mice's .imp, Stata's _mi_m); Rubin's rules per study")
     g.add_argument("--poolvar", help="design column to pool (default: the first term)")
     g.add_argument("--interaction", nargs=2, metavar=("A", "B"),
                    help="pool the within-study interaction A x B (deft approach)")
@@ -127,8 +143,8 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
                    help="Cox ties (default efron; Stata's stcox uses breslow)")
     g.add_argument("--keep", nargs="+", metavar="COL", help="study-level columns to keep")
     g.add_argument("--strata", nargs="+", metavar="COL", help="Cox / log-rank strata columns")
-    g.add_argument("--exposure", help="Poisson exposure column (log offset)")
-    g.add_argument("--offset", help="Poisson offset column")
+    g.add_argument("--exposure", help="Poisson / negbin exposure column (log offset)")
+    g.add_argument("--offset", help="Poisson / negbin offset column")
     g.add_argument("--firth", action="store_true",
                    help="Firth's penalised likelihood (logistic, Cox): sparse trials")
     g.add_argument("--engine", choices=["serial", "processes", "dask"], help="stage-1 engine")

@@ -19,8 +19,9 @@ import numpy as np
 
 from ipdmeta.errors import InputError
 
-#: measures shown exponentiated (ratios, rates on the log scale)
-EXPONENTIATED = frozenset({"OR", "RR", "PETO", "ROM", "IRR", "IRLN", "HR"})
+#: measures shown exponentiated (ratios, rates on the log scale; SHR: subdistribution hazard
+#: ratio, TR: time ratio of stage 1)
+EXPONENTIATED = frozenset({"OR", "RR", "PETO", "ROM", "IRR", "IRLN", "HR", "SHR", "TR"})
 
 
 def harmonic_mean(n: Sequence[float] | np.ndarray) -> float:

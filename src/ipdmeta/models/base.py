@@ -25,6 +25,10 @@ FAILURE_CODES: dict[str, str] = {
     "runaway": "the estimate is implausibly large with an enormous standard error",
     "no_complete_cases": "no participant has complete data for the model",
     "perfect_fit": "the model reproduces the outcome exactly (zero residual variance)",
+    "boundary": "the maximum-likelihood estimate is on the edge of the parameter space "
+                "(a fitted risk of 0 or 1: log- and identity-binomial models)",
+    "constant_outcome": "every participant has the same outcome category (ordinal model)",
+    "model_error": "the user's model function (model=callable) raised an error",
     "zero_variance": "the log-rank variance is 0 (each event with one group only at risk)",
 }
 

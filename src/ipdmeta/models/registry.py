@@ -14,7 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ipdmeta.errors import SpecificationError
-from ipdmeta.models import cox, cox_firth, firth, linear, logistic, logrank, poisson
+from ipdmeta.models import (
+    binomial_links,
+    cox,
+    cox_firth,
+    finegray,
+    firth,
+    linear,
+    logistic,
+    logrank,
+    negbin,
+    ordinal,
+    parametric_survival,
+    poisson,
+)
 from ipdmeta.models.base import Fit
 
 FITTERS: dict[str, Callable[..., Fit]] = {
@@ -22,6 +35,13 @@ FITTERS: dict[str, Callable[..., Fit]] = {
     "logistic": logistic.fit,
     "poisson": poisson.fit,
     "cox": cox.fit,
+    "rr": binomial_links.fit_rr,
+    "rd": binomial_links.fit_rd,
+    "negbin": negbin.fit,
+    "ordinal": ordinal.fit,
+    "weibull": parametric_survival.fit_weibull,
+    "exponential": parametric_survival.fit_exponential,
+    "finegray": finegray.fit,
     "logrank": logrank.fit,
 }
 FIRTH_FITTERS: dict[str, Callable[..., Fit]] = {

@@ -57,10 +57,11 @@ if TYPE_CHECKING:
 
     from ipdmeta.pooling.results import MetaResult
 
-RATIO_MEASURES = {"HR", "OR", "RR", "IRR", "RATIO", "ROM"}
+RATIO_MEASURES = {"HR", "OR", "RR", "IRR", "RATIO", "ROM", "SHR", "TR"}
 AXIS_TITLES = {"HR": "Hazard ratio", "OR": "Odds ratio", "RR": "Risk ratio",
                "IRR": "Rate ratio", "MD": "Mean difference", "SMD": "Standardised mean difference",
-               "RD": "Risk difference", "ROM": "Ratio of means"}
+               "RD": "Risk difference", "ROM": "Ratio of means",
+               "SHR": "Subdistribution hazard ratio", "TR": "Time ratio"}
 DEFAULT_COLORS: dict[str, str] = {
     "box": "#3d6a96",            # study squares
     "ci": "#1f1f1f",             # study confidence intervals and arrows

@@ -39,7 +39,7 @@ from ipdmeta.models.padded import segment_ptp
 from ipdmeta.stage1.data import kept_covariates, split_studies
 from ipdmeta.stage1.formula import ModelFormula, study_design
 from ipdmeta.stage1.study import (
-    SURVIVAL,
+    NO_INTERCEPT_MODELS,
     Setup,
     StudyTask,
     arm_counts,
@@ -48,10 +48,10 @@ from ipdmeta.stage1.study import (
     study_row,
 )
 
-#: the families with a batched fitter (the others always take the per-study path)
-BATCHED = ("linear", "logistic", "poisson", "cox")
 #: batching is used by default from this many studies
 BATCH_MIN_STUDIES = 20
+#: the families with a batched fitter (the others always take the per-study path)
+BATCHED_MODELS = ("linear", "logistic", "poisson", "cox")
 #: the serial and processes engines work on blocks of whole studies of about this many rows
 #: (small blocks: their design matrices and work arrays stay in the CPU caches and are a
 #: few tens of MB, whatever the size of the data)
@@ -105,8 +105,10 @@ def make_plan(setup: Setup, study: str, needed: Sequence[str], keep: Sequence[st
     names), ``names``: the design columns stage 1 resolved ``poolvar`` against."""
     formula_names = tuple(names[:-1]) if setup.interaction else tuple(names)
     design: tuple[str, ...] = ()
-    if batch is not False and design_is_global(setup.formula, sample):
-        _, _, found = study_design(setup.formula, sample, cox=setup.model in SURVIVAL,
+    if (batch is not False and setup.func is None and setup.model in BATCHED_MODELS
+            and design_is_global(setup.formula, sample)):
+        _, _, found = study_design(setup.formula, sample,
+                                   cox=setup.model in NO_INTERCEPT_MODELS,
                                    interaction=setup.interaction, center=False)
         design = tuple(found)
     return Plan(setup, study, tuple(needed), tuple(keep), formula_names, design, batch)
@@ -151,11 +153,13 @@ def fit_block(plan: Plan, block: pd.DataFrame,
             if advance is not None and part:
                 advance(len(part))
     rows = []
+    # a study's own rows: the model's columns (model=callable: all, the study's included)
+    first = slice(0 if plan.setup.func is not None else 1, None)
     for i, (label, pos) in enumerate(zip(labels, positions, strict=True)):
         row = done.get(i)
         if row is None:
             c = complete[pos]
-            task = StudyTask(label, block.iloc[pos[c], 1:], int((~c).sum()),
+            task = StudyTask(label, block.iloc[pos[c], first], int((~c).sum()),
                              tuple(v for v, m in zip(plan.needed, all_missing[i], strict=True)
                                    if m))
             row = fit_study(plan.setup, task)
@@ -169,7 +173,8 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
                  complete: np.ndarray) -> dict[int, dict[str, Any]]:
     """Rows of the studies of ``block`` that the batched fitters can take, by position."""
     setup = plan.setup
-    if not plan.design_names or setup.firth or setup.model not in BATCHED:
+    if (not plan.design_names or setup.firth or setup.model not in BATCHED_MODELS
+            or setup.cluster is not None or setup.robust):
         return {}
     cox = setup.model == "cox"
     sizes = np.fromiter((p.size for p in positions), np.intp, len(positions))
@@ -212,7 +217,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
         i = int(cand[ci])
         row = {"study": labels[i], "estimate": np.nan, "se": np.nan, "n": int(counts[ci]),
                "n_dropped": int(sizes[i] - counts[ci]), **counted[ci]}
-        out[i] = study_row(setup, row, est[ci], se[ci])
+        out[i] = {**study_row(setup, row, est[ci], se[ci]), "_k": X.shape[1]}
     return out
 
 

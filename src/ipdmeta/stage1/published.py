@@ -29,7 +29,7 @@ from ipdmeta.errors import InputError
 from ipdmeta.io.data import read_data
 from ipdmeta.stage1.table import AggregateData
 
-RATIO_MEASURES = ("HR", "OR", "RR", "IRR")
+RATIO_MEASURES = ("HR", "OR", "RR", "IRR", "SHR", "TR")
 #: per-arm summary data (1 = treatment, 0 = control), as the arm counts of stage 1
 ARM_KEYS = ("events_1", "n_1", "events_0", "n_0", "mean_1", "sd_1", "mean_0", "sd_0")
 KNOWN_KEYS = ("study", "estimate", "se", "variance", "ci_low", "ci_high", "oe", "v", "n",

@@ -48,7 +48,9 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -56,11 +58,14 @@ import pandas as pd
 
 from ipdmeta.errors import InputError, SpecificationError
 from ipdmeta.models.base import FAILURE_CODES
+from ipdmeta.models.custom import check_picklable
+from ipdmeta.models.robust import ADJUSTMENTS
+from ipdmeta.models.robust import FAMILIES as ROBUST_FAMILIES
 from ipdmeta.pooling.options import normalise_level
 from ipdmeta.stage1 import engines
 from ipdmeta.stage1.blocks import make_plan
 from ipdmeta.stage1.dask_engine import prepare_dask
-from ipdmeta.stage1.data import as_frame, prepare, split_studies
+from ipdmeta.stage1.data import as_frame, check_columns, prepare, split_studies
 from ipdmeta.stage1.formula import (
     ModelFormula,
     build_formula,
@@ -68,18 +73,36 @@ from ipdmeta.stage1.formula import (
     mentions,
     parse_formula,
 )
-from ipdmeta.stage1.study import SURVIVAL, Setup
+from ipdmeta.stage1.imputation import combine_rows, imputed_frames
+from ipdmeta.stage1.study import (
+    NO_INTERCEPT_MODELS,
+    OFFSET_MODELS,
+    SURVIVAL,
+    SURVIVAL_MODELS,
+    Setup,
+)
 from ipdmeta.stage1.table import AggregateData
 
 logger = logging.getLogger(__name__)
 
-MODELS = ("linear", "logistic", "poisson", "cox", "logrank")
+MODELS = ("linear", "logistic", "poisson", "cox", "logrank", "rr", "rd", "negbin", "ordinal",
+          "weibull", "exponential", "finegray")
 MODEL_ALIASES = {"ols": "linear", "gaussian": "linear", "regress": "linear", "lm": "linear",
                  "logit": "logistic", "binomial": "logistic", "glm-binomial": "logistic",
                  "count": "poisson", "stcox": "cox", "coxph": "cox", "survival": "cox",
-                 "peto": "logrank", "log-rank": "logrank", "survdiff": "logrank"}
-#: the effect measure of each family (``linear`` with a continuous pooled term: "coef")
-MEASURES = {"cox": "HR", "logistic": "OR", "poisson": "IRR", "linear": "MD", "logrank": "HR"}
+                 "peto": "logrank", "log-rank": "logrank", "survdiff": "logrank",
+                 "log-binomial": "rr", "logbinomial": "rr", "relative-risk": "rr",
+                 "identity-binomial": "rd", "risk-difference": "rd",
+                 "nbreg": "negbin", "nb": "negbin", "glm.nb": "negbin",
+                 "negative-binomial": "negbin", "ologit": "ordinal", "polr": "ordinal",
+                 "proportional-odds": "ordinal", "exp": "exponential", "stcrreg": "finegray",
+                 "crr": "finegray", "fine-gray": "finegray", "competing-risks": "finegray"}
+#: the effect measure of each family (``linear`` with a continuous pooled term: "coef";
+#: parametric survival models with ``scale="aft"``: "TR", the time ratio)
+MEASURES = {"cox": "HR", "logistic": "OR", "poisson": "IRR", "linear": "MD", "logrank": "HR",
+            "rr": "RR",
+            "rd": "RD", "negbin": "IRR", "ordinal": "OR", "weibull": "HR",
+            "exponential": "HR", "finegray": "SHR", "custom": "coef"}
 #: every status of a stage-1 row other than "ok", with a short description
 STATUS_CODES = {**FAILURE_CODES,
                 "missing_poolvar": "the pooled term is not in the study's model"}
@@ -93,14 +116,17 @@ def normalise_model(model: str | None, formula: ModelFormula) -> str:
             return "cox"
         raise SpecificationError(f"give model= for {formula.text!r}: 'linear', 'logistic' or "
                                  "'poisson' (a Surv(time, event) outcome means 'cox')")
-    name = MODEL_ALIASES.get(str(model).strip().lower(), str(model).strip().lower())
+    key = str(model).strip().lower().replace(" ", "-").replace("_", "-")
+    name = MODEL_ALIASES.get(key, key)
     if name not in MODELS:
         raise SpecificationError(f"model={model!r} is not known; use one of "
-                                 f"{', '.join(MODELS)}")
-    if (name in SURVIVAL) != formula.survival:
+                                 f"{', '.join(MODELS)}, or a function (model=callable)")
+    if (name in SURVIVAL_MODELS) != formula.survival:
+        survival = ", ".join(f"'{m}'" for m in SURVIVAL_MODELS if m in MODELS)
         raise SpecificationError(
-            f"model={name!r} needs a Surv(time, event) outcome" if name in SURVIVAL else
-            f"the outcome Surv(...) is for model='cox' or 'logrank', not model={model!r}")
+            f"model={name!r} needs a Surv(time, event) outcome" if name in SURVIVAL_MODELS
+            else f"the outcome Surv(...) is for the survival models ({survival}), not "
+                 f"model={model!r}")
     if name == "logrank" and len(formula.terms) != 1:
         raise SpecificationError(
             f"the log-rank model compares the groups of one variable, e.g. 'Surv(time, event) "
@@ -151,7 +177,8 @@ def _as_list(value: str | Iterable[str] | None) -> list[str]:
 def _sample_names(formula: ModelFormula, sample: pd.DataFrame, model: str
                   ) -> tuple[list[str], dict[str, list[str]]]:
     """Design column names and term -> columns, from a sample of complete rows."""
-    _, _, names, term_columns = formula.matrices(sample, intercept=model not in SURVIVAL)
+    _, _, names, term_columns = formula.matrices(sample,
+                                                 intercept=model not in NO_INTERCEPT_MODELS)
     return list(names), term_columns
 
 
@@ -167,16 +194,25 @@ def _interaction(interaction: str | Sequence[str] | None) -> tuple[str, str] | N
 
 
 def _options(model: str, ties: str, firth: bool, strata: list[str], exposure: str | None,
-             offset: str | None) -> dict[str, Any]:
+             offset: str | None, scale: str = "ph") -> dict[str, Any]:
     """Validated fitter options of the family."""
     if strata and model not in SURVIVAL:
         raise SpecificationError("strata= is for Cox and log-rank models; add the variable as "
                                  "a covariate")
-    if (exposure or offset) and model != "poisson":
-        raise SpecificationError("exposure= and offset= are for Poisson models")
+    if (exposure or offset) and model not in OFFSET_MODELS:
+        raise SpecificationError("exposure= and offset= are for Poisson and negative "
+                                 "binomial models")
     if firth and model not in ("logistic", "cox"):
         raise SpecificationError("firth=True is for logistic and Cox models")
+    scale = str(scale).strip().lower()
+    if scale not in ("ph", "aft"):
+        raise SpecificationError(f"scale={scale!r} is not known; use 'ph' (log hazard "
+                                 "ratios, Stata's streg) or 'aft' (log time ratios, R's survreg)")
     opts: dict[str, Any] = {}
+    if model in ("weibull", "exponential"):
+        opts["scale"] = scale
+    elif scale != "ph":
+        raise SpecificationError("scale='aft' is for the Weibull and exponential models")
     if model == "cox":
         ties = str(ties).strip().lower()
         if ties not in ("efron", "breslow"):
@@ -186,15 +222,19 @@ def _options(model: str, ties: str, firth: bool, strata: list[str], exposure: st
     return opts
 
 
-def stage1(data: Any, study: str, formula: str | None = None, model: str | None = None,
-           poolvar: str | None = None, interaction: str | Sequence[str] | None = None,
-           center: bool = True, keep: str | Sequence[str] | None = None, ties: str = "efron",
+def stage1(data: Any, study: str, formula: str | None = None,
+           model: str | Callable | None = None, poolvar: str | None = None,
+           interaction: str | Sequence[str] | None = None, center: bool = True,
+           keep: str | Sequence[str] | None = None, ties: str = "efron",
            strata: str | Sequence[str] | None = None, exposure: str | None = None,
            offset: str | None = None, firth: bool = False, level: float = 0.95,
            engine: str = "serial", n_jobs: int | None = None, progress: bool | None = None,
            outcome: str | None = None, time: str | None = None, event: str | None = None,
            covariates: str | Sequence[str] | None = None, batch: bool | None = None,
-           client: Any = None) -> AggregateData:
+           client: Any = None, scale: str = "ph", cluster: str | None = None,
+           robust: bool = False, adjust: str = "stata",
+           imputation: str | Sequence[pd.DataFrame] | None = None,
+           measure: str | None = None) -> AggregateData:
     """Fit the model in every study: the stage-1 table of a two-stage IPD meta-analysis.
 
     Args:
@@ -206,10 +246,19 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
             age + strata(centre)"`` (formulaic syntax; see :mod:`ipdmeta.stage1.formula`).
             Instead, the keyword form: ``outcome=`` (or ``time=`` and ``event=``) and
             ``covariates=[...]``.
-        model: "linear", "logistic", "poisson", "cox" (inferred from ``Surv()``) or
+        model: "linear", "logistic", "poisson", "cox" (inferred from ``Surv()``),
             "logrank" (Peto: the log-rank O − E and V of a 0/1 ``poolvar`` per study,
             estimate (O − E)/V with variance 1/V; ``Surv(time, event) ~ treat``, strata
-            with ``strata()``; :mod:`ipdmeta.models.logrank`).
+            with ``strata()``; :mod:`ipdmeta.models.logrank`), "rr"
+            (log-binomial: log risk ratios), "rd" (identity-binomial: risk differences),
+            "negbin" (negative binomial NB2), "ordinal" (proportional odds), "weibull" or
+            "exponential" (parametric proportional hazards; ``Surv()`` outcome),
+            "finegray" (competing risks, ``Surv(time, status)`` with status 0 censored, 1
+            the event of interest, 2 a competing event; as ``cmprsk::crr``); see
+            docs/methods/stage1.md.  Or a function ``fit(frame) -> (estimate, se)`` (or a
+            dict with ``estimate``, ``se``, ``n``, ``events``) run on each study's rows
+            (all columns; complete cases on the formula's columns when ``formula=`` is
+            given): :mod:`ipdmeta.models.custom`.
         poolvar: the design column to pool (a column, term or variable name); default
             the first right-hand-side term (the interaction when ``interaction=`` is
             given).  A first term coding to several columns needs ``poolvar=``.
@@ -223,8 +272,24 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
         ties: Cox ties, "efron" (default, as R's ``coxph``) or "breslow" (as Stata's
             ``stcox``).
         strata: Cox or log-rank strata columns (also ``strata()`` in the formula).
-        exposure, offset: Poisson exposure (``log(exposure)`` is the offset) or an
-            offset column.
+        exposure, offset: Poisson / negative binomial exposure (``log(exposure)`` is the
+            offset) or an offset column.
+        scale: Weibull and exponential models: "ph" (default, log hazard ratios, as
+            Stata's ``streg``) or "aft" (log time ratios, as R's ``survreg``; measure "TR").
+        cluster: a column of clusters within the studies (wards, GPs, families):
+            cluster-robust (sandwich) standard errors per study, CR1 as Stata's
+            ``vce(cluster x)``; ``robust=True`` without ``cluster``: ``vce(robust)``.
+            ``adjust``: the small-sample factor, "stata" (default: G/(G-1), and
+            (n-1)/(n-k) for linear models), "hc1" (both for every model, R's
+            ``sandwich::vcovCL(type="HC1")``) or "none" (R's ``coxph(cluster=)``); see
+            :mod:`ipdmeta.models.robust`.  Not for ordinal models.
+        imputation: multiply imputed data: a column numbering the imputations (long
+            format, mice's ``.imp``, Stata's ``_mi_m``; imputation 0 is left out) or a
+            list of DataFrames (then ``data`` may be None); each study is fitted in each
+            imputation and combined by Rubin's rules (columns ``m``, ``df``, ``fmi``): see
+            :mod:`ipdmeta.stage1.imputation`.
+        measure: the measure of a ``model=callable`` estimate ("OR", "HR", "MD"...;
+            default "coef"), for display.
         firth: Firth's penalised likelihood (logistic and Cox).
         level: confidence level of the per-study intervals.
         engine: "serial" (default): in this process; "processes": ``n_jobs`` worker
@@ -258,20 +323,94 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
         raise SpecificationError("give formula= or the keywords outcome=/time=/event=/"
                                  "covariates=, not both")
     spec = (parse_formula(formula) if formula is not None else
+            None if callable(model) and outcome is None and time is None else
             build_formula(outcome=outcome, time=time, event=event,
                           covariates=_as_list(covariates)))
-    model = normalise_model(model, spec)
-    strata_cols = list(dict.fromkeys([*spec.strata, *_as_list(strata)]))
-    fit_options = _options(model, ties, firth, strata_cols, exposure, offset)
-    inter = _interaction(interaction)
-    if inter is not None and model == "logrank":
-        raise SpecificationError("interaction= needs a regression model (model='cox'); the "
-                                 "log-rank model compares the two groups of one variable")
-    keep = [c for c in dict.fromkeys(_as_list(keep)) if c != study]   # study is a column
+    if imputation is not None and not isinstance(imputation, str) and data is None:
+        data = imputation[0]
     engines.check_engine(engine, data)
     level = normalise_level(level)
-    extra = [*strata_cols, *(c for c in (exposure, offset) if c), *(inter or ())]
+    if adjust not in ADJUSTMENTS:
+        raise SpecificationError(f"adjust={adjust!r} is not known; use one of "
+                                 f"{', '.join(ADJUSTMENTS)}")
+    keep = [c for c in dict.fromkeys(_as_list(keep)) if c != study]   # study is a column
+    if callable(model):
+        check_picklable(model, engine)
+        setup = Setup(formula=spec, model="custom", poolvar=poolvar or "estimate",
+                      interaction=None, center=center, strata=(), exposure=None, offset=None,
+                      fit_options={}, firth=False, level=level, func=model)
+        inter, fit_options = None, {}
+    else:
+        if spec is None:
+            raise SpecificationError("give formula= (or outcome=/covariates=)")
+        name = normalise_model(model, spec)
+        if cluster is not None and cluster == study:
+            raise SpecificationError(f"cluster={cluster!r} is the study column: give the "
+                                     "column of clusters within the studies (wards, GPs...)")
+        if (cluster is not None or robust) and name not in ROBUST_FAMILIES:
+            raise SpecificationError(f"cluster-robust standard errors are not available for "
+                                     f"model={name!r}")
+        strata_cols = list(dict.fromkeys([*spec.strata, *_as_list(strata)]))
+        fit_options = _options(name, ties, firth, strata_cols, exposure, offset, scale)
+        inter = _interaction(interaction)
+        if inter is not None and name == "logrank":
+            raise SpecificationError("interaction= needs a regression model (model='cox'); the "
+                                     "log-rank model compares the two groups of one variable")
+        setup = Setup(formula=spec, model=name, poolvar=poolvar or "", interaction=inter,
+                      center=center, strata=tuple(strata_cols), exposure=exposure,
+                      offset=offset, fit_options=fit_options, firth=bool(firth), level=level,
+                      cluster=cluster, robust=bool(robust), adjust=adjust)
+    logger.debug("stage 1: %s model, engine %r%s", setup.model, engine,
+                 "" if imputation is None else ", multiple imputation")
+    run_one = partial(_rows, setup=setup, study=study, keep=keep, batch=batch, engine=engine,
+                      n_jobs=n_jobs, progress=progress, client=client)
+    if imputation is None:
+        rows, setup = run_one(data)
+    else:
+        frames = imputed_frames(data, imputation)
+        runs = [run_one(f) for _, f in frames]
+        setup = runs[0][1]
+        rows = combine_rows([r for r, _ in runs], [lab for lab, _ in frames], level=level)
+    failed = [r for r in rows if r["status"] != "ok"]
+    logger.info("stage 1: %d studies fitted, %d not estimable", len(rows) - len(failed),
+                len(failed))
+    for r in failed:
+        logger.debug("stage 1: study %s not estimable (%s): %s", r["study"], r["status"],
+                     r["reason"])
+    arms = [r.pop("_binary", None) for r in rows]
+    for r in rows:
+        r.pop("_k", None)
+    binary = inter is None and all(a is not False for a in arms)
+    table = _table(rows, binary)
+    kind = setup.model
+    if callable(model):
+        what = measure or "coef"
+    elif kind in ("weibull", "exponential") and fit_options.get("scale") == "aft":
+        what = "TR"
+    else:
+        what = MEASURES[kind] if (kind != "linear" or binary) else "coef"
+    return AggregateData(table, measure=what, model=kind,
+                         formula=spec.text if spec is not None else None,
+                         poolvar=setup.poolvar, ties=fit_options.get("ties"), level=level,
+                         firth=bool(firth), study_var=study, interaction=inter,
+                         keep=tuple(keep))
+
+
+def _rows(data: Any, *, setup: Setup, study: str, keep: list[str], batch: bool | None,
+          engine: str, n_jobs: int | None, progress: bool | None, client: Any
+          ) -> tuple[list[dict[str, Any]], Setup]:
+    """The study rows of one dataset (one imputation), and the setup with the pooled
+    term resolved."""
+    spec, inter = setup.formula, setup.interaction
+    extra = [*setup.strata, *(c for c in (setup.exposure, setup.offset, setup.cluster) if c),
+             *(inter or ())]
     split = None
+    if setup.func is not None:
+        frame, needed = _custom_frame(data, study, spec, keep)
+        split = split_studies(frame, study, needed)
+        plan = make_plan(setup, study, needed, keep, frame.iloc[:0], [], False)
+        return engines.run(plan, frame, split, engine=engine, n_jobs=n_jobs,
+                           progress=progress, client=client), setup
     if engines.is_dask_frame(data):
         frame, needed, sample = prepare_dask(data, study, spec, extra, keep)
     else:
@@ -286,31 +425,28 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
             if not pd.api.types.is_numeric_dtype(frame[var]):
                 raise InputError(f"interaction column {var!r} must be numeric (code it 0/1 "
                                  "or as a number)")
-    names, term_columns = _sample_names(spec, sample, model)
+    names, term_columns = _sample_names(spec, sample, setup.model)
     if inter is not None:
         names.append(interaction_name(inter))
-    pooled = resolve_poolvar(poolvar, names, term_columns, spec, inter)
-    setup = Setup(formula=spec, model=model, poolvar=pooled, interaction=inter,
-                  center=center, strata=tuple(strata_cols), exposure=exposure, offset=offset,
-                  fit_options=fit_options, firth=bool(firth), level=level)
+    setup = replace(setup, poolvar=resolve_poolvar(setup.poolvar or None, names,
+                                                   term_columns, spec, inter))
     plan = make_plan(setup, study, needed, keep, sample, names, batch)
-    logger.debug("stage 1: %s model, pooled term %r, engine %r", model, pooled, engine)
-    rows = engines.run(plan, frame, split, engine=engine, n_jobs=n_jobs, progress=progress,
-                       client=client)
-    failed = [r for r in rows if r["status"] != "ok"]
-    logger.info("stage 1: %d studies fitted, %d not estimable", len(rows) - len(failed),
-                len(failed))
-    for r in failed:
-        logger.debug("stage 1: study %s not estimable (%s): %s", r["study"], r["status"],
-                     r["reason"])
-    arms = [r.pop("_binary") for r in rows]
-    binary = inter is None and all(a is not False for a in arms)
-    table = _table(rows, binary)
-    measure = MEASURES[model] if (model != "linear" or binary) else "coef"
-    return AggregateData(table, measure=measure, model=model, formula=spec.text,
-                         poolvar=pooled, ties=fit_options.get("ties"), level=level,
-                         firth=bool(firth), study_var=study, interaction=inter,
-                         keep=tuple(keep))
+    return engines.run(plan, frame, split, engine=engine, n_jobs=n_jobs, progress=progress,
+                       client=client), setup
+
+
+def _custom_frame(data: Any, study: str, spec: ModelFormula | None, keep: list[str]
+                  ) -> tuple[pd.DataFrame, list[str]]:
+    """All columns, the study first, for ``model=callable``; complete cases are taken on
+    the formula's columns (none without a formula)."""
+    if engines.is_dask_frame(data):
+        raise InputError("model=callable needs a pandas DataFrame (call .compute() on a "
+                         "dask DataFrame); engine='dask' still runs it on a cluster")
+    frame = as_frame(data)
+    needed = check_columns(frame, study, spec, [], keep) if spec is not None else []
+    if study not in frame.columns:
+        raise InputError(f"study column {study!r} is not in the data")
+    return frame[[study, *(c for c in frame.columns if c != study)]], needed
 
 
 def _table(rows: list[dict[str, Any]], binary: bool) -> pd.DataFrame:

@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -31,7 +31,11 @@ from scipy import stats
 from ipdmeta.errors import InputError
 from ipdmeta.models._newton import _fmt as _value
 from ipdmeta.models._newton import people as _people
+from ipdmeta.models.base import Fit, failed
+from ipdmeta.models.custom import call
+from ipdmeta.models.parametric_survival import to_aft
 from ipdmeta.models.registry import fitter
+from ipdmeta.models.robust import robust_fit
 from ipdmeta.stage1.formula import (
     ModelFormula,
     baseline_columns,
@@ -40,7 +44,7 @@ from ipdmeta.stage1.formula import (
     study_design,
 )
 
-#: families with a Surv(time, event) outcome (no intercept; strata() allowed)
+#: semi-parametric survival families (no intercept; strata() allowed)
 SURVIVAL = ("cox", "logrank")
 #: per-study statistics a fitter reports in ``Fit.extra`` that go into the stage-1 row
 #: (log-rank O - E and V)
@@ -48,6 +52,17 @@ ROW_EXTRAS = ("oe", "v")
 #: ratio models: an estimate beyond this with a standard error beyond RUNAWAY_SE is runaway
 RUNAWAY_EST = 10.0
 RUNAWAY_SE = 10.0
+#: the models whose estimates are on a log scale (the runaway rule applies)
+LOG_SCALE_MODELS = ("logistic", "poisson", "cox", "logrank", "rr", "negbin", "ordinal",
+                    "weibull", "exponential", "finegray")
+#: models with an events count: the outcome column (or the event column of Surv())
+COUNT_MODELS = ("logistic", "poisson", "rr", "rd", "negbin")
+#: every family with a Surv(time, event) outcome
+SURVIVAL_MODELS = (*SURVIVAL, "weibull", "exponential", "finegray")
+#: models without an intercept (the baseline hazard takes its place)
+NO_INTERCEPT_MODELS = (*SURVIVAL, "finegray")
+#: models whose offset is log(exposure) + offset
+OFFSET_MODELS = ("poisson", "negbin")
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,10 @@ class Setup:
     fit_options: dict
     firth: bool
     level: float
+    cluster: str | None = None       # cluster-robust standard errors by this column
+    robust: bool = False             # robust (sandwich) standard errors without clusters
+    adjust: str = "stata"            # small-sample factor of the robust variance
+    func: Callable | None = None     # model=callable: the user's function
 
 
 @dataclass(frozen=True)
@@ -80,10 +99,10 @@ class StudyTask:
 # ------------------------------------------------------------------------ one study
 def event_indicator(model: str, y: np.ndarray) -> np.ndarray | None:
     """The events of each row (the count for Poisson), or None when the family has none."""
-    if model in ("logistic", "poisson"):
+    if model in COUNT_MODELS:
         return y
-    if model in SURVIVAL:
-        return y[:, 1]
+    if model in SURVIVAL_MODELS:
+        return (y[:, 1] == 1).astype(float)
     return None
 
 
@@ -124,7 +143,7 @@ def fitter_options(setup: Setup, frame: pd.DataFrame) -> dict[str, Any]:
     opts = dict(setup.fit_options)
     if setup.model in SURVIVAL and setup.strata:
         opts["strata"] = strata_codes(frame, setup.strata)
-    if setup.model == "poisson" and (setup.exposure or setup.offset):
+    if setup.model in OFFSET_MODELS and (setup.exposure or setup.offset):
         off = np.zeros(len(frame))
         if setup.exposure:
             exposure = frame[setup.exposure].to_numpy(dtype=float)
@@ -161,6 +180,8 @@ _ONE = np.zeros(1, dtype=np.intp)
 
 def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
     """Fit one study and return its row of the stage-1 table (never raises for data)."""
+    if setup.func is not None:
+        return custom_row(setup, task)
     frame = task.frame
     n = len(frame)
     row: dict[str, Any] = {"study": task.label, "estimate": np.nan, "se": np.nan,
@@ -172,7 +193,7 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
                else f"each of the {_people(task.n_dropped)} has a missing value")
         return _failure({**row, **arm_counts(setup.model, np.zeros((0, 2)), None, _ONE)[0]},
                         "no_complete_cases", f"no complete cases: {why}")
-    cox = setup.model in SURVIVAL
+    cox = setup.model in NO_INTERCEPT_MODELS
     y, X, names = study_design(setup.formula, frame, cox=cox, interaction=setup.interaction,
                                center=setup.center)
     if setup.poolvar not in names:
@@ -189,15 +210,52 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
     X, names, notes, aliased = reduce_design(X, names, j, base, base_names, base_idx)
     if aliased is not None:
         return _failure(row, "collinear", aliased)
-    fit_one = fitter(setup.model, setup.firth)
     try:
-        fit = fit_one(y, X, names=tuple(names), **fitter_options(setup, frame))
+        fit = _fit(setup, frame, y, X, tuple(names))
     except InputError as err:
         raise InputError(f"study {task.label!r}: {err}") from err
     row.update({k: float(fit.extra[k]) for k in ROW_EXTRAS if k in fit.extra})
     if not fit.ok:
         return _failure(row, fit.problem or "not_converged", fit.reason or "")
-    return study_row(setup, row, fit.estimate(setup.poolvar), fit.se(setup.poolvar), notes)
+    out = study_row(setup, row, fit.estimate(setup.poolvar), fit.se(setup.poolvar), notes,
+                    note=fit.reason or "")
+    return {**out, "_k": len(fit.coef)}
+
+
+def _fit(setup: Setup, frame: pd.DataFrame, y: np.ndarray, X: np.ndarray,
+         names: tuple[str, ...]) -> Fit:
+    """The family's fit of one study, with (cluster-)robust standard errors when asked
+    (computed on the PH form of a parametric survival model, then converted)."""
+    opts = fitter_options(setup, frame)
+    robust = setup.cluster is not None or setup.robust
+    aft = robust and opts.get("scale") == "aft"
+    fit = fitter(setup.model, setup.firth)(y, X, names=names,
+                                           **({**opts, "scale": "ph"} if aft else opts))
+    if not robust or not fit.ok:
+        return fit
+    cluster = None if setup.cluster is None else frame[setup.cluster].to_numpy()
+    if cluster is not None and pd.unique(cluster).size < 2:
+        return failed("too_few_rows", f"cluster-robust standard errors need at least 2 "
+                      f"clusters of '{setup.cluster}' in the study; it has 1", names=names,
+                      n=fit.n, events=fit.events)
+    fit = robust_fit(setup.model, y, X, fit, cluster=cluster, adjust=setup.adjust,
+                     offset=opts.get("offset"), strata=opts.get("strata"),
+                     ties=opts.get("ties", "efron"))
+    return to_aft(fit, setup.model) if aft else fit
+
+
+def custom_row(setup: Setup, task: StudyTask) -> dict[str, Any]:
+    """The row of one study fitted by the user's function (``model=callable``)."""
+    fit = call(setup.func, task.frame)
+    row: dict[str, Any] = {"study": task.label, "estimate": np.nan, "se": np.nan,
+                           "n": fit.n, "n_dropped": task.n_dropped, "_binary": None}
+    if fit.events is not None:
+        row["events"] = fit.events
+    if not fit.ok:
+        return _failure(row, fit.problem or "model_error", fit.reason or "")
+    warned = "; ".join(fit.extra.get("warnings", ()))
+    return study_row(setup, row, fit.estimate("estimate"), fit.se("estimate"),
+                     note=f"warnings: {warned}" if warned else "")
 
 
 @lru_cache(maxsize=8)
@@ -206,17 +264,19 @@ def _critical(level: float) -> float:
 
 
 def study_row(setup: Setup, row: dict[str, Any], est: float, se: float,
-              notes: Sequence[str] = ()) -> dict[str, Any]:
+              notes: Sequence[str] = (), note: str = "") -> dict[str, Any]:
     """The row of a fitted study: estimate, se and Wald interval, or a failure when the
-    estimate is not finite or runaway (``notes``: terms dropped from its model)."""
+    estimate is not finite or runaway (``notes``: terms dropped from its model;
+    ``note``: what the fitter said about an ok fit)."""
     if not (np.isfinite(est) and np.isfinite(se) and se > 0):
         return _failure(row, "not_converged", f"the estimate of '{setup.poolvar}' or its "
                         f"standard error is not finite (estimate {est:g}, se {se:g})")
-    if setup.model != "linear" and abs(est) > RUNAWAY_EST and se > RUNAWAY_SE:
+    if setup.model in LOG_SCALE_MODELS and abs(est) > RUNAWAY_EST and se > RUNAWAY_SE:
         return _failure(row, "runaway", f"the estimate of '{setup.poolvar}' ({est:.3g} on "
                         f"the log scale, se {se:.3g}) is implausibly large: the likelihood "
                         "has (almost) no maximum")
     crit = _critical(setup.level)
-    reason = f"not in this study's model: {', '.join(notes)}" if notes else ""
+    reason = "; ".join(([f"not in this study's model: {', '.join(notes)}"] if notes else [])
+                       + ([note] if note else []))
     return {**row, "estimate": float(est), "se": float(se), "ci_low": est - crit * se,
             "ci_high": est + crit * se, "status": "ok", "reason": reason}

@@ -145,19 +145,39 @@ def _cmd(name: str, min_len: int, model: str, *options: OptionSpec) -> OptionSpe
 
 
 _NOLOG = _o("nolog", 5, help="(display only)")
+_VCE = _o("vce", 3, "required", help="vce(robust): robust=True; vce(cluster x): cluster=")
+_CLUSTER = _o("cluster", 2, "required", help="cluster= (the old syntax of vce(cluster x))")
+_EXPOSURE = (_o("exposure", 3, "required", help="exposure="),
+             _o("offset", 3, "required", help="offset="))
 
 #: the first-stage commands after ipdmetan's colon
 STAGE1_COMMANDS: tuple[OptionSpec, ...] = (
-    _cmd("regress", 3, "linear"),
-    _cmd("logit", 5, "logistic", _o("or", help="(display only)"), _NOLOG),
-    _cmd("logistic", 8, "logistic", _NOLOG),
+    _cmd("regress", 3, "linear", _VCE, _CLUSTER),
+    _cmd("logit", 5, "logistic", _o("or", help="(display only)"), _NOLOG, _VCE, _CLUSTER),
+    _cmd("logistic", 8, "logistic", _NOLOG, _VCE, _CLUSTER),
     _cmd("firthlogit", 10, "logistic", _o("or", help="(display only)"), _NOLOG),
-    _cmd("poisson", 4, "poisson", _o("exposure", 3, "required", help="exposure="),
-         _o("offset", 3, "required", help="offset="), _o("irr", help="(display only)"),
-         _NOLOG),
+    _cmd("poisson", 4, "poisson", *_EXPOSURE, _o("irr", help="(display only)"), _NOLOG, _VCE,
+         _CLUSTER),
     _cmd("stcox", 5, "cox", _o("efron", help='ties="efron"'),
          _o("breslow", help='ties="breslow" (the default, as Stata)'),
-         _o("nohr", help="(display only)"), _NOLOG),
+         _o("nohr", help="(display only)"), _NOLOG, _VCE, _CLUSTER),
+    _cmd("ologit", 6, "ordinal", _o("or", help="(display only)"), _NOLOG, _VCE, _CLUSTER),
+    _cmd("nbreg", 5, "negbin", *_EXPOSURE, _o("irr", help="(display only)"),
+         _o("dispersion", 4, "required", help="dispersion(mean) only (NB2)"), _NOLOG, _VCE,
+         _CLUSTER),
+    _cmd("glm", 3, "linear", _o("family", 1, "required",
+                                help="binomial, poisson or gaussian (with link())"),
+         _o("link", 1, "required", help="binomial: log -> rr, identity -> rd, logit"),
+         *_EXPOSURE, _o("eform", 2, help="(display only)"), _o("irls", help="(expected "
+                                                                    "information, as here)"),
+         _NOLOG, _VCE, _CLUSTER),
+    _cmd("stcrreg", 7, "finegray", _o("compete", 4, "required",
+                                      help="compete(status == 2): status coded 0/1/2"),
+         _o("noshr", help="(display only)"), _NOLOG),
+    _cmd("streg", 5, "weibull", _o("distribution", 1, "required",
+                                   help="weibull or exponential"),
+         _o("time", 4, help='scale="aft" (log time ratios)'),
+         _o("nohr", help="(display only)"), _NOLOG, _VCE, _CLUSTER),
 )
 
 #: re(...) / model(...) models -> (method, ci or None)

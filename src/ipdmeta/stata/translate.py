@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ipdmeta.stata.codegen import python_code
+from ipdmeta.stata.estimation import estimation_call, mi_prefix
 from ipdmeta.stata.options import (
     EFORM_MEASURES,
     FOREST_OPTIONS,
@@ -21,7 +22,6 @@ from ipdmeta.stata.options import (
     METAN_OPTIONS,
     METAREG_OPTIONS,
     RE_MODELS,
-    STAGE1_COMMANDS,
     OptionSpec,
 )
 from ipdmeta.stata.parse import (
@@ -327,71 +327,11 @@ def translate_ipdmetan(cmd: Command, stage1: Command,
                               "estimate, with their reason")
     if "study" not in step.call:
         raise StataSyntaxError("ipdmetan needs study(varname)")
-    step.call.update(_stage1(stage1, stset, interaction))
+    step.call.update(estimation_call(stage1, stset, interaction))
     terms = step.call.pop("_terms")
     if "poolvar" not in step.call and "interaction" not in step.call:
         step.call["poolvar"] = terms[0]
     return _finish(step, forest)
-
-
-def _split_interaction(names: list[str]) -> tuple[list[str], tuple[str, str]]:
-    """For ``interaction``: the first ``a#b``/``a##b`` becomes stage 1's interaction=."""
-    first = next((n for n in names if "#" in n), None)
-    if first is None:
-        raise StataSyntaxError("interaction: the command has no interaction term (write it "
-                               "as a#b or a##b, e.g. i.treat##c.age)")
-    parts = [re.sub(r"^(i|c|ib\d+|ibn)\.", "", p) for p in re.split("##?", first)]
-    if len(parts) != 2:
-        raise StataSyntaxError(f"interaction: {first!r} must join two variables")
-    a, b = parts
-    out = []
-    for n in names:
-        if n == first:
-            out += [a, b] if "##" in n else []
-        elif re.sub(r"^(i|c)\.", "", n) in (a, b) and "#" not in n:
-            out.append(re.sub(r"^(i|c)\.", "", n))   # main effects as numeric columns
-        else:
-            out.append(n)
-    return list(dict.fromkeys(out)), (a, b)
-
-
-def _stage1(cmd: Command, stset: tuple[str, str] | None,
-            interaction: bool = False) -> dict[str, Any]:
-    """The stage-1 command after the colon: formula, model, ties, exposure."""
-    spec = match(cmd.name, STAGE1_COMMANDS, "ipdmetan (after the colon)", what="command")
-    out: dict[str, Any] = {"model": spec.model}
-    if spec.name == "firthlogit":
-        out["firth"] = True                    # Firth's penalised logistic regression
-    names = list(cmd.words)
-    if spec.name == "stcox":
-        if stset is None:
-            raise StataSyntaxError("stcox needs survival data: give --stset TIME EVENT or run "
-                                   "'stset time, failure(event)' first")
-        if not names:
-            raise StataSyntaxError("stcox needs at least one covariate")
-        lhs = f"Surv({stset[0]}, {stset[1]})"
-        out["ties"] = "breslow"                # Stata's stcox default
-    else:
-        if len(names) < 2:
-            raise StataSyntaxError(f"{cmd.name} needs an outcome and at least one covariate")
-        lhs, names = fv_term(names[0]), names[1:]
-    if interaction:
-        names, out["interaction"] = _split_interaction(names)
-    terms = [fv_term(n) for n in names]
-    if not terms:
-        terms = ["1"]
-    for opt in cmd.options:
-        o = match(opt.name, spec.options, cmd.name)
-        _check_args(opt, o, cmd.name)
-        if o.name in ("efron", "breslow"):
-            out["ties"] = o.name
-        elif o.name in ("exposure", "offset"):
-            var = words(opt.args or "")[0]
-            out["exposure" if o.name == "exposure" else "offset"] = var
-        # or / irr / hr / nohr / nolog only change Stata's display of stage 1
-    out["formula"] = f"{lhs} ~ {' + '.join(terms)}"
-    out["_terms"] = terms
-    return out
 
 
 def translate_metan(cmd: Command) -> Step:
@@ -509,6 +449,13 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
         '~ C(intervention)'
     """
     line = " ".join(line.strip().rstrip(";").split())
+    if re.match(r"^mi\s+est(i(m(a(te?)?)?)?)?\b", line):     # mi estimate: ipdmetan ...
+        rest, _ = mi_prefix(line)
+        if not rest.lower().startswith("ipdmetan"):
+            raise StataSyntaxError("mi estimate is supported with ipdmetan: write "
+                                   "'mi estimate, post: ipdmetan, study(...) : command'")
+        cmd_part, after_part = rest.split(":", 1)
+        return translate(f"{cmd_part}: mi estimate, post: {after_part.strip()}", stset)
     colons = [i for i, _ in _scan(line, ":")]
     prefix, after = (line[:colons[0]], line[colons[0] + 1:]) if colons else (line, None)
     cmd = parse_command(prefix)
@@ -521,7 +468,14 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
                                    "e.g. 'ipdmetan, study(trial) : regress y treat', or an "
                                    "outcome and treatment (Syntax 2): 'ipdmetan y treat, "
                                    "study(trial) or'")
-        return translate_ipdmetan(cmd, parse_command(after), stset)
+        after, imputed = mi_prefix(after)
+        step = translate_ipdmetan(cmd, parse_command(after), stset)
+        if imputed:
+            step.call["imputation"] = "_mi_m"
+            step.notes.append("mi estimate: the data must be in long (flong) form with the "
+                              "imputation number in _mi_m (mi convert flong); imputation 0, "
+                              "the original data, is left out")
+        return step
     if after is not None:
         raise StataSyntaxError(f"only ipdmetan takes a ': command' part, not {cmd.name}")
     if name == "metan":
