@@ -476,7 +476,7 @@ def start(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], strata: Any = N
     codes = stratum_codes(strata, time.shape[0])
     n, p = X.shape
     events = int(event.sum())
-    common = {"names": names, "n": n, "events": events}
+    common: dict[str, Any] = {"names": names, "n": n, "events": events}
     problem = str(screen(np.array([n]), np.array([events]), p)[0])
     if problem == "too_few_rows":
         return failed(problem, f"{n} participant{'s' * (n != 1)} for {p} "

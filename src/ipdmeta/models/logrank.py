@@ -119,7 +119,7 @@ def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], strata: np.ndarra
     codes = stratum_codes(strata, time.shape[0])
     n = time.shape[0]
     events = int(event.sum())
-    common = {"names": names, "n": n, "events": events}
+    common: dict[str, Any] = {"names": names, "n": n, "events": events}
     x = X[:, 0]
     values = np.unique(x)
     if values.size > 2:
