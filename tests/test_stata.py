@@ -94,10 +94,10 @@ def test_unknown_options_are_refused_by_name(line: str, name: str) -> None:
 
 
 def test_other_refusals() -> None:
-    with pytest.raises(StataSyntaxError, match="kr"):
-        translate("ipdmetan, study(t) re(reml, kr) : regress y x")
-    with pytest.raises(StataSyntaxError, match="random-effects model 'bdl'"):
-        translate("ipdmetan, study(t) re(bdl) : regress y x")
+    with pytest.raises(StataSyntaxError, match="sub-option 'qwt"):
+        translate("ipdmetan, study(t) re(reml, qwt(q)) : regress y x")
+    with pytest.raises(StataSyntaxError, match="random-effects model 'qe'"):
+        translate("ipdmetan, study(t) re(qe) : regress y x")
     with pytest.raises(StataSyntaxError, match="'if' qualifiers"):
         translate("ipdmetan, study(t) : regress y x if age > 50")
     with pytest.raises(StataSyntaxError, match="stset"):

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.errors import InputError
-from ipdmeta.pooling.options import make_spec
+from ipdmeta.pooling.options import SPEC_OPTIONS, make_spec
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled
 from ipdmeta.report.results_set import ResultsSet, results_set
@@ -216,6 +216,7 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             relabel: bool = False, left_columns: str | Sequence[str] | None = None,
             right_columns: str | Sequence[str] | None = None,
             label: str | Sequence[str] | None = None,
+            pool_options: dict[str, Any] | None = None,
             **stage1_options: Any) -> IPDMetaResult:
     """Two-stage IPD meta-analysis: the model in each study, then pooling.
 
@@ -249,6 +250,8 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         label: a study-level column to label the studies with in tables and plots
             instead of the ``study`` identifiers, or ``(name, year)`` for "name (year)"
             (Stata's ``label(namevar= yearvar=)``).
+        pool_options: further options of :func:`ipdmeta.pool` (``pi_level``, ``I2``,
+            ``reps``, ``seed``, ``npts``), e.g. ``{"I2": "q", "pi_level": 0.8}``.
         **stage1_options: any other option of :func:`~ipdmeta.stage1.stage1`
             (``interaction=``, ``ties=``, ``strata=``, ``firth=``, ``engine=`` ...).
 
@@ -263,7 +266,9 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         >>> sorted(res.meta.subgroups.pooled), res.aggregate.measure
         (['diet', 'exercise', 'mixed'], 'MD')
     """
-    make_spec(method, ci, level, pi, tau2_ci)  # check stage-2 options before stage 1 runs
+    pool_options = dict(pool_options or {})
+    make_spec(method, ci, level, pi, tau2_ci,   # check stage-2 options before stage 1 runs
+              **{k: v for k, v in pool_options.items() if k in SPEC_OPTIONS})
     keep_list = [keep] if isinstance(keep, str) else list(keep or [])
     if by is not None:
         if not isinstance(by, str):
@@ -281,7 +286,8 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
     if aggregate is not None:
         ad = combine(ad, aggregate, columns=aggregate_columns, measure=aggregate_measure,
                      scale=aggregate_scale, level=level, relabel=relabel)
-    meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci)
+    meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci,
+                **pool_options)
     n_left = len(parse_columns(_as_list(left_columns)))
     totals = None
     if specs:

@@ -172,8 +172,16 @@ def read_aggregate_table(args: argparse.Namespace) -> Any:
     return frame
 
 
+def _extra_pool_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The stage-2 options beyond method/ci/level/pi/tau2_ci that differ from pool()'s defaults."""
+    given = {"pi_level": args.pi_level, "I2": args.i2 if args.i2 != "tau2" else None,
+             "reps": args.reps if args.reps != 1000 else None, "seed": args.boot_seed,
+             "npts": args.n_column}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _check_pool_options(args: argparse.Namespace) -> None:
-    from ipdmeta.pooling.options import make_spec
+    from ipdmeta.pooling.options import SPEC_OPTIONS, make_spec
     from ipdmeta.pooling.summary_data import count_method
     method = args.method
     if count_method(method) is not None:
@@ -181,17 +189,26 @@ def _check_pool_options(args: argparse.Namespace) -> None:
             raise UsageError(f"--method {method} pools 2x2 tables: give --events T C and "
                              "--n T C (or --nonevents T C) with --measure OR, RR or RD")
         method = "common"
+    extra = _extra_pool_options(args) if hasattr(args, "i2") else {}
     try:
-        make_spec(method, args.ci, args.level, args.pi, args.tau2_ci)
+        make_spec(method, args.ci, args.level, args.pi, args.tau2_ci,
+                  **{k: v for k, v in extra.items() if k in SPEC_OPTIONS})
     except IpdMetaError as err:
         raise UsageError(str(err)) from err
 
 
 def pool_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Stage-2 keyword arguments from the command line."""
+    """Stage-2 keyword arguments of ``pool()`` from the command line."""
     _check_pool_options(args)
     return {"method": args.method, "ci": args.ci, "level": args.level, "pi": args.pi,
-            "tau2_ci": args.tau2_ci, "by": args.by}
+            "tau2_ci": args.tau2_ci, "by": args.by, **_extra_pool_options(args)}
+
+
+def ipdmeta_stage2(args: argparse.Namespace) -> dict[str, Any]:
+    """Stage-2 keyword arguments of ``ipdmeta()``: the others go in ``pool_options``."""
+    kwargs = pool_kwargs(args)
+    extra = {k: kwargs.pop(k) for k in list(kwargs) if k in _extra_pool_options(args)}
+    return {**kwargs, **({"pool_options": extra} if extra else {})}
 
 
 def forest_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -319,7 +336,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     frame = read_table(args.data)
     progress(args, f"read {args.data}: {len(frame)} rows, {frame.shape[1]} columns")
     s1 = stage1_kwargs(args, frame)
-    s2 = pool_kwargs(args)
+    s2 = ipdmeta_stage2(args)
     if args.save and Path(args.save).suffix.lower() not in (".csv", ".dta", ".parquet", ".pq",
                                                            ".json"):
         raise UsageError(f"--save {args.save!r}: use a .csv, .dta, .parquet or .json file")
@@ -440,7 +457,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.study:
             raise UsageError("--formula needs --study (the study column)")
         frame = read_table(args.data)
-        s1, s2 = stage1_kwargs(args, frame), pool_kwargs(args)
+        s1, s2 = stage1_kwargs(args, frame), ipdmeta_stage2(args)
         res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2,
                   **aggregate_kwargs(args))
         call = python_call("ipdmeta", args.data, {**s1, **s2})

@@ -154,12 +154,24 @@ def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
 def _stage2(p: argparse.ArgumentParser, ci: str = "z", by: bool = True) -> None:
     g = p.add_argument_group("stage 2 (pooling)")
     g.add_argument("--method", default="REML",
-                   help="common (FE), DL, REML (default), ML, PM, PMM, EB, HE, SJ, HS, GENQ; "
-                        "MH or peto with 2x2 counts (--events, --n)")
-    g.add_argument("--ci", default=ci, help=f"z, t, hksj, hksj-trunc, pl (default {ci})")
+                   help="common (FE), DL, REML (default), ML, PM, PMM, EB, HE, SJ, HS, GENQ, "
+                        "HM, BP, B0, DK2S, SJ2S (SJ2S-REML ...), BDL; models: mult, IVhet, BT, "
+                        "t, mixture (robust, as metaplus); MH or peto with 2x2 counts "
+                        "(--events, --n)")
+    g.add_argument("--ci", default=ci,
+                   help=f"z, t, hksj, hksj-trunc, hksj-zovert, pl, pl-bartlett, pl-skovgaard, "
+                        f"kr, kr-oim, hc (default {ci})")
     g.add_argument("--level", type=float, default=0.95, help="confidence level (0.95 or 95)")
     g.add_argument("--pi", default="hts", help="prediction interval: hts (default), metafor")
+    g.add_argument("--pi-level", type=float, help="level of the prediction interval "
+                                                   "(default: --level; metan rflevel())")
     g.add_argument("--tau2-ci", default="qp", help="tau² interval: qp (default), pl")
+    g.add_argument("--i2", choices=["tau2", "q"], default="tau2",
+                   help="I² from tau² (default, as metafor) or from Cochran's Q (as metan)")
+    g.add_argument("--reps", type=int, default=1000,
+                   help="bootstrap replicates of --method BDL (default 1000)")
+    g.add_argument("--boot-seed", type=int, help="seed of --method BDL")
+    g.add_argument("--n-column", help="column of study sizes (--method B0; default n or _NN)")
     if by:
         g.add_argument("--by", help="subgroup column (study level)")
 

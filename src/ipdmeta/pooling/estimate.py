@@ -24,22 +24,29 @@ import pandas as pd
 from scipy import stats
 
 from ipdmeta.errors import ConvergenceError
+from ipdmeta.pooling.alternative import AlternativeFit, fit_alternative
+from ipdmeta.pooling.corrections import kenward_roger
 from ipdmeta.pooling.heterogeneity import (
+    CochranQ,
     cochran_q,
     i2_h2,
     i2_h2_interval,
+    i2_h2_q,
     tau2_ci_likelihood,
     tau2_ci_qprofile,
 )
 from ipdmeta.pooling.inference import (
+    Inference,
     hksj_scale,
     prediction_interval,
-    profile_likelihood_inference,
+    two_sided_p,
+    wald_bounds,
     wald_inference,
 )
 from ipdmeta.pooling.input import StudyTable
 from ipdmeta.pooling.options import PoolSpec
-from ipdmeta.pooling.tau2 import ESTIMATORS, maximum_likelihood
+from ipdmeta.pooling.profile_corrections import profile_inference
+from ipdmeta.pooling.tau2_extra import estimator_for
 
 NAN = float("nan")
 
@@ -137,22 +144,92 @@ def _nan_pair() -> tuple[float, float]:
     return (NAN, NAN)
 
 
+def _profile(y: np.ndarray, v: np.ndarray, se: float, level: float, ci: str) -> Inference:
+    """Profile-likelihood interval (plain, Bartlett or Skovgaard) as an ``Inference``.
+
+    The statistic is the signed root of the (corrected) likelihood ratio, or
+    Skovgaard's r*; ``se`` is that of the chosen method, reported alongside.
+    """
+    correction = "pl" if ci == "pl" else ci.split("-")[1]
+    res = profile_inference(y, v, level, correction)
+    stat = (res.statistic if correction == "skovgaard"
+            else float(np.sign(res.estimate) * np.sqrt(res.statistic)))
+    return Inference(se, res.ci_low, res.ci_high, stat, res.pvalue, None)
+
+
+def _kenward_roger(y: np.ndarray, v: np.ndarray, mu: float, tau2: float, level: float,
+                   observed: bool) -> Inference:
+    se, df = kenward_roger(v, tau2, y, observed)
+    lo, hi = wald_bounds(mu, se, level, df)
+    return Inference(se, lo, hi, mu / se, two_sided_p(mu / se, df), df)
+
+
+def _heterogeneity(het: CochranQ, v: np.ndarray, tau2: float, tau2_ci: tuple[float, float],
+                   spec: PoolSpec, common: bool) -> tuple[float, tuple, float, tuple]:
+    """I², its interval, H², its interval: from tau² (metafor) or from Q (``I2="q"``, metan)."""
+    if spec.I2 == "q":
+        i2, h2, i2_ci, h2_ci = i2_h2_q(het, v, spec.level, common)
+        return i2, i2_ci, h2, h2_ci
+    i2, h2 = i2_h2(tau2, het, common)
+    i2_ci, h2_ci = _nan_pair(), _nan_pair()
+    if not common and het.df >= 1:
+        i2_ci, h2_ci = i2_h2_interval(tau2_ci, het)
+    return i2, i2_ci, h2, h2_ci
+
+
+def _pooled_alternative(y: np.ndarray, v: np.ndarray, spec: PoolSpec, alt: AlternativeFit
+                        ) -> Pooled:
+    """``Pooled`` from an alternative model's fit (see :mod:`ipdmeta.pooling.alternative`)."""
+    k = len(y)
+    het = cochran_q(y, v, np.ones((k, 1)))
+    robust = spec.method in ("t", "mixture") and spec.ci != "hc"
+    i2, i2_ci, h2, h2_ci = _heterogeneity(het, v, alt.tau2, alt.tau2_ci, spec,
+                                          common=alt.model == "common" or robust)
+    messages = list(alt.messages)
+    pi_low = pi_high = NAN
+    if robust:
+        messages.append(f"no prediction interval for the {spec.method} random-effects model "
+                        "(its random effects are not normal)")
+    elif alt.model == "random":
+        pi_low, pi_high, note = prediction_interval(alt.estimate, alt.se, alt.tau2, k,
+                                                    spec.prediction_level, spec.pi, alt.ci_method)
+        if note:
+            messages.append(note)
+    return Pooled(
+        model=alt.model, method=alt.method, ci_method=alt.ci_method, level=spec.level, k=k,
+        estimate=alt.estimate, se=alt.se, ci_low=alt.ci_low, ci_high=alt.ci_high,
+        z_or_t=alt.statistic, pvalue=alt.pvalue, df=alt.df, tau2=alt.tau2,
+        tau2_ci=alt.tau2_ci, tau=float(np.sqrt(alt.tau2)),
+        tau_ci=tuple(float(np.sqrt(t)) for t in alt.tau2_ci), I2=i2, I2_ci=i2_ci, H2=h2,
+        H2_ci=h2_ci, Q=het.Q, Q_df=het.df, Q_pvalue=het.pvalue, pi_low=pi_low,
+        pi_high=pi_high, pi_method=spec.pi, messages=tuple(messages))
+
+
 def fit_pooled(y: np.ndarray, v: np.ndarray, spec: PoolSpec,
-               genq_weights: np.ndarray | None = None) -> Pooled:
-    """Pool estimates ``y`` with variances ``v`` under ``spec``; the core of stage 2."""
+               genq_weights: np.ndarray | None = None, n: np.ndarray | None = None,
+               alt: AlternativeFit | None = None) -> Pooled:
+    """Pool estimates ``y`` with variances ``v`` under ``spec``; the core of stage 2.
+
+    ``n`` are the study sizes (Rukhin's B0 estimator); ``alt`` an existing fit of
+    ``spec``'s alternative model to these data.
+    """
     k = len(y)
     X = np.ones((k, 1))
+    if spec.is_alternative and k > 1:
+        return _pooled_alternative(y, v, spec, alt or fit_alternative(y, v, spec))
     messages: list[str] = []
     ci = spec.ci
-    tau2, iterations = 0.0, 0
+    tau2, iterations, boot_ci = 0.0, 0, None
     if k == 1:
         messages.append("only one study: the pooled result is that study's estimate; "
                         "heterogeneity cannot be estimated")
     elif not spec.is_common:
-        est = ESTIMATORS[spec.method](y, v, X, weights=genq_weights)
+        estimator = estimator_for(spec.method, n, spec.reps, spec.seed, spec.level)
+        est = estimator(y, v, X, weights=genq_weights)
         if not est.converged:
             raise ConvergenceError(est.message or f"{spec.method} did not converge")
         tau2, iterations = est.tau2, est.iterations
+        boot_ci = getattr(est, "ci", None)
         if est.message:
             messages.append(est.message)
     if k == 1 and ci != "z":
@@ -162,15 +239,14 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, spec: PoolSpec,
     mu = float(np.sum(w * y) / np.sum(w))
     se = float(np.sqrt(1.0 / np.sum(w)))
     het = cochran_q(y, v, X)
-    i2, h2 = i2_h2(tau2, het, spec.is_common)
 
-    if ci == "pl":
-        mu_ml = mu
-        if spec.method != "ML":
-            t_ml = maximum_likelihood(y, v, X).tau2
-            w_ml = 1.0 / (v + t_ml)
-            mu_ml = float(np.sum(w_ml * y) / np.sum(w_ml))
-        inf = profile_likelihood_inference(y, v, mu_ml, se, spec.level)
+    if ci.startswith("pl"):
+        inf = _profile(y, v, se, spec.level, ci)
+    elif ci in ("kr", "kr-oim"):
+        inf = _kenward_roger(y, v, mu, tau2, spec.level, ci == "kr-oim")
+        if spec.method != "REML":
+            messages.append(f"the Kenward-Roger correction is derived for REML; here it is "
+                            f"applied with tau² from {spec.method}")
     else:
         scale = hksj_scale(y, v, tau2, X) if ci.startswith("hksj") else 1.0
         inf = wald_inference(mu, se, spec.level, ci, k, scale)
@@ -181,17 +257,20 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, spec: PoolSpec,
             messages.append("HKSJ: the estimates agree exactly, so the HKSJ interval has zero "
                             "width; ci='hksj-trunc' avoids this")
 
-    tau2_ci, i2_ci, h2_ci = _nan_pair(), _nan_pair(), _nan_pair()
-    if not spec.is_common and k >= 2:
+    tau2_ci = _nan_pair()
+    if boot_ci is not None:
+        tau2_ci = boot_ci
+    elif not spec.is_common and k >= 2:
         if spec.tau2_ci == "pl":
             tau2_ci = tau2_ci_likelihood(tau2, y, v, X, spec.level, spec.method == "REML")
         else:
             tau2_ci = tau2_ci_qprofile(y, v, X, spec.level)
-        i2_ci, h2_ci = i2_h2_interval(tau2_ci, het)
+    i2, i2_ci, h2, h2_ci = _heterogeneity(het, v, tau2, tau2_ci, spec, spec.is_common)
 
     pi_low = pi_high = NAN
     if not spec.is_common:
-        pi_low, pi_high, note = prediction_interval(mu, inf.se, tau2, k, spec.level, spec.pi, ci)
+        pi_low, pi_high, note = prediction_interval(mu, inf.se, tau2, k, spec.prediction_level,
+                                                    spec.pi, ci)
         if note:
             messages.append(note)
     return Pooled(
@@ -228,7 +307,8 @@ def subgroup_analysis(table: StudyTable, spec: PoolSpec) -> SubgroupResult:
     for group, idx in table.groups().items():
         pooled[group] = fit_pooled(table.y[idx], table.v[idx], spec,
                                    None if table.genq_weights is None
-                                   else table.genq_weights[idx])
+                                   else table.genq_weights[idx],
+                                   None if table.n is None else table.n[idx])
     q, df, p = between_subgroups(pooled)
     return SubgroupResult(by=table.by_name or "by", pooled=pooled, Q_between=q,
                           Q_between_df=df, Q_between_pvalue=p)

@@ -24,6 +24,8 @@ from scipy import optimize, stats
 from ipdmeta.pooling.projection import Projection
 from ipdmeta.pooling.tau2 import log_likelihood, solve_q_equation
 
+NAN = float("nan")
+
 
 @dataclass(frozen=True)
 class CochranQ:
@@ -54,6 +56,42 @@ def i2_h2(tau2: float, het: CochranQ, common: bool) -> tuple[float, float]:
         return i2, het.Q / het.df
     s2 = het.typical_variance
     return 100 * tau2 / (s2 + tau2), tau2 / s2 + 1
+
+
+def i2_h2_q(het: CochranQ, v: np.ndarray, level: float, common: bool
+            ) -> tuple[float, float, tuple[float, float], tuple[float, float]]:
+    """Q-based I² and H² with their intervals, as Stata's metan (its default).
+
+    ``I² = max(0, (Q − df)/Q)`` and ``H² = max(1, Q/df)`` whatever the model.  The
+    interval for Q is from a non-central χ² with non-centrality ``max(0, Q − df)``
+    (common effect) or a Gamma distribution with mean Q and the Biggerstaff-Tweedie
+    variance ``2df + 4cτ² + 2dτ⁴`` at the untruncated DL τ² (random effects; Hedges &
+    Pigott 2001); the lower bound is 0 when Q < df.  I² and H² transform it.
+    """
+    q, df = het.Q, het.df
+    if df == 0 or q <= 0:
+        return 0.0, 1.0, (NAN, NAN), (NAN, NAN)
+    alpha = 1 - level
+    if common:
+        nc = max(0.0, q - df)
+        lo = 0.0 if nc == 0 else float(stats.ncx2.ppf(alpha / 2, df, nc))
+        hi = float(stats.ncx2.ppf(1 - alpha / 2, df, nc) if nc > 0
+                   else stats.chi2.ppf(1 - alpha / 2, df))
+    else:
+        w = 1.0 / v
+        w1, w2, w3 = w.sum(), np.sum(w**2), np.sum(w**3)
+        c = w1 - w2 / w1
+        tau2 = (q - df) / c
+        var_q = 2 * df + 4 * tau2 * c + 2 * tau2**2 * (w2 - 2 * w3 / w1 + (w2 / w1) ** 2)
+        dist = stats.gamma(q * q / var_q, scale=var_q / q)
+        lo = 0.0 if q < df else float(dist.ppf(alpha / 2))
+        hi = float(dist.ppf(1 - alpha / 2))
+
+    def i2(x: float) -> float:
+        return 100 * max(0.0, (x - df) / x) if x > 0 else 0.0
+
+    return (i2(q), max(1.0, q / df), (i2(lo), 100 * min(1.0, (hi - df) / hi)),
+            (max(1.0, lo / df), hi / df))
 
 
 def tau2_ci_qprofile(y: np.ndarray, v: np.ndarray, X: np.ndarray, level: float

@@ -10,8 +10,16 @@ CI methods (``ci=``):
 * ``"hksj-trunc"``: the same with ``q`` truncated below at 1, so the interval is
   never narrower than the Wald-type interval with t quantiles (Knapp & Hartung
   2003; Jackson et al. 2017; metafor ``test="adhoc"``).
+* ``"hksj-zovert"``: the same with ``q`` truncated below at ``(z/t)²``, so the
+  interval is never narrower than the Wald z interval (van Aert & Jackson 2019; metan
+  ``hksj, truncate(zovert)``).
 * ``"pl"``: profile-likelihood interval (Hardy & Thompson 1996) from the ML
-  likelihood with tau² profiled out, as Stata's ``metan, model(pl)``.
+  likelihood with tau² profiled out, as Stata's ``metan, model(pl)``;
+  ``"pl-bartlett"`` and ``"pl-skovgaard"`` with the small-sample corrections of
+  :mod:`ipdmeta.pooling.profile_corrections`.
+* ``"kr"``, ``"kr-oim"``: Kenward-Roger variance and t degrees of freedom (expected or
+  observed information; :func:`ipdmeta.pooling.corrections.kenward_roger`).
+* ``"hc"``: the Henmi-Copas interval (:mod:`ipdmeta.pooling.henmi_copas`).
 
 Example:
     >>> lo, hi = wald_bounds(0.5, 0.1, 0.95, df=None)
@@ -24,12 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.projection import Projection
 
-CI_METHODS = ("z", "t", "hksj", "hksj-trunc", "pl")
+CI_METHODS = ("z", "t", "hksj", "hksj-trunc", "hksj-zovert", "pl", "pl-bartlett",
+              "pl-skovgaard", "kr", "kr-oim", "hc")
 PI_METHODS = ("hts", "metafor")
 
 
@@ -73,64 +82,25 @@ def hksj_scale(y: np.ndarray, v: np.ndarray, tau2: float, X: np.ndarray) -> floa
     return 0.0 if q <= np.finfo(float).eps else q
 
 
+def hksj_factor(scale: float, ci: str, level: float, df: float) -> float:
+    """The HKSJ variance factor used by ``ci``: q ("hksj"), max(1, q) ("hksj-trunc"),
+    max((z/t)², q) ("hksj-zovert"), 1 for the other intervals."""
+    if ci == "hksj-trunc":
+        return max(1.0, scale)
+    if ci == "hksj-zovert":
+        return max(scale, (critical_value(level, None) / critical_value(level, df)) ** 2)
+    return scale if ci == "hksj" else 1.0
+
+
 def wald_inference(estimate: float, se: float, level: float, ci: str, k: int,
                    scale: float = 1.0) -> Inference:
-    """Interval and test for ``ci`` in z, t, hksj, hksj-trunc given the model se."""
+    """Interval and test for ``ci`` in z, t, hksj, hksj-trunc, hksj-zovert given the model se."""
     df = None if ci == "z" else k - 1
-    if ci == "hksj-trunc":
-        scale = max(1.0, scale)
-    elif ci != "hksj":
-        scale = 1.0
+    scale = hksj_factor(scale, ci, level, k - 1)
     se_adj = se * np.sqrt(scale)
     lo, hi = wald_bounds(estimate, se_adj, level, df)
     stat = estimate / se_adj if se_adj > 0 else float("inf") * np.sign(estimate)
     return Inference(se_adj, lo, hi, stat, two_sided_p(stat, df), df, scale)
-
-
-def _profile_tau2(mu: float, y: np.ndarray, v: np.ndarray) -> float:
-    """ML tau² ≥ 0 for a fixed mean ``mu`` (root of the tau² score)."""
-    e2 = (y - mu) ** 2
-
-    def score(t: float) -> float:
-        return float(np.sum((e2 - v - t) / (v + t) ** 2))
-
-    if score(0.0) <= 0:
-        return 0.0
-    upper = max(float(np.max(e2)), 1e-8)
-    while score(upper) > 0:
-        upper *= 2
-    return float(optimize.brentq(score, 0.0, upper, xtol=1e-15, rtol=1e-15, maxiter=500))
-
-
-def profile_loglik(mu: float, y: np.ndarray, v: np.ndarray) -> float:
-    """ML log-likelihood of the random-effects model at mean ``mu``, tau² profiled out."""
-    t = _profile_tau2(mu, y, v)
-    return float(-0.5 * np.sum(np.log(2 * np.pi * (v + t)) + (y - mu) ** 2 / (v + t)))
-
-
-def profile_likelihood_inference(y: np.ndarray, v: np.ndarray, mu_ml: float, se: float,
-                                 level: float) -> Inference:
-    """Profile-likelihood interval and likelihood-ratio test (μ = 0) from the ML likelihood.
-
-    ``mu_ml`` is the ML estimate of the mean; ``se`` is reported alongside.
-    """
-    top = profile_loglik(mu_ml, y, v)
-    crit = float(stats.chi2.ppf(level, 1)) / 2
-
-    def drop(mu: float) -> float:
-        return top - profile_loglik(mu, y, v) - crit
-
-    step = max(se, 1e-8)
-    bounds = []
-    for direction in (-1.0, 1.0):
-        far = mu_ml + direction * 2 * step
-        while drop(far) < 0:
-            far = mu_ml + 2 * (far - mu_ml)
-        bounds.append(optimize.brentq(drop, min(mu_ml, far), max(mu_ml, far),
-                                      xtol=1e-14, rtol=1e-15, maxiter=500))
-    lr = max(0.0, 2 * (top - profile_loglik(0.0, y, v)))
-    stat = float(np.sign(mu_ml) * np.sqrt(lr))
-    return Inference(se, bounds[0], bounds[1], stat, float(stats.chi2.sf(lr, 1)), None)
 
 
 def prediction_interval(estimate: float, se: float, tau2: float, k: int, level: float,
@@ -152,6 +122,6 @@ def prediction_interval(estimate: float, se: float, tau2: float, k: int, level: 
     if kind == "hts":
         df: float | None = k - 2
     else:
-        df = None if ci in ("z", "pl") else k - 1
+        df = None if ci in ("z", "hc") or ci.startswith("pl") else k - 1
     lo, hi = wald_bounds(estimate, float(np.sqrt(se**2 + tau2)), level, df)
     return lo, hi, None

@@ -22,6 +22,7 @@ ESTIMATE_NAMES = ("estimate", "yi", "_ES", "es", "effect", "logor", "loghr", "lo
 SE_NAMES = ("se", "sei", "_seES", "stderr", "std_err")
 VARIANCE_NAMES = ("variance", "vi", "var")
 STUDY_NAMES = ("study", "_STUDY", "trial", "study_name", "author", "label")
+N_NAMES = ("n", "_NN", "N")
 
 
 @dataclass
@@ -36,6 +37,7 @@ class StudyTable:
     by_name: str | None = None
     by_order: tuple | None = None
     genq_weights: np.ndarray | None = None
+    n: np.ndarray | None = None
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["study", "status", "reason"]))
     measure: str | None = None
@@ -136,11 +138,14 @@ def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = N
 
 def read_study_table(data: Any, *, estimate: str | None = None, se: str | None = None,
                      variance: str | None = None, study: str | None = None,
-                     by: str | None = None, weights: str | None = None) -> StudyTable:
+                     by: str | None = None, weights: str | None = None,
+                     n: str | None = None) -> StudyTable:
     """Check a per-study table and return its estimates, variances and labels.
 
     Errors name the column and row: missing or non-positive variances, NaN
-    estimates, duplicated study labels and an empty table are refused.
+    estimates, duplicated study labels and an empty table are refused.  ``n`` names
+    the column of study sizes (found as ``n``, ``_NN`` or ``N`` when not given; only
+    Rukhin's B0 estimator uses them).
     """
     if isinstance(data, pd.DataFrame):
         measure = data.attrs.get("measure")          # effect_sizes() records its measure
@@ -201,7 +206,12 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
         if weights not in frame.columns:
             raise missing_column(weights, frame, "weights")
         genq = _numeric(frame, weights, labels)
+    n_col = _pick(frame, n, N_NAMES, "n")
+    sizes = None
+    if n_col is not None:
+        values = pd.to_numeric(frame[n_col], errors="coerce").to_numpy(dtype=float)
+        if n is not None or np.all(np.isfinite(values)):
+            sizes = _numeric(frame, n_col, labels)
     return StudyTable(y=y, v=v, labels=labels, data=frame.reset_index(drop=True), by=by_values,
-                      by_name=by, by_order=by_order, genq_weights=genq, excluded=excluded,
-                      measure=measure,
-                      messages=messages)
+                      by_name=by, by_order=by_order, genq_weights=genq, n=sizes,
+                      excluded=excluded, measure=measure, messages=messages)

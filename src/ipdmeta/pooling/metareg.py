@@ -33,7 +33,17 @@ from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import read_study_table
 from ipdmeta.pooling.options import PoolSpec, regression_spec
 from ipdmeta.pooling.permutation import PermutationResult, permutation_test
-from ipdmeta.pooling.regression import NAN, RegFit, design_matrix, fit_regression, pseudo_r2
+from ipdmeta.pooling.regression import (
+    NAN,
+    RegFit,
+    design_matrix,
+    fit_regression,
+    fit_robust_regression,
+    pseudo_r2,
+)
+from ipdmeta.pooling.robust import RobustFit
+from ipdmeta.pooling.robust_lik import mixture_precision, t_precision
+from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
 from ipdmeta.pooling.summary_data import effect_size_table
 
 if TYPE_CHECKING:
@@ -69,6 +79,7 @@ class MetaRegResult:
         columns=["study", "status", "reason"]))
     measure: str | None = None
     messages: tuple[str, ...] = ()
+    robust_model: RobustFit | None = None
 
     # the fit's heterogeneity and tests, under the names metafor and Stata use
     tau2 = property(lambda self: self.fit.tau2, doc="Residual tau².")
@@ -162,6 +173,34 @@ class MetaRegResult:
         """Case-deletion diagnostics (metafor's ``influence()``)."""
         return influence(self)
 
+    def outlier_probabilities(self) -> pd.DataFrame:
+        """Each study's posterior probability of the outlier component (method="mixture")."""
+        if self.robust_model is None or self.robust_model.model != "mixture":
+            raise InputError("outlier probabilities come from the normal-mixture model: "
+                             "metareg(..., method='mixture')")
+        return pd.DataFrame({"study": self.studies["study"],
+                             "outlier_probability": self.robust_model.outlier_prob})
+
+    def robust(self, cluster: Any = None, adjust: bool = True) -> RobustVariance:
+        """Cluster-robust (sandwich) variance of the coefficients, as metafor ``robust()``.
+
+        ``cluster`` is a column of the input table or one value per study (default:
+        each study its own cluster); ``adjust`` applies n/(n − p) ("CR1").  Tests use
+        t on (clusters − p) df; QM is the F test of the moderators.
+        """
+        if self.robust_model is not None:
+            raise InputError(f"robust() applies to inverse-variance meta-regression, not "
+                             f"method={self.spec.method!r}")
+        if isinstance(cluster, str):
+            if cluster not in self.data.columns:
+                raise InputError(f"cluster column {cluster!r} is not in the table (columns: "
+                                 f"{', '.join(map(str, self.data.columns))})")
+            cluster = self.data[cluster].to_numpy()
+        return robust_variance(self.estimates, self.variances, self.X, self.fit.tau2,
+                               self.fit.beta, cluster=cluster, adjust=adjust,
+                               level=self.spec.level, btt=self.fit.btt,
+                               terms=tuple(self.terms))
+
     def to_frame(self) -> pd.DataFrame:
         """The coefficient table."""
         return self.coef.copy()
@@ -223,11 +262,13 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             left out (and listed in ``messages``).
         estimate, se, variance, study: column names (found automatically when named
             like ``estimate``/``yi``, ``se``/``sei`` or ``vi``, ``study``).
-        method: "REML" (default), "ML", "DL", "PM", "PMM", "EB", "HE", "SJ", "HS" or
+        method: "REML" (default), "ML", "DL", "PM", "PMM", "EB", "HE", "SJ", "HS",
+            "HM" (Hartung-Makambi), "DK2S"/"SJ2S" (two-step, e.g. "SJ2S-REML") or
             "common" (aliases "FE", "EE", "IV": no residual heterogeneity).
         ci: "hksj" (Knapp-Hartung, default as Stata's metareg; metafor test="knha"),
-            "hksj-trunc" (factor truncated at 1; metafor test="adhoc"), "z" or "t";
-            t-type tests use k − p df and QM becomes an F test.
+            "hksj-trunc" (factor truncated at 1; metafor test="adhoc"), "hksj-zovert"
+            (truncated at (z/t)², metan truncate(zovert)), "z" or "t"; t-type tests use
+            k − p df and QM becomes an F test.  Sandwich variance: ``mr.robust()``.
         level: confidence level.
         permutations: number of arrangements for a permutation test (0: none); exact
             enumeration when there are no more distinct arrangements (see
@@ -284,7 +325,13 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
                         f"(missing moderator values): {', '.join(map(str, dropped))}")
     y, v = table.y[kept], table.v[kept]
     labels = [table.labels[i] for i in kept]
-    fit = fit_regression(y, v, X, spec)
+    robust = None
+    if spec.method in ("t", "mixture"):
+        if permutations:
+            raise InputError(f"permutations= is not available with method={spec.method!r}")
+        fit, robust = fit_robust_regression(y, v, X, spec, names)
+    else:
+        fit = fit_regression(y, v, X, spec)
     messages.extend(fit.messages)
     perm = None
     if permutations:
@@ -296,13 +343,18 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             messages.append(f"permutation test: {perm.failed} refits did not converge and "
                             "were left out")
     w = 1.0 / (v + fit.tau2)
+    if robust is not None:
+        w = (t_precision if robust.model == "t" else mixture_precision)(
+            robust.theta[None, :], y[None, :], v[None, :], X)[0]
     studies = pd.DataFrame({"study": labels, "estimate": y, "se": np.sqrt(v),
                             "weight": 100 * w / np.sum(w), "fitted": X @ fit.beta,
                             "residual": y - X @ fit.beta})
-    tau2_ci = ((NAN, NAN) if spec.is_common else tau2_ci_qprofile(y, v, X, spec.level))
+    plain = robust is None and not spec.is_common
+    tau2_ci = tau2_ci_qprofile(y, v, X, spec.level) if plain else (NAN, NAN)
     return MetaRegResult(
         coef=_coef_frame(names, fit, perm), tau2_ci=tau2_ci,
-        R2=pseudo_r2(y, v, X, spec, fit), k=len(y), fit=fit, spec=spec, formula=formula, X=X,
+        R2=NAN if robust is not None else pseudo_r2(y, v, X, spec, fit), k=len(y), fit=fit,
+        spec=spec, formula=formula, X=X, robust_model=robust,
         estimates=y, variances=v,
         studies=studies, data=table.data.iloc[kept].reset_index(drop=True),
         model_spec=model_spec, permutation=perm, excluded=table.excluded,

@@ -43,7 +43,9 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
          nonevents: Any = None, means: Any = None, sds: Any = None, time: Any = None,
          cor: Any = None, correction: float | None = None, to: str = "only0",
          drop_double_zero: bool | None = None,
-         correction_type: str = "constant") -> MetaResult:
+         correction_type: str = "constant", npts: str | None = None,
+         pi_level: float | None = None, I2: str = "tau2", reps: int = 1000,
+         seed: int | None = None) -> MetaResult:
     """Pool study estimates: common effect or random effects, with subgroups.
 
     Summary data (counts, means and SDs, proportions, rates, correlations) are pooled
@@ -60,10 +62,18 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         estimate, se, variance, study, by: column names; ``estimate`` and one of
             ``se``/``variance`` are found automatically when named like
             ``estimate``/``yi``/``_ES`` and ``se``/``sei``/``_seES`` or ``vi``.
-        method: "common" (aliases "FE", "EE", "IV") or a tau² estimator: "DL",
+        method: "common" (aliases "FE", "EE", "IV"); a tau² estimator: "DL",
             "REML" (default, as metafor), "ML", "PM", "PMM", "EB", "HE", "SJ", "HS",
-            "GENQ" (weights from the ``weights`` column, default 1/variance).
-        ci: "z" (default, as metafor), "t", "hksj", "hksj-trunc" or "pl".
+            "GENQ" (weights from the ``weights`` column, default 1/variance), "HM"
+            (Hartung-Makambi), "BP"/"B0" (Rukhin; B0 needs study sizes, ``n``),
+            "DK2S"/"SJ2S" (two-step; "DK2S-DL", "SJ2S-REML", ... name the first step),
+            "BDL" (bootstrap DerSimonian-Laird, ``reps``/``seed``); or a model with its
+            own variance: "mult" (multiplicative heterogeneity), "IVhet", "BT"
+            (Biggerstaff-Tweedie), "t" or "mixture" (robust random effects, as metaplus;
+            ``m.outlier_probabilities()``, ``m.outlier_test()``).
+        ci: "z" (default, as metafor), "t", "hksj", "hksj-trunc", "hksj-zovert", "pl",
+            "pl-bartlett", "pl-skovgaard", "kr" (Kenward-Roger; "kr-oim" with the observed
+            information) or "hc" (Henmi-Copas).
         level: confidence level (0.95 or 95).
         pi: prediction interval: "hts" (t with k − 2 df, Higgins et al. 2009, as
             Stata's metan) or "metafor" (metafor's ``predict()``).
@@ -80,6 +90,11 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         drop_double_zero: leave out 2x2 tables without events (or only events) in both
             arms from the effect sizes; default False, but True with MH/Peto (metafor's
             defaults).
+        npts: column of study sizes (participants) for Rukhin's B0 (metan ``npts()``;
+            default: a column named ``n`` or ``_NN``).
+        pi_level: level of the prediction interval (default ``level``; metan ``rflevel()``).
+        I2: "tau2" (I² from tau², as metafor) or "q" (from Cochran's Q, as metan).
+        reps, seed: bootstrap replicates and seed of method "BDL".
 
     Returns:
         MetaResult (a ``CountsMetaResult`` with ``breslow_day``, ``tarone``, ``cmh`` for
@@ -91,6 +106,7 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         >>> round(ipd.pool(df, method="common").overall.estimate, 4)
         0.2277
     """
+    spec_options = {"pi_level": pi_level, "I2": I2, "reps": reps, "seed": seed}
     summary = {"events": events, "n": n, "nonevents": nonevents, "means": means, "sds": sds,
                "time": time, "cor": cor}
     if any(v is not None for v in summary.values()):
@@ -99,6 +115,7 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
                              "estimate= with se=/variance=, not both")
         return pool_summary_data(data, measure=measure, method=method, ci=ci, level=level,
                                  pi=pi, tau2_ci=tau2_ci, study=study, by=by,
+                                 spec_options=spec_options,
                                  correction=correction, to=to,
                                  drop_double_zero=drop_double_zero,
                                  correction_type=correction_type,
@@ -106,12 +123,12 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
     if count_method(method) is not None:
         raise InputError(f"method={method!r} pools 2x2 tables: give events=(treatment, "
                          "control) and n=(treatment, control) with measure='OR', 'RR' or 'RD'")
-    spec = make_spec(method, ci, level, pi, tau2_ci)
+    spec = make_spec(method, ci, level, pi, tau2_ci, **spec_options)
     if weights is not None and spec.method != "GENQ":
         raise InputError(f"weights={weights!r} is used by method='GENQ' (tau² from the "
                          "generalised Q statistic with these weights); with method="
                          f"{method!r} the studies are weighted by 1/(variance + tau²). Drop "
                          "weights= or use method='GENQ'")
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study,
-                             by=by, weights=weights)
+                             by=by, weights=weights, n=npts)
     return pool_table(table, spec, measure)

@@ -25,10 +25,11 @@ from scipy import stats
 
 from ipdmeta.errors import ConvergenceError, InputError, SpecificationError
 from ipdmeta.pooling.heterogeneity import cochran_q, i2_h2
-from ipdmeta.pooling.inference import critical_value, hksj_scale, two_sided_p
+from ipdmeta.pooling.inference import critical_value, hksj_factor, hksj_scale, two_sided_p
 from ipdmeta.pooling.options import PoolSpec
 from ipdmeta.pooling.projection import Projection
-from ipdmeta.pooling.tau2 import ESTIMATORS
+from ipdmeta.pooling.robust import RobustFit, fit_robust
+from ipdmeta.pooling.tau2_extra import estimator_for
 
 NAN = float("nan")
 
@@ -94,7 +95,7 @@ def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, 
     elif spec.is_common:
         t = 0.0
     else:
-        est = ESTIMATORS[spec.method](y, v, X)
+        est = estimator_for(spec.method)(y, v, X)
         if not est.converged:
             raise ConvergenceError(est.message or f"{spec.method} did not converge")
         t, iterations = est.tau2, est.iterations
@@ -104,10 +105,8 @@ def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, 
     beta = proj.coef(y)
     s2w = 1.0
     if spec.ci.startswith("hksj"):
-        s2w = hksj_scale(y, v, t, X)
-        if spec.ci == "hksj-trunc":
-            s2w = max(1.0, s2w)
-        elif s2w == 0.0:
+        s2w = hksj_factor(hksj_scale(y, v, t, X), spec.ci, spec.level, k - p)
+        if s2w == 0.0:
             messages.append("Knapp-Hartung: the model fits exactly, so the intervals have zero "
                             "width; ci='hksj-trunc' avoids this")
     vcov = s2w * proj.cov
@@ -126,6 +125,37 @@ def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, 
                   btt=btt, QM=QM, QM_df=QM_df, QM_pvalue=QM_p, QE=het.Q, QE_df=het.df,
                   QE_pvalue=het.pvalue, I2=i2, H2=h2, typical_variance=het.typical_variance,
                   iterations=iterations, messages=tuple(messages))
+
+
+def fit_robust_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec,
+                          names: list[str]) -> tuple[RegFit, RobustFit]:
+    """Meta-regression with t or normal-mixture random effects (metaplus with ``mods``).
+
+    Coefficients by maximum likelihood with profile-likelihood intervals and
+    likelihood-ratio p-values (the statistic is the signed root of the LR); QM is the
+    likelihood-ratio test of the moderators against the model without them (χ² on m
+    df); QE, I² and H² are Cochran's Q-based; ``vcov`` is from the observed information.
+    """
+    k, p = X.shape
+    if k <= p + 1:
+        raise InputError(f"{k} studies cannot estimate {p} coefficients and the "
+                         f"{spec.method} random-effects parameters")
+    fit = fit_robust(y, v, X, model=spec.method, level=spec.level, terms=tuple(names))
+    btt = default_btt(X)
+    rest = np.setdiff1d(np.arange(p), btt)
+    qm = qm_p = NAN
+    if rest.size:
+        reduced = fit_robust(y, v, X[:, rest], model=spec.method, intervals=False)
+        qm = max(0.0, 2 * (fit.loglik - reduced.loglik))
+        qm_p = float(stats.chi2.sf(qm, btt.size))
+    het = cochran_q(y, v, X)
+    i2, h2 = i2_h2(0.0, het, True)
+    stat = np.sign(fit.coef) * np.sqrt(stats.chi2.isf(fit.pvalue, 1))
+    return RegFit(beta=fit.coef, vcov=fit.vcov, se=fit.se, statistic=stat, pvalue=fit.pvalue,
+                  ci_low=fit.ci_low, ci_high=fit.ci_high, df=None, tau2=fit.tau2, s2w=1.0,
+                  btt=btt, QM=qm, QM_df=(btt.size, None), QM_pvalue=qm_p, QE=het.Q,
+                  QE_df=het.df, QE_pvalue=het.pvalue, I2=i2, H2=h2,
+                  typical_variance=het.typical_variance, messages=fit.messages), fit
 
 
 def _omnibus(beta: np.ndarray, vcov: np.ndarray, btt: np.ndarray, df: int | None
@@ -162,7 +192,7 @@ def pseudo_r2(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, fit: 
         rss = float(np.sum(w * (y - fitted) ** 2))
         adj = 1 - (1 - mss / (mss + rss)) * (k - 1) / (k - p)
         return max(0.0, 100 * adj)
-    est = ESTIMATORS[spec.method](y, v, np.ones((k, 1)))
+    est = estimator_for(spec.method)(y, v, np.ones((k, 1)))
     if not est.converged:
         return NAN
     if est.tau2 == 0:

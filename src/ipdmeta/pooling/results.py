@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.effects.transforms import EXPONENTIATED
+from ipdmeta.errors import InputError
+from ipdmeta.pooling.alternative import fit_alternative
 from ipdmeta.pooling.bias import (
     EggerResult,
     FunnelData,
@@ -36,6 +38,9 @@ from ipdmeta.pooling.estimate import (
 from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import StudyTable
 from ipdmeta.pooling.options import PoolSpec, common_spec
+from ipdmeta.pooling.robust import RobustFit
+from ipdmeta.pooling.robust_bootstrap import OutlierTest, outlier_test
+from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
 from ipdmeta.pooling.sensitivity import cumulative, leave_one_out
 
 if TYPE_CHECKING:
@@ -77,15 +82,20 @@ class MetaResult:
     measure: str | None = None
     messages: tuple[str, ...] = ()
     summary_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    study_sizes: np.ndarray | None = None
+    robust_model: RobustFit | None = None
 
     @classmethod
     def from_table(cls, table: StudyTable, spec: PoolSpec, measure: str | None = None
                    ) -> MetaResult:
         """Pool a validated ``StudyTable``: ``pool()`` without the input handling."""
-        overall = fit_pooled(table.y, table.v, spec, table.genq_weights)
+        alt = (fit_alternative(table.y, table.v, spec)
+               if spec.is_alternative and len(table.y) > 1 else None)
+        overall = fit_pooled(table.y, table.v, spec, table.genq_weights, table.n, alt)
         common = overall if spec.is_common else fit_pooled(table.y, table.v, common_spec(spec))
         studies = table.study_frame(spec.level)
-        studies["weight"] = study_weights(table.v, overall.tau2)
+        studies["weight"] = (study_weights(table.v, overall.tau2) if alt is None
+                             else 100 * alt.weights / alt.weights.sum())
         subgroups = common_subgroups = None
         if table.by is not None:
             subgroups = subgroup_analysis(table, spec)
@@ -97,7 +107,8 @@ class MetaResult:
                    data=table.data, estimates=table.y, variances=table.v,
                    subgroups=subgroups, common_subgroups=common_subgroups,
                    excluded=table.excluded, measure=measure or table.measure,
-                   messages=table.messages + overall.messages, summary_columns=arms)
+                   messages=table.messages + overall.messages, summary_columns=arms,
+                   study_sizes=table.n, robust_model=None if alt is None else alt.robust)
 
     @property
     def k(self) -> int:
@@ -112,7 +123,8 @@ class MetaResult:
     def pooled_subset(self, idx: np.ndarray) -> Pooled:
         """The pooled result of the studies ``idx`` with this result's options (used by
         leave-one-out and cumulative analyses)."""
-        return fit_pooled(self.estimates[idx], self.variances[idx], self.spec)
+        sizes = None if self.study_sizes is None else self.study_sizes[idx]
+        return fit_pooled(self.estimates[idx], self.variances[idx], self.spec, n=sizes)
 
     def leave_one_out(self) -> pd.DataFrame:
         """Pooled result with each study left out in turn (metafor's ``leave1out``)."""
@@ -142,6 +154,8 @@ class MetaResult:
                                 "Q_between": self.subgroups.Q_between,
                                 "Q_between_df": self.subgroups.Q_between_df,
                                 "Q_between_pvalue": self.subgroups.Q_between_pvalue}
+        if self.robust_model is not None:
+            out["robust_model"] = self.robust_model.to_dict()
         return out
 
     def summary(self, eform: bool | None = None, digits: int = 3,
@@ -192,6 +206,48 @@ class MetaResult:
     def trimfill(self, **options: Any) -> TrimFillResult:
         """Trim-and-fill (``ipdmeta.trimfill``): the filled studies and re-pooled result."""
         return trimfill(self, **options)
+
+    def outlier_probabilities(self) -> pd.DataFrame:
+        """Each study's posterior probability of belonging to the outlier component of the
+        normal-mixture model (``method="mixture"``; metaplus ``outlierProbs``)."""
+        fit = self.robust_model
+        if fit is None or fit.model != "mixture":
+            raise InputError("outlier probabilities come from the normal-mixture model: pool "
+                             "with method='mixture'")
+        return pd.DataFrame({"study": self.studies["study"],
+                             "outlier_probability": fit.outlier_prob})
+
+    def outlier_test(self, model: str | None = None, replicates: int = 999,
+                     seed: int | None = None) -> OutlierTest:
+        """Parametric-bootstrap test of normal against t or mixture random effects
+        (metaplus ``testOutliers``); ``model`` defaults to this result's robust model."""
+        model = model or (self.robust_model.model if self.robust_model is not None else None)
+        if model is None:
+            raise InputError("give model='t' or model='mixture' (the robust alternative to test "
+                             "against normal random effects)")
+        return outlier_test(self.estimates, self.variances, model=model,
+                            replicates=replicates, seed=seed)
+
+    def robust(self, cluster: Any = None, adjust: bool = True) -> RobustVariance:
+        """Cluster-robust (sandwich) variance of the pooled estimate, as metafor ``robust()``.
+
+        ``cluster`` is a column of the input table or one value per study (default:
+        each study its own cluster); ``adjust`` applies the small-sample factor
+        n/(n − 1) ("CR1").  Tests use t on (clusters − 1) df.
+        """
+        if self.spec.is_alternative:
+            raise InputError(f"robust() applies to inverse-variance pooling (common effect or a "
+                             f"tau² method); method={self.spec.method!r}/ci={self.spec.ci!r} "
+                             "has its own variance")
+        if isinstance(cluster, str):
+            if cluster not in self.data.columns:
+                raise InputError(f"cluster column {cluster!r} is not in the table (columns: "
+                                 f"{', '.join(map(str, self.data.columns))})")
+            cluster = self.data[cluster].to_numpy()
+        o = self.overall
+        return robust_variance(self.estimates, self.variances, np.ones((o.k, 1)), o.tau2,
+                               np.array([o.estimate]), cluster=cluster, adjust=adjust,
+                               level=o.level, terms=("estimate",))
 
     def funnel_data(self, **options: Any) -> FunnelData:
         """What the funnel plot draws (``ipdmeta.pooling.bias.funnel_data``)."""

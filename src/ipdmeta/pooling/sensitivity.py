@@ -28,7 +28,7 @@ def _row(result: MetaResult, idx: np.ndarray) -> dict[str, Any]:
     """Pool the studies ``idx`` with the result's options; NaN with a note on failure."""
     try:
         p = result.pooled_subset(idx)
-    except (ConvergenceError, InputError) as err:
+    except (ConvergenceError, InputError) as err:   # e.g. too few studies for a robust model
         return {**{f: np.nan for f in ROW_FIELDS}, "k": len(idx), "note": str(err)}
     return {**{f: getattr(p, f) for f in ROW_FIELDS}, "note": "; ".join(p.messages)}
 

@@ -259,7 +259,8 @@ def _subgroups(cells: list[np.ndarray], groups: np.ndarray, method: str, measure
 def pool_summary_data(frame: Any, *, measure: str | None, method: str, ci: str, level: float,
                       pi: str, tau2_ci: str, study: str | None, by: str | None,
                       correction: float | None, to: str, drop_double_zero: bool | None,
-                      correction_type: str, inputs: dict[str, Any]) -> MetaResult:
+                      correction_type: str, inputs: dict[str, Any],
+                      spec_options: dict[str, Any] | None = None) -> MetaResult:
     """``pool()`` on summary data: effect sizes then pooling, or MH/Peto on 2x2 tables."""
     if not isinstance(frame, pd.DataFrame):
         raise InputError("summary data (events=, means=, ...) need a DataFrame with one row "
@@ -280,7 +281,7 @@ def pool_summary_data(frame: Any, *, measure: str | None, method: str, ci: str, 
                            by=by, correction=correction, to=to,
                            drop_double_zero=drop_double_zero,
                            correction_type=correction_type)
-    spec = make_spec(method, ci, level, pi, tau2_ci)
+    spec = make_spec(method, ci, level, pi, tau2_ci, **(spec_options or {}))
     table_frame, es = effect_size_table(frame, key, inputs, correction=correction, to=to,
                                         drop_double_zero=drop_double_zero,
                                         correction_type=correction_type, study=study,

@@ -10,7 +10,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,14 +23,19 @@ MODEL_LABELS = {"common": "Common effect (IV)", "MH": "Common effect (Mantel-Hae
                 "peto": "Common effect (Peto)", "DL": "Random (DL)", "REML": "Random (REML)",
                 "ML": "Random (ML)", "PM": "Random (PM)", "PMM": "Random (PMM)",
                 "EB": "Random (EB)", "HE": "Random (HE)", "SJ": "Random (SJ)",
-                "HS": "Random (HS)", "GENQ": "Random (GENQ)"}
+                "HS": "Random (HS)", "GENQ": "Random (GENQ)", "mult": "Multiplicative (IV)",
+                "IVhet": "IVhet (IV)", "t": "Robust (t)", "mixture": "Robust (mixture)"}
 CI_LABELS = {"z": "Wald z", "t": "t", "hksj": "HKSJ", "hksj-trunc": "HKSJ (truncated)",
-             "pl": "profile likelihood"}
+             "hksj-zovert": "HKSJ (z/t truncated)", "pl": "profile likelihood",
+             "pl-bartlett": "PL, Bartlett", "pl-skovgaard": "PL, Skovgaard",
+             "kr": "Kenward-Roger", "kr-oim": "Kenward-Roger, OIM", "hc": "Henmi-Copas"}
 
 
 def model_label(p: Pooled) -> str:
     """Short label of a pooled row, e.g. 'Random (REML, HKSJ)'."""
-    base = MODEL_LABELS.get(p.method, p.method)
+    base = MODEL_LABELS.get(p.method, f"Random ({p.method})")
+    if p.method in ("t", "mixture"):
+        return base
     if p.ci_method != "z":
         base = base[:-1] + f", {CI_LABELS[p.ci_method]})" if base.endswith(")") else base
     return base
@@ -110,6 +115,19 @@ def heterogeneity_lines(p: Pooled, digits: int = 3) -> list[str]:
     return lines
 
 
+def robust_lines(fit: Any, digits: int = 3) -> list[str]:
+    """The variance parameters of a robust (t or mixture) random-effects fit."""
+    d = digits + 1
+    if fit.model == "t":
+        df = "inf" if fit.vinv == 0 else f"{1 / fit.vinv:.{d}g}"
+        return [f"  t random effects: scale² = {fit.tau2:.{d}g}, 1/df = {fit.vinv:.{d}g} "
+                f"(df = {df}); logLik = {fit.loglik:.4f}, AIC = {fit.aic:.3f}"]
+    return [f"  Normal mixture: tau² = {fit.tau2:.{d}g}, outlier tau² = {fit.tau2_out:.{d}g}, "
+            f"outlier proportion = {fit.p_outlier:.{d}g}; logLik = {fit.loglik:.4f}, "
+            f"AIC = {fit.aic:.3f}",
+            "  (each study's outlier probability: result.outlier_probabilities())"]
+
+
 def test_line(p: Pooled, eform: bool) -> str:
     """Test of the null hypothesis of no effect."""
     null = "1" if eform else "0"
@@ -158,6 +176,8 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
     lines = [f"Meta-analysis of {o.k} studies ({model_label(o)}; "
              f"{'exponentiated' if eform else 'analysis scale'})", "", str(table), ""]
     lines += [*heterogeneity_lines(o, digits), test_line(o, eform)]
+    if result.robust_model is not None:
+        lines += robust_lines(result.robust_model, digits)
     for test in getattr(result, "tests", {}).values():
         lines.append(f"  {test.name}: chi2({test.df}) = {test.statistic:.2f}, "
                      f"p = {fmt_p(test.pvalue)}")
@@ -196,13 +216,16 @@ def _pooled_row(p: Pooled, label: str, row_type: str, **extra) -> dict:
 
 
 CI_WORDS = {"z": "Wald z", "t": "t on {df} df", "hksj": "Knapp-Hartung t on {df} df",
-            "hksj-trunc": "Knapp-Hartung t (truncated) on {df} df"}
+            "hksj-trunc": "Knapp-Hartung t (truncated) on {df} df",
+            "hksj-zovert": "Knapp-Hartung t (truncated at z/t) on {df} df",
+            "pl": "profile likelihood (signed root of the LR)"}
 
 
 def regression_summary(result: MetaRegResult, eform: bool = False, digits: int = 4) -> str:
     """The printed table of a ``MetaRegResult`` (coefficients, heterogeneity, tests)."""
     spec, fit = result.spec, result.fit
     model = ("common effect" if spec.is_common
+             else f"{spec.method} random effects (ML)" if result.robust_model is not None
              else f"mixed effects, tau² by {spec.method}")
     tests = CI_WORDS[spec.ci].format(df=fit.df)
     pct = round(100 * spec.level)
@@ -229,13 +252,15 @@ def regression_summary(result: MetaRegResult, eform: bool = False, digits: int =
              f"Formula: {result.formula}", "", str(table), ""]
     if not spec.is_common:
         lo, hi = result.tau2_ci
-        lines.append(f"  Residual heterogeneity: tau² = {result.tau2:.{digits}f} "
-                     f"[{lo:.{digits}f}, {hi:.{digits}f}]; I² = {result.I2:.2f}%; "
-                     f"H² = {result.H2:.2f}")
+        ci = f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) else ""
+        lines.append(f"  Residual heterogeneity: tau² = {result.tau2:.{digits}f}{ci}; "
+                     f"I² = {result.I2:.2f}%; H² = {result.H2:.2f}")
     else:
         lines.append(f"  Residual heterogeneity: I² = {result.I2:.2f}%; H² = {result.H2:.2f}")
     if np.isfinite(result.R2):
         lines.append(f"  Heterogeneity accounted for: R² = {result.R2:.2f}%")
+    if result.robust_model is not None:
+        lines += robust_lines(result.robust_model, digits - 1)
     lines.append(f"  Test of residual heterogeneity: QE = {result.QE:.3f} on {result.QE_df} "
                  f"df, {p_text(result.QE_pvalue)}")
     moderators = ", ".join(result.terms[j] for j in fit.btt)

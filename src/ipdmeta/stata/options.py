@@ -70,6 +70,9 @@ _POOLING: tuple[OptionSpec, ...] = (
     _o("eform", 2, help="eform=True"),
     *(_o(k, help=f"eform=True ({v})") for k, v in EFORM_MEASURES.items()),
     _o("level", 3, "required", help="level="),
+    _o("rflevel", 3, "required", help="pi_level= (level of the prediction interval)"),
+    _o("rfdist", 3, help="(always on: the prediction interval is given)"),
+    _o("isqparam", 4, help='I2="tau2" (I² from tau²; ipdmeta\'s default)'),
     _o("by", 2, "required", help="by="),
     _o("nograph", 4, help="no forest plot"),
     _o("forest", 6, "required", "forestplot", help="forest-plot options (below)"),
@@ -187,4 +190,17 @@ RE_MODELS: dict[str, tuple[str, str | None]] = {
     "eb": ("EB", None), "he": ("HE", None), "ho": ("HE", None), "sj": ("SJ", None),
     "hs": ("HS", None), "genq": ("GENQ", None), "fixed": ("common", None),
     "fe": ("common", None), "common": ("common", None), "iv": ("common", None),
+    # metan 4's further estimators and models (issue 17)
+    "bdl": ("BDL", None), "dlb": ("BDL", None), "hm": ("HM", None), "hmakambi": ("HM", None),
+    "b0": ("B0", None), "bp": ("BP", None), "sj2s": ("SJ2S", None), "dk2s": ("DK2S", None),
+    "hksj": ("DL", "hksj"), "kr": ("REML", "kr"), "kroger": ("REML", "kr"),
+    "bt": ("BT", None), "btweedie": ("BT", None), "hc": ("DL", "hc"), "hcopas": ("DL", "hc"),
+    "mu": ("mult", None), "mult": ("mult", None), "ivhet": ("IVhet", None),
+}
+
+#: sub-options of re(model, ...) / model(model, ...) -> ci (or None when they set another option)
+RE_SUBOPTIONS: dict[str, str | None] = {
+    "hksj": "hksj", "kh": "hksj", "knapphartung": "hksj", "t": "t", "z": "z", "kr": "kr",
+    "kroger": "kr", "oim": "kr-oim", "eim": "kr", "bartlett": "pl-bartlett",
+    "skovgaard": "pl-skovgaard", "truncate": None, "init": None, "reps": None,
 }

@@ -22,6 +22,7 @@ from ipdmeta.stata.options import (
     METAN_OPTIONS,
     METAREG_OPTIONS,
     RE_MODELS,
+    RE_SUBOPTIONS,
     OptionSpec,
 )
 from ipdmeta.stata.parse import (
@@ -119,8 +120,21 @@ def _forest_option(opt: Option, spec: OptionSpec, forest: dict[str, Any], where:
         forest["show_estimates"] = False
 
 
-def _random_effects(opt: Option, spec: OptionSpec, call: dict[str, Any], where: str) -> None:
-    """re / random / re(model [, hksj]) / model(...) / fixed / common."""
+def _pool_option(step: Step, key: str, value: Any) -> None:
+    """A pool() option beyond method/ci/level: in ``pool_options`` of an ipdmeta() call."""
+    if step.kind == "ipdmeta":
+        step.call.setdefault("pool_options", {})[key] = value
+    else:
+        step.call[key] = value
+
+
+def _random_effects(opt: Option, spec: OptionSpec, step: Step, where: str) -> None:
+    """re / random / re(model [, sub-options]) / model(...) / fixed / common.
+
+    Sub-options: hksj [truncate(one | zovert)], t, z, kr [eim | oim], bartlett, skovgaard
+    (with pl), init(model) (with sj2s and dk2s), reps(#) (with bdl).
+    """
+    call = step.call
     if spec.name in ("fixed", "common", "fe", "iv"):
         call["method"] = "common"
         return
@@ -138,15 +152,36 @@ def _random_effects(opt: Option, spec: OptionSpec, call: dict[str, Any], where: 
     call["method"] = method
     if ci:
         call["ci"] = ci
+    truncate = None
     for sub in args[1:]:
-        s = sub.lower()
-        if s in ("hksj", "kh", "knapphartung"):
-            call["ci"] = "hksj"
-        elif s == "t":
-            call["ci"] = "t"
+        m = re.fullmatch(r"(\w+)(?:\((.*)\))?", sub.strip())
+        name = m.group(1).lower() if m else sub
+        value = (m.group(2) or "").strip().lower() if m else ""
+        if name not in RE_SUBOPTIONS:
+            raise StataSyntaxError(f"sub-option {sub!r} of {opt} is not supported; use "
+                                   f"{', '.join(RE_SUBOPTIONS)}")
+        if name == "truncate":
+            truncate = {"one": "hksj-trunc", "1": "hksj-trunc", "zovert": "hksj-zovert"}.get(
+                value)
+            if truncate is None:
+                raise StataSyntaxError(f"{sub!r}: use truncate(one) or truncate(zovert)")
+        elif name == "init":
+            if method not in ("SJ2S", "DK2S") or value not in RE_MODELS:
+                raise StataSyntaxError(f"{sub!r}: init() names the first step of sj2s or dk2s, "
+                                       "e.g. re(sj2s, init(reml))")
+            call["method"] = f"{method}-{RE_MODELS[value][0]}"
+        elif name == "reps":
+            _pool_option(step, "reps", int(value))
+        elif name in ("eim", "oim") and call.get("ci") not in ("kr", "kr-oim"):
+            raise StataSyntaxError(f"{sub!r} goes with the Kenward-Roger model: re(reml, kr {sub})")
+        elif name in ("bartlett", "skovgaard") and method != "ML":
+            raise StataSyntaxError(f"{sub!r} corrects the profile likelihood: re(pl, {sub})")
         else:
-            raise StataSyntaxError(f"sub-option {sub!r} of {opt} is not supported; use hksj "
-                                   "or t")
+            call["ci"] = RE_SUBOPTIONS[name]
+    if truncate is not None:
+        if call.get("ci") != "hksj":
+            raise StataSyntaxError(f"truncate() goes with hksj: re({model}, hksj truncate(...))")
+        call["ci"] = truncate
 
 
 def _eform(spec: OptionSpec, step: Step, forest: dict[str, Any]) -> None:
@@ -160,7 +195,7 @@ def _common_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, 
     """Options shared by ipdmetan and metan; False when ``spec`` is not one of them."""
     name = spec.name
     if name in ("re", "random", "model", "fixed", "common", "fe", "iv"):
-        _random_effects(opt, spec, step.call, where)
+        _random_effects(opt, spec, step, where)
     elif name == "hksj":
         step.call["ci"] = "hksj"
     elif name in EFORM_MEASURES or name == "eform":
@@ -169,6 +204,12 @@ def _common_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, 
         step.call["by"] = words(opt.args or "")[0]
     elif name == "level":
         step.call["level"] = _number(opt, where)
+    elif name == "rflevel":
+        _pool_option(step, "pi_level", _number(opt, where))
+    elif name == "rfdist":
+        step.notes.append("rfdist: the prediction interval is always given")
+    elif name == "isqparam":
+        _pool_option(step, "I2", "tau2")
     elif name == "nograph":
         step.forest = None
         step.notes.append("nograph: no forest plot is drawn")
