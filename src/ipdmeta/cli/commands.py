@@ -28,7 +28,7 @@ import math
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -452,6 +452,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """``ipdmeta report``: an HTML report of ``run`` (with --formula) or ``pool``."""
     from ipdmeta.report.html import ReportSection, write_report
     sections = []
+    res: Any    # IPDMetaResult (--formula) or MetaResult
     if args.formula:
         from ipdmeta.analysis import ipdmeta
         if not args.study:
@@ -596,9 +597,10 @@ def cmd_ipdover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_forest,
-            "metareg": cmd_metareg, "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
-            "datasets": cmd_datasets, "ipdover": cmd_ipdover}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_forest,
+    "metareg": cmd_metareg, "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
+    "datasets": cmd_datasets, "ipdover": cmd_ipdover}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

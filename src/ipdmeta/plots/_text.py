@@ -124,7 +124,7 @@ class TextMeasurer:
                     renderer = None
         if renderer is None:
             renderer = RendererAgg(10, 10, self.MIN_DPI)
-        self.dpi = float(renderer.dpi)
+        self.dpi = float(getattr(renderer, "dpi", self.MIN_DPI))
         self.renderer = renderer
         self._cache: dict[tuple[str, int], float] = {}
 

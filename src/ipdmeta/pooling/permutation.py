@@ -81,7 +81,8 @@ class PermutationResult:
 
 
 # ---------------------------------------------------------------- batched WLS
-def _wls(w: np.ndarray, X: np.ndarray, y: np.ndarray):
+def _wls(w: np.ndarray, X: np.ndarray, y: np.ndarray
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Batched weighted least squares: X'W, (X'WX)^-1, coefficients and residuals."""
     Xw = X * w[..., None]
     XtW = np.swapaxes(Xw, -1, -2)
@@ -95,13 +96,14 @@ def _trace(m: np.ndarray) -> np.ndarray:
     return np.einsum("...ii->...", m)
 
 
-def _q(w, X, y) -> np.ndarray:
+def _q(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Generalised Q ``y'Py`` for each problem."""
     _, _, _, r = _wls(w, X, y)
     return np.sum(w * r * r, axis=-1)
 
 
-def _scoring_step(method: str, w, X, y, k: int, p: int) -> np.ndarray:
+def _scoring_step(method: str, w: np.ndarray, X: np.ndarray, y: np.ndarray, k: int,
+                  p: int) -> np.ndarray:
     """The Fisher-scoring step of tau² for REML, ML or EB (as metafor's rma.uni)."""
     XtW, inv, _, r = _wls(w, X, y)
     wr = w * r
@@ -122,13 +124,13 @@ def _take(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return X[idx] if X.ndim == 3 else X
 
 
-def _hedges(y, v, X, k, p, B) -> np.ndarray:
+def _hedges(y: np.ndarray, v: np.ndarray, X: np.ndarray, k: int, p: int, B: int) -> np.ndarray:
     XtW, inv, _, r = _wls(np.ones((B, k)), X, y)
     tr_pv = np.sum(v, axis=-1) - _trace(inv @ (XtW @ (np.swapaxes(XtW, -1, -2) * v[..., None])))
     return np.maximum(0.0, (np.sum(r * r, axis=-1) - tr_pv) / (k - p))
 
 
-def _loglik(t, y, v, X, reml: bool) -> np.ndarray:
+def _loglik(t: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray, reml: bool) -> np.ndarray:
     w = 1.0 / (v + t[:, None])
     _, inv, _, r = _wls(w, X, y)
     ll = -0.5 * np.sum(np.log(v + t[:, None]), axis=-1) - 0.5 * np.sum(w * r * r, axis=-1)
@@ -137,7 +139,8 @@ def _loglik(t, y, v, X, reml: bool) -> np.ndarray:
     return ll
 
 
-def _fisher(method, y, v, X, k, p, B) -> tuple[np.ndarray, np.ndarray]:
+def _fisher(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray, k: int, p: int, B: int
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Fisher scoring on all problems; each stops when its change is below THRESHOLD."""
     tau2 = _hedges(y, v, X, k, p, B)
     active = np.arange(B)
@@ -170,7 +173,8 @@ def _fisher(method, y, v, X, k, p, B) -> tuple[np.ndarray, np.ndarray]:
     return tau2, converged
 
 
-def _q_root(target: float, y, v, X, k, B) -> tuple[np.ndarray, np.ndarray]:
+def _q_root(target: float, y: np.ndarray, v: np.ndarray, X: np.ndarray, k: int, B: int
+            ) -> tuple[np.ndarray, np.ndarray]:
     """tau² ≥ 0 with Q(tau²) = target: Newton steps kept inside a bisection bracket."""
     tau2 = np.zeros(B)
     lo, hi = np.zeros(B), np.full(B, np.inf)
@@ -300,14 +304,14 @@ def count_arrangements(X: np.ndarray, intercept_only: bool) -> int:
     return total
 
 
-def _sign_flips(k: int, n: int | None, rng: np.random.Generator | None) -> np.ndarray:
+def _sign_flips(k: int, n: int, rng: np.random.Generator | None) -> np.ndarray:
     if rng is None:
         codes = np.arange(2**k, dtype=np.int64)
         return np.where((codes[:, None] >> np.arange(k)) & 1, -1.0, 1.0)
     return np.vstack([np.ones((1, k)), rng.choice([-1.0, 1.0], size=(n - 1, k))])
 
 
-def _row_orders(X: np.ndarray, n: int | None, rng: np.random.Generator | None) -> np.ndarray:
+def _row_orders(X: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
     """Row indices of X for each arrangement (the observed order first)."""
     k = X.shape[0]
     if rng is not None:

@@ -53,7 +53,7 @@ def split_studies(frame: pd.DataFrame, study: str, columns: Sequence[str]
     present = frame[list(columns)].notna().to_numpy()
     complete = present.all(axis=1)
     all_missing = ~np.logical_or.reduceat(present[order], starts, axis=0)
-    return list(labels), positions, complete, all_missing
+    return list(labels), positions, np.asarray(complete), np.asarray(all_missing)
 
 
 def as_frame(data: Any) -> pd.DataFrame:

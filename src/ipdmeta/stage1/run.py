@@ -157,13 +157,13 @@ def resolve_poolvar(poolvar: str | None, names: Sequence[str],
         return cols[0]
     if poolvar in names:
         return poolvar
-    cols = term_columns.get(poolvar)
-    if cols is None:
+    coded = term_columns.get(poolvar)
+    if coded is None:
         matches = [t for t in term_columns if ":" not in t and mentions(t, poolvar)]
-        cols = term_columns[matches[0]] if len(matches) == 1 else None
-    if cols is not None and len(cols) == 1:
-        return cols[0]
-    hint = f" ({poolvar!r} codes to {', '.join(cols)}: name one)" if cols else ""
+        coded = term_columns[matches[0]] if len(matches) == 1 else None
+    if coded is not None and len(coded) == 1:
+        return coded[0]
+    hint = f" ({poolvar!r} codes to {', '.join(coded)}: name one)" if coded else ""
     raise SpecificationError(f"poolvar={poolvar!r} is not a column of the design{hint}; "
                              f"the columns are {', '.join(names)}")
 

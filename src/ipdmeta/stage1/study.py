@@ -246,6 +246,8 @@ def _fit(setup: Setup, frame: pd.DataFrame, y: np.ndarray, X: np.ndarray,
 
 def custom_row(setup: Setup, task: StudyTask) -> dict[str, Any]:
     """The row of one study fitted by the user's function (``model=callable``)."""
+    if setup.func is None:
+        raise InputError("custom_row needs the setup of a model=callable analysis")
     fit = call(setup.func, task.frame)
     row: dict[str, Any] = {"study": task.label, "estimate": np.nan, "se": np.nan,
                            "n": fit.n, "n_dropped": task.n_dropped, "_binary": None}
