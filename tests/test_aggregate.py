@@ -51,7 +51,7 @@ def test_metadata(ad: AggregateData) -> None:
         "measure": "OR", "model": "logistic", "formula": "gdm ~ trt + baseline_wt",
         "poolvar": "trt", "ties": None, "level": 0.95, "firth": False,
         "study_var": "study_name", "interaction": None,
-        "keep": ["intervention", "year", "long name (kg)"]}
+        "keep": ["intervention", "year", "long name (kg)"], "notes": []}
 
 
 def test_canonical_defaults() -> None:
@@ -130,12 +130,12 @@ def test_dta_label_and_notes(ad: AggregateData, tmp_path: Path) -> None:
                                         else "estimate"] == "Estimate (analysis scale)"
 
 
-def test_long_strings_truncated_for_stata(tmp_path: Path) -> None:
+def test_long_strings_kept_whole_for_stata(tmp_path: Path) -> None:
+    """Texts beyond a str2045 are written as Stata strL, never cut (issue 12)."""
     a = AggregateData(pd.DataFrame({"estimate": [np.nan], "se": [np.nan],
                                     "status": ["separation"], "reason": ["é" * 3000]}))
     back = read_aggregate(a.save(tmp_path / "long.dta"))
-    assert len(back["reason"].iloc[0].encode()) <= 2045
-    assert back["reason"].iloc[0] == "é" * 1022
+    assert back["reason"].iloc[0] == "é" * 3000
 
 
 def test_reads_a_stata_ipdmetan_results_set(tmp_path: Path) -> None:

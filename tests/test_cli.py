@@ -137,7 +137,8 @@ def test_pool_metareg_forest_report(files: dict[str, Path], wgb_ad: Path,
     png = files["dir"] / "f2.png"
     assert main(["forest", str(wgb_ad), "--out", str(png), "--eform", "--quiet"]) == 0
     assert png.exists() and capsys.readouterr().out.strip() == str(png)
-    assert main(["forest", str(wgb_ad), "--out", str(png), "--left-columns", "interventon"]) == 2
+    assert main(["forest", str(wgb_ad), "--out", str(png), "--left-columns", "interventon",
+                 "--force"]) == 2
     assert "did you mean 'intervention'" in capsys.readouterr().err
     html = files["dir"] / "r.html"
     assert main(["report", str(wgb_ad), "--metareg", "~ C(intervention)", "--out", str(html),
@@ -243,9 +244,87 @@ def test_run_with_published_aggregate_data(files: dict[str, Path],
     assert main(["run", str(files["hypertension"]), "--study", "trial", "--formula", COX,
                  "--aggregate", str(published), "--aggregate-columns", "study=name",
                  "estimate=hr", "ci_low=lci", "ci_high=uci",
-                 "--aggregate-measure", "OR"]) == 1
+                 "--aggregate-measure", "OR"]) == 2     # an option that cannot be used
     assert "same scale" in capsys.readouterr().err
 
+
+# ---------------------------------------------------------------- issue 12: the contract
+def test_outputs_never_overwrite_inputs_or_existing_files(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    data = tmp_path / "hyp.csv"
+    datasets.load("hypertension").to_csv(data, index=False)
+    before = data.read_bytes()
+    base = ["--study", "trial", "--formula", "Surv(time, event) ~ treat", "--quiet"]
+    for option in ("--save", "--report", "--forest"):
+        for force in ([], ["--force"]):
+            assert main(["run", str(data), *base, option, str(data), *force]) == 2
+            assert "input of this analysis" in capsys.readouterr().err
+    assert main(["site", str(data), "--site", "A", "--out", str(data), *base]) == 2
+    assert main(["forest", str(data), "--out", str(data)]) == 2
+    assert main(["stata", f"ipdmetan, study(trial) hr saving({data}, replace) : stcox treat",
+                 "--data", str(data), "--stset", "time", "event", "--no-graph",
+                 "--quiet"]) == 2
+    assert "input of this analysis" in capsys.readouterr().err
+    assert data.read_bytes() == before
+    save = tmp_path / "AD.csv"
+    assert main(["run", str(data), *base, "--save", str(save)]) == 0
+    first = save.read_bytes()
+    assert main(["run", str(data), *base, "--save", str(save)]) == 2
+    assert "already exists; add --force" in capsys.readouterr().err
+    assert main(["run", str(data), *base, "--save", str(save), "--force"]) == 0
+    assert save.read_bytes() == first
+    assert main(["run", str(data), *base, "--save", str(tmp_path / "no" / "AD.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_demo_needs_force_to_run_again(tmp_path: Path) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--quiet"]) == 2
+    assert main(["demo", "--out", str(tmp_path), "--quiet", "--force"]) == 0
+
+
+def test_usage_errors_of_issue_12_exit_2(files: dict[str, Path], tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    bcg, hyp = str(files["bcg"]), str(files["hypertension"])
+    cases = [
+        ["pool", bcg, "--estimate", "yi", "--se", "vi", "--variance", "vi"],
+        ["metareg", bcg, "~ ablat", "--estimate", "yi", "--variance", "vi",
+         "--permutations", "-3"],
+        ["metareg", bcg, "~ ablat", "--estimate", "yi", "--variance", "vi", "--method", "GENQ"],
+        ["stata", "--do", str(tmp_path / "missing.do"), "--data", hyp],
+        ["stata", "ipdmetan, study(trail) hr : stcox treat", "--data", hyp, "--stset", "time",
+         "event", "--no-graph"],
+        ["pool", bcg, "--estimate", "yi", "--variance", "vi", "--level", "1.5"],
+    ]
+    for argv in cases:
+        assert main([*argv, "--quiet"]) == 2, argv
+    err = capsys.readouterr().err
+    assert "not both" in err and "GENQ" in err and "missing.do" in err
+    assert "variable 'trail' not found" in err and "did you mean trial" in err
+
+
+def test_json_error_objects(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pool", str(files["dir"] / "nofile.csv"), "--json"]) == 2
+    doc = _strict_json(capsys.readouterr().out)["error"]
+    assert doc["exit_code"] == 2 and "does not exist" in doc["message"]
+    assert doc["command"] == "pool"
+    assert main(["pool", str(files["bcg"]), "--json", "--lvel", "90"]) == 2
+    doc = _strict_json(capsys.readouterr().out)["error"]
+    assert doc["type"] == "UsageError" and "--level" in doc["message"]
+    withheld = files["dir"] / "only_withheld.csv"
+    pd.DataFrame({"study": ["a", "b"], "estimate": [0.1, 0.2], "se": [0.1, 0.1],
+                  "status": ["withheld", "no_events"]}).to_csv(withheld, index=False)
+    assert main(["pool", str(withheld), "--json", "--quiet"]) == 1     # nothing to pool
+    assert _strict_json(capsys.readouterr().out)["error"]["type"] == "EstimationError"
+
+
+def test_did_you_mean_for_commands_and_options(files: dict[str, Path],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["poool", str(files["bcg"])]) == 2
+    assert "did you mean 'pool'?" in capsys.readouterr().err
+    assert main(["pool", str(files["bcg"]), "--methd", "DL"]) == 2
+    assert "did you mean --method" in capsys.readouterr().err
 
 def test_report_from_participant_data(files: dict[str, Path]) -> None:
     """The route shown in `report --help` and docs/getting-started.md (was an AttributeError)."""

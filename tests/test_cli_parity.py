@@ -66,5 +66,5 @@ def test_run_logrank_and_saving(hyp_csv: Path, tmp_path: Path,
                                            rel=1e-12)
     assert main(["run", str(hyp_csv), "--study", "trial", "--formula",
                  "Surv(time, event) ~ treat", "--saving", str(out), "--left-columns",
-                 "region", "--quiet"]) == 2
+                 "region", "--quiet", "--force"]) == 2
     assert "left column 'region'" in capsys.readouterr().err

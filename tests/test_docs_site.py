@@ -28,8 +28,8 @@ def _prose(path: Path) -> list[tuple[int, str]]:
 
 
 def list_without_blank_line(lines: list[tuple[int, str]]) -> list[int]:
-    """Lines where a list starts right after a paragraph line: GitHub shows a list,
-    Python-Markdown runs the items into the paragraph."""
+    """Lines starting like a list item right after a paragraph line: GitHub starts a
+    list there, Python-Markdown (the site) runs the line into the paragraph."""
     bad = []
     for (_, before), (number, line) in pairwise(lines):
         if (ITEM.match(line) and not line[0].isspace() and before.strip()
@@ -55,6 +55,7 @@ def test_the_checks_find_what_they_look_for() -> None:
 def test_page_renders_on_the_site(path: Path) -> None:
     lines = _prose(path)
     assert list_without_blank_line(lines) == [], (
-        f"{path.name}: put a blank line before the list at these lines")
+        f"{path.name}: a line starts like a list item after a paragraph line: put a blank "
+        "line before a list, or reflow the text so no line starts with '- ', '* ', '+ ', '1. '")
     assert bars_in_table_math(lines) == [], (
         f"{path.name}: '|' inside $...$ in a table row (use \\lvert ... \\rvert)")

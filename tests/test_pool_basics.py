@@ -119,7 +119,10 @@ def test_hts_and_metafor_prediction_intervals_differ_as_defined(frame):
 
 
 def test_non_convergence_is_reported_not_returned(frame, monkeypatch):
-    monkeypatch.setattr(tau2_module, "MAXITER", 1)
+    # one Fisher step, and a bracketed search that finds nothing (issue 12: it finds the
+    # maximum whenever there is one)
+    monkeypatch.setattr(tau2_module, "FISHER_ITER", 1)
+    monkeypatch.setattr(tau2_module, "_bracketed_root", lambda *args: None)
     with pytest.raises(ConvergenceError, match="did not converge"):
         ipd.pool(frame, method="REML")
 

@@ -4,6 +4,7 @@ mission command lines translated and run on the example data."""
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 from ipdmeta import datasets
 from ipdmeta.analysis import ipdmeta
+from ipdmeta.errors import InputError
 from ipdmeta.io import read_data
 from ipdmeta.pooling.metareg import metareg
 from ipdmeta.pooling.pool import pool
@@ -146,10 +148,11 @@ def test_cox_line_translates_to_expected_call() -> None:
                            "xticks": [0.2, 0.5, 1, 2], "box_scale": 0.3,
                            "text_fraction": 0.4}
     assert step.eform is True
-    assert step.python.splitlines()[0] == (
-        'res = ipd.ipdmeta(data, study="trial", formula="Surv(time, event) ~ treat + smk + '
+    assert step.python.splitlines()[:2] == [
+        'stset = data[~(data["time"] <= 0)]  # stset excludes records with time <= 0',
+        'res = ipd.ipdmeta(stset, study="trial", formula="Surv(time, event) ~ treat + smk + '
         'sbpi + age + bmi", model="cox", poolvar="treat", ties="breslow", method="REML", '
-        'ci="hksj")')
+        'ci="hksj")']
 
 
 def test_cox_line_runs_and_matches_the_python_call(tmp_path) -> None:
@@ -163,7 +166,7 @@ def test_cox_line_runs_and_matches_the_python_call(tmp_path) -> None:
     assert "HR" in step.output
     # the printed Python code does the same thing
     ns = {"ipd": _fake_ipd(), "data": data}
-    exec(step.python.splitlines()[0], ns)
+    exec("\n".join(step.python.splitlines()[:2]), ns)
     assert ns["res"].meta.overall.estimate == pytest.approx(res.meta.overall.estimate, abs=1e-12)
 
 
@@ -208,7 +211,7 @@ def test_logistic_line_saving_then_metareg(tmp_path) -> None:
         direct.loc["C(intervention)[T.mixed]", "estimate"], abs=1e-8)
     assert "exp(b)" in reg.output
     script = session.python()
-    assert 'res.aggregate.save("AD.dta", names="ipdmetan")' in script
+    assert 'res.aggregate.save("AD.dta", names="ipdmetan", overwrite=False)' in script
     assert 'ipd.metareg(data, "~ int_type2 + int_type3", estimate="_ES", se="_seES"' in script
 
 
@@ -281,6 +284,58 @@ def test_printed_script_reproduces_the_session(tmp_path, monkeypatch) -> None:
         last = session.run(line)
     script = session.python()
     assert script.startswith("import ipdmeta as ipd\n")
+    Path("AD.dta").unlink()   # the script runs as a fresh session (saving() has no replace)
     ns: dict = {"print": lambda *a, **k: None}
     exec(script.replace("import ipdmeta as ipd\n", ""), {**ns, "ipd": _fake_ipd()}, ns)
     pd.testing.assert_frame_equal(ns["res"].coef, last.result.coef)
+
+
+# ---------------------------------------------------------------- issue 12
+def test_stset_excludes_nonpositive_times_and_says_so(tmp_path) -> None:
+    data = datasets.load("hypertension")
+    data.loc[[0, 5, 9], "time"] = [0.0, -2.0, 0.0]
+    session = StataSession(data, stset=("time", "event"), workdir=tmp_path, graph_dir=None)
+    step = session.run("ipdmetan, study(trial) hr : stcox treat age")
+    assert any("3 record(s) with time <= 0 excluded" in n for n in step.notes)
+    direct = ipdmeta(data[data.time > 0], study="trial",
+                     formula="Surv(time, event) ~ treat + age", ties="breslow",
+                     method="common")
+    assert step.result.meta.overall.estimate == pytest.approx(direct.meta.overall.estimate,
+                                                               abs=1e-12)
+    ns = {"ipd": _fake_ipd(), "data": data}
+    exec(step.python, {**ns, "print": lambda *a, **k: None}, ns)
+    assert ns["res"].meta.overall.estimate == pytest.approx(direct.meta.overall.estimate,
+                                                             abs=1e-12)
+
+
+def test_saving_needs_replace_as_in_stata(tmp_path) -> None:
+    session = StataSession(datasets.load("weight_gain"), workdir=tmp_path, graph_dir=None)
+    line = "ipdmetan, study(studyid) saving(AD.dta) : regress final_wt trt baseline_wt"
+    session.run(line)
+    first = (tmp_path / "AD.dta").read_bytes()
+    with pytest.raises(InputError, match=r"file AD.dta already exists.*saving\(AD.dta, "
+                                         r"replace\)"):
+        session.run(line)
+    assert (tmp_path / "AD.dta").read_bytes() == first
+    session.run(line.replace("saving(AD.dta)", "saving(AD.dta, replace)"))
+    datasets.load("weight_gain").to_csv(tmp_path / "wg.csv", index=False)
+    session.run("use wg.csv, clear")
+    with pytest.raises(InputError, match="input of this analysis"):
+        session.run(line.replace("saving(AD.dta)", "saving(wg.csv, replace)"))
+
+
+def test_numlists_are_capped() -> None:
+    with pytest.raises(StataSyntaxError, match=r"makes 9,000,001 numbers, more than 1,000"):
+        translate("ipdmetan, study(trial) hr forest(xlab(0.1(0.0000001)1)) : stcox treat",
+                  stset=("time", "event"))
+    with pytest.raises(StataSyntaxError, match="more than 1,000"):
+        numlist("1/100000000")
+
+
+def test_study_missing_suboption_groups_missing_ids() -> None:
+    step = translate("ipdmetan, study(trial, missing) hr : stcox treat", stset=("time", "event"))
+    assert step.call["missing_study"] == "group"
+    data = datasets.load("hypertension")
+    data.loc[:19, "trial"] = None
+    res = StataSession(data, stset=("time", "event"), graph_dir=None).run(step.command).result
+    assert res.aggregate["study"].tolist()[-1] == "Missing"

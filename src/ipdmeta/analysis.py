@@ -181,7 +181,7 @@ def stage1_header(ad: AggregateData) -> list[str]:
     pooled = f"  pooled term: {ad.poolvar} ({ad.measure})"
     if ad.interaction:
         pooled += " — within-study interaction"
-    return [first, counts, pooled]
+    return [first, counts, pooled, *(f"  note: {note}" for note in ad.notes)]
 
 
 def _count(value: Any) -> str:

@@ -7,6 +7,7 @@ Example:
     True
 """
 
-from ipdmeta.cli.commands import jsonable, main
+from ipdmeta.cli.commands import main
+from ipdmeta.cli.helpers import jsonable
 
 __all__ = ["jsonable", "main"]

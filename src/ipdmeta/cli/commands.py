@@ -1,9 +1,15 @@
 """The ``ipdmeta`` command: two-stage IPD meta-analysis from the shell.
 
-Results go to standard output (the printed summary, or JSON with ``--json``);
-progress and errors go to standard error.  Exit codes: 0 success, 1 the analysis
-failed (for example no study could be estimated), 2 a usage error (unknown
-option, column or file; the message lists close matches).
+Results go to standard output (the printed summary, or JSON with ``--json``;
+then a failure is a JSON object ``{"error": {"type", "message", "exit_code",
+"command"}}`` on standard output too); progress and errors go to standard error.
+Exit codes: 0 success; 1 the analysis ran but failed (no study could be estimated
+or pooled: :class:`~ipdmeta.errors.EstimationError`; an estimator did not
+converge: :class:`~ipdmeta.errors.ConvergenceError`); 2 a usage error (unknown
+command, option, column or file -- the message lists close matches --, an invalid
+value, data that cannot be used as given: every other ipdmeta error).  Output files
+are checked before anything is computed: an input file is never written, an
+existing file is replaced only with ``--force``.
 
 Example:
     $ ipdmeta datasets hypertension --out hyp.csv
@@ -22,249 +28,44 @@ Example:
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
-import math
 import os
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from ipdmeta.cli.helpers import (
+    UsageError,
+    check_columns,
+    check_outputs,
+    check_pool_options,
+    command_line,
+    draw_forest,
+    dumps,
+    emit,
+    forest_kwargs,
+    ipdmeta_stage2,
+    pool_kwargs,
+    progress,
+    python_call,
+    read_aggregate_table,
+    read_table,
+    result_dict,
+    summary_kwargs,
+)
 from ipdmeta.cli.logs import command_output
 from ipdmeta.cli.parser import build_parser
-from ipdmeta.errors import IpdMetaError, SpecificationError
+from ipdmeta.errors import (
+    ConvergenceError,
+    EstimationError,
+    IpdMetaError,
+    SpecificationError,
+)
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """The command line asks for something that does not exist (file, column, option)."""
-
-
-# ---------------------------------------------------------------------------- helpers
-def jsonable(obj: Any) -> Any:
-    """``obj`` as plain JSON values: NaN and infinities -> None, numpy -> Python, frames
-    -> lists of records, tuples -> lists.
-
-    Example:
-        >>> jsonable({"a": float("nan"), "b": np.int64(2), "c": (1.5, np.inf)})
-        {'a': None, 'b': 2, 'c': [1.5, None]}
-    """
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, pd.DataFrame):
-        return jsonable(obj.to_dict(orient="records"))
-    if isinstance(obj, pd.Series | np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if obj is None or obj is pd.NA or obj is pd.NaT:
-        return None
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, bool | int | str):
-        return obj
-    if isinstance(obj, Path | pd.Timestamp):
-        return str(obj)
-    if hasattr(obj, "to_dict"):
-        return jsonable(obj.to_dict())
-    return str(obj)
-
-
-def dumps(obj: Any) -> str:
-    """Strict JSON text of ``obj`` (via :func:`jsonable`)."""
-    return json.dumps(jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False)
-
-
-def result_dict(result: Any) -> dict[str, Any]:
-    """A result object as a dictionary (``to_dict()``; both stages for ``ipdmeta()``)."""
-    if hasattr(result, "aggregate") and hasattr(result, "meta"):
-        if hasattr(result, "to_dict"):
-            return result.to_dict()
-        ad = result.aggregate
-        return {"stage1": {**ad.metadata(), "studies": ad.to_frame()},
-                "stage2": result.meta.to_dict()}
-    return result.to_dict()
-
-
-def progress(args: argparse.Namespace, message: str) -> None:
-    """A progress line on standard error (not with ``--quiet``)."""
-    if not getattr(args, "quiet", False):
-        print(f"ipdmeta: {message}", file=sys.stderr, flush=True)
-
-
-def check_columns(frame: pd.DataFrame, wanted: dict[str, Any], what: str = "the data") -> None:
-    """Refuse names that are not columns of ``frame``, listing close matches."""
-    columns = [str(c) for c in frame.columns]
-    for role, names in wanted.items():
-        for name in [names] if isinstance(names, str) else list(names or []):
-            if name in columns:
-                continue
-            close = difflib.get_close_matches(name, columns, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise UsageError(f"{role} column {name!r} is not in {what}{hint} (columns: "
-                             f"{', '.join(columns)})")
-
-
-def read_table(path: str) -> pd.DataFrame:
-    """Read a data file, turning a missing file or unknown suffix into a usage error."""
-    from ipdmeta.io import read_data
-    p = Path(path)
-    if not p.exists():
-        raise UsageError(f"file {path!r} does not exist")
-    try:
-        return read_data(p)
-    except IpdMetaError as err:
-        raise UsageError(str(err)) from err
-
-
-SUMMARY_ARGS = ("events", "n", "nonevents", "means", "sds", "time", "cor")
-
-
-def summary_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Summary-data columns and correction options given on the command line (two
-    columns become a (treatment, control) pair); empty without summary data."""
-    out: dict[str, Any] = {}
-    for key in SUMMARY_ARGS:
-        cols = getattr(args, key, None)
-        if cols:
-            if len(cols) > 2:
-                raise UsageError(f"--{key} takes one column (one group) or two "
-                                 f"(treatment control), not {len(cols)}")
-            out[key] = tuple(cols) if len(cols) == 2 else cols[0]
-    if not out:
-        return out
-    if args.measure is None:
-        raise UsageError("summary data need --measure (e.g. OR, RR, RD, SMD, MD, PLO)")
-    for key in ("correction", "drop_double_zero"):
-        if getattr(args, key, None) is not None:
-            out[key] = getattr(args, key)
-    if args.to != "only0":
-        out["to"] = args.to
-    if args.correction_type != "constant":
-        out["correction_type"] = args.correction_type
-    return out
-
-
-def read_aggregate_table(args: argparse.Namespace) -> Any:
-    """The per-study table of pool/metareg/forest: ipdmeta's saved AggregateData when the
-    columns are not named, otherwise the plain table."""
-    frame = read_table(args.data)
-    summary = summary_kwargs(args)
-    if summary:
-        check_columns(frame, {k: v for k, v in summary.items() if k in SUMMARY_ARGS}
-                      | {"study": args.study, "by": getattr(args, "by", None)})
-        return frame
-    names = [args.estimate, args.se, args.variance]
-    if not any(names) and ("_ES" in frame.columns or {"estimate", "se"} <= set(frame.columns)):
-        from ipdmeta.stage1.table import read_aggregate
-        return read_aggregate(args.data)
-    check_columns(frame, {"estimate": args.estimate, "se": args.se,
-                          "variance": args.variance, "study": args.study,
-                          "by": getattr(args, "by", None)})
-    return frame
-
-
-def _extra_pool_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The stage-2 options beyond method/ci/level/pi/tau2_ci that differ from pool()'s defaults."""
-    given = {"pi_level": args.pi_level, "I2": args.i2 if args.i2 != "tau2" else None,
-             "reps": args.reps if args.reps != 1000 else None, "seed": args.boot_seed,
-             "npts": args.n_column}
-    return {k: v for k, v in given.items() if v is not None}
-
-
-def _check_pool_options(args: argparse.Namespace) -> None:
-    from ipdmeta.pooling.options import SPEC_OPTIONS, make_spec
-    from ipdmeta.pooling.summary_data import count_method
-    method = args.method
-    if count_method(method) is not None:
-        if not getattr(args, "events", None):
-            raise UsageError(f"--method {method} pools 2x2 tables: give --events T C and "
-                             "--n T C (or --nonevents T C) with --measure OR, RR or RD")
-        method = "common"
-    extra = _extra_pool_options(args) if hasattr(args, "i2") else {}
-    try:
-        make_spec(method, args.ci, args.level, args.pi, args.tau2_ci,
-                  **{k: v for k, v in extra.items() if k in SPEC_OPTIONS})
-    except IpdMetaError as err:
-        raise UsageError(str(err)) from err
-
-
-def pool_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Stage-2 keyword arguments of ``pool()`` from the command line."""
-    _check_pool_options(args)
-    return {"method": args.method, "ci": args.ci, "level": args.level, "pi": args.pi,
-            "tau2_ci": args.tau2_ci, "by": args.by, **_extra_pool_options(args)}
-
-
-def ipdmeta_stage2(args: argparse.Namespace) -> dict[str, Any]:
-    """Stage-2 keyword arguments of ``ipdmeta()``: the others go in ``pool_options``."""
-    kwargs = pool_kwargs(args)
-    extra = {k: kwargs.pop(k) for k in list(kwargs) if k in _extra_pool_options(args)}
-    return {**kwargs, **({"pool_options": extra} if extra else {})}
-
-
-def forest_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Forest-plot keyword arguments from the command line (only those given)."""
-    out: dict[str, Any] = {}
-    for key in ("xlabel", "xticks", "effect", "box_scale", "text_fraction", "spacing",
-                "left_columns", "right_columns", "title"):
-        value = getattr(args, key, None)
-        if value is not None:
-            out[key] = value
-    if getattr(args, "favours", None):
-        out["favours"] = tuple(args.favours)
-    if getattr(args, "no_overall", False):
-        out["overall"] = False
-    if getattr(args, "no_subtotals", False):
-        out["subtotals"] = False
-    if getattr(args, "counts", False):
-        out["counts"] = True
-    if getattr(args, "group_names", None):
-        out["group_names"] = tuple(args.group_names)
-    if args.eform is not None:
-        out["eform"] = args.eform
-    return out
-
-
-def draw_forest(args: argparse.Namespace, result: Any, path: str) -> None:
-    """Draw and save the forest plot, checking the text columns first."""
-    options = forest_kwargs(args)
-    meta = getattr(result, "meta", result)
-    check_columns(meta.data, {"left": options.get("left_columns"),
-                              "right": options.get("right_columns")}, "the per-study table")
-    fig = result.forest(**options, path=path, dpi=args.dpi)
-    fig.clf()
-    progress(args, f"forest plot written to {path}")
-
-
-def command_line(argv: Sequence[str] | None) -> str:
-    """The command as typed (quoted for a POSIX shell)."""
-    return "ipdmeta " + shlex.join(list(sys.argv[1:] if argv is None else argv))
-
-
-def python_call(name: str, data: str, kwargs: dict[str, Any], extra: str = "") -> str:
-    """The Python code equivalent to a CLI analysis."""
-    from ipdmeta.stata.codegen import py
-    given = {k: v for k, v in kwargs.items() if v is not None}
-    args = ", ".join(f"{k}={py(v)}" for k, v in given.items())
-    return (f"import ipdmeta as ipd\n\ndata = ipd.read_data({py(data)})\n"
-            f"res = ipd.{name}(data{extra}, {args})\nprint(res.summary())\n")
-
-
-def emit(args: argparse.Namespace, result: Any, payload: dict[str, Any] | None = None) -> None:
-    """Print the result: its summary, or JSON with ``--json``."""
-    if args.json:
-        print(dumps({**(payload or {}), "result": result_dict(result)}))
-    else:
-        print(result.summary(eform=args.eform) if args.eform is not None else result.summary())
 
 
 # ---------------------------------------------------------------------------- commands
@@ -312,10 +113,12 @@ def aggregate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_site(args: argparse.Namespace) -> int:
     """``ipdmeta site``: stage 1 at one site, writing only shareable per-study results."""
     from ipdmeta.stage1.site import DisclosureRules, site_stage1
+    check_outputs(args, {"--out": args.out}, [args.data])
     frame = read_table(args.data)
     s1 = {k: v for k, v in stage1_kwargs(args, frame).items() if v is not None}
     rules = DisclosureRules(args.min_participants, args.min_events, not args.no_counts)
-    payload = site_stage1(frame, site=args.site, out=args.out, rules=rules, **s1)
+    payload = site_stage1(frame, site=args.site, out=args.out, rules=rules,
+                          overwrite=args.force, **s1)
     for w in payload["withheld"]:
         progress(args, f"{w['study']}: {w['reason']}")
     shared = sum(r["status"] == "ok" for r in payload["studies"])
@@ -333,6 +136,9 @@ def cmd_site(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     """``ipdmeta run``: both stages on participant data."""
     from ipdmeta.analysis import ipdmeta
+    check_outputs(args, {"--save": args.save, "--saving": args.saving,
+                         "--forest": args.forest, "--report": args.report},
+                  [args.data, args.aggregate])
     frame = read_table(args.data)
     progress(args, f"read {args.data}: {len(frame)} rows, {frame.shape[1]} columns")
     s1 = stage1_kwargs(args, frame)
@@ -347,7 +153,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   **aggregate_kwargs(args))
     files: dict[str, str] = {}
     if args.save:
-        files["aggregate"] = str(res.aggregate.save(args.save, names=args.names))
+        files["aggregate"] = str(res.aggregate.save(args.save, names=args.names,
+                                                   overwrite=args.force))
         progress(args, f"aggregate data saved to {args.save} (names: {args.names})")
     if args.saving:
         shown = {"left_columns": args.left_columns or (), "right_columns":
@@ -385,6 +192,7 @@ def _site_files(paths: list[str]) -> bool:
 def cmd_pool(args: argparse.Namespace) -> int:
     """``ipdmeta pool``: stage 2 on a table of study estimates, or on site files."""
     from ipdmeta.pooling.pool import pool
+    check_outputs(args, {"--forest": args.forest, "--report": args.report}, args.data)
     if _site_files(args.data):
         from ipdmeta.stage1.site import read_site_results
         data = read_site_results(args.data)
@@ -408,6 +216,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
 def cmd_forest(args: argparse.Namespace) -> int:
     """``ipdmeta forest``: pool a table and draw its forest plot."""
     from ipdmeta.pooling.pool import pool
+    check_outputs(args, {"--out": args.out}, [args.data])
     data = read_aggregate_table(args)
     res = pool(data, **pool_kwargs(args), estimate=args.estimate, se=args.se,
                variance=args.variance, study=args.study, measure=args.measure,
@@ -432,7 +241,7 @@ def cmd_metareg(args: argparse.Namespace) -> int:
     except SpecificationError as err:
         raise UsageError(str(err)) from err
     check_columns(frame, {"moderator": list(moderators)})
-    _check_pool_options(args)
+    check_pool_options(args)
     kwargs = {"estimate": args.estimate, "se": args.se, "variance": args.variance,
               "study": args.study, "method": args.method, "ci": args.ci, "level": args.level,
               "permutations": args.permutations, "seed": args.seed,
@@ -451,6 +260,7 @@ def cmd_metareg(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """``ipdmeta report``: an HTML report of ``run`` (with --formula) or ``pool``."""
     from ipdmeta.report.html import ReportSection, write_report
+    check_outputs(args, {"--out": args.out}, [args.data, getattr(args, "aggregate", None)])
     sections = []
     res: Any    # IPDMetaResult (--formula) or MetaResult
     if args.formula:
@@ -493,9 +303,12 @@ def cmd_stata(args: argparse.Namespace) -> int:
     from ipdmeta.stata.session import StataSession
     lines = list(args.commands)
     if args.do:
+        if not Path(args.do).is_file():
+            raise UsageError(f"--do file {args.do!r} does not exist")
         lines = read_do_file(args.do) + lines
     if not lines:
         raise UsageError("give a Stata command line (in quotes) or --do FILE")
+    check_outputs(args, {"--python": args.python}, [args.data, args.do])
     data = read_table(args.data) if args.data else None
     out = Path(args.out)
     session = StataSession(data, stset=tuple(args.stset) if args.stset else None, workdir=out,
@@ -531,7 +344,7 @@ def cmd_stata(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """``ipdmeta demo``: the three example analyses into an output folder."""
     from ipdmeta.cli.demo import run_demo
-    files = run_demo(Path(args.out), quiet=args.quiet or args.json)
+    files = run_demo(Path(args.out), quiet=args.quiet or args.json, overwrite=args.force)
     if args.json:
         print(dumps({"files": [str(f) for f in files]}))
     return EXIT_OK
@@ -555,6 +368,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
         return EXIT_OK
+    text = frame.to_csv(index=False)
+    if Path(args.out).suffix.lower() == ".csv" and Path(args.out).is_file() \
+            and Path(args.out).read_text(encoding="utf-8", errors="replace") == text:
+        progress(args, f"{args.out} already holds {args.name}: nothing to write")
+        return EXIT_OK   # the same bytes: nothing would be lost or changed
+    check_outputs(args, {"--out": args.out})
     suffix = Path(args.out).suffix.lower()
     writers = {".csv": lambda p: frame.to_csv(p, index=False),
                ".dta": lambda p: frame.to_stata(p, write_index=False, version=118),
@@ -571,6 +390,7 @@ def cmd_ipdover(args: argparse.Namespace) -> int:
     from ipdmeta.ipdover import ipdover
     if not args.formula:
         raise UsageError("give --formula, e.g. \"Surv(time, event) ~ treat\"")
+    check_outputs(args, {"--save": args.save, "--forest": args.forest}, [args.data])
     frame = read_table(args.data)
     check_columns(frame, {"over": args.over})
     s1 = {k: v for k, v in stage1_kwargs(args, frame).items()
@@ -617,22 +437,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         with command_output(args):
             return args.func(args)
     except (UsageError, StataSyntaxError) as err:
-        print(f"{where}: error: {err}", file=sys.stderr)
-        print(f"(see: ipdmeta {args.command} --help)", file=sys.stderr)
-        return EXIT_USAGE
+        return _fail(args, err, EXIT_USAGE, f"{where}: error: {err}\n"
+                                            f"(see: ipdmeta {args.command} --help)")
+    except (EstimationError, ConvergenceError) as err:
+        return _fail(args, err, EXIT_FAILURE, f"{where}: analysis failed: {err}")
     except IpdMetaError as err:
-        print(f"{where}: analysis failed: {err}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _fail(args, err, EXIT_USAGE, f"{where}: error: {err}")
     except BrokenPipeError:                      # e.g. `ipdmeta ... | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     except OSError as err:
-        print(f"{where}: error: {err}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _fail(args, err, EXIT_FAILURE, f"{where}: error: {err}")
     except Exception as err:
         if args.debug:
             raise
-        print(f"{where}: unexpected error ({type(err).__name__}: {err}); rerun with --debug "
-              "for the traceback and please report it", file=sys.stderr)
-        return EXIT_FAILURE
+        return _fail(args, err, EXIT_FAILURE,
+                     f"{where}: unexpected error ({type(err).__name__}: {err}); rerun with "
+                     "--debug for the traceback and please report it")
+
+
+def _fail(args: argparse.Namespace, err: BaseException, code: int, text: str) -> int:
+    """Report a failure on standard error (and as JSON on standard output with --json)."""
+    print(text, file=sys.stderr)
+    if getattr(args, "json", False):
+        print(dumps({"error": {"type": type(err).__name__, "message": str(err),
+                               "exit_code": code, "command": args.command}}))
+    return code

@@ -32,6 +32,7 @@ from typing import Any
 
 from ipdmeta import datasets
 from ipdmeta.analysis import ipdmeta
+from ipdmeta.io.output import output_path
 from ipdmeta.pooling.metareg import metareg
 from ipdmeta.report.html import ReportSection, write_report
 from ipdmeta.stage1.table import read_aggregate
@@ -69,14 +70,26 @@ def _call(name: str, kwargs: dict[str, Any], forest: dict[str, Any]) -> str:
             f"res.forest({fargs}, path={py(name + '_forest.png')})\n")
 
 
-def run_demo(out: Path, quiet: bool = False) -> list[Path]:
+def demo_files(out: Path) -> list[Path]:
+    """The files :func:`run_demo` writes into ``out``."""
+    names = [f"{name}_{part}" for name, *_ in ANALYSES
+             for part in ("summary.txt", "forest.png", "stage1.csv")]
+    names += ["weight_gain_binary_AD.dta", "weight_gain_binary_metareg.txt", "report.html"]
+    return [Path(out) / n for n in names]
+
+
+def run_demo(out: Path, quiet: bool = False, overwrite: bool = True) -> list[Path]:
     """Run the three example analyses; write summaries, plots, data and a report to ``out``.
 
     Summaries are printed on standard output and progress on standard error
-    unless ``quiet``.  Returns the files written.
+    unless ``quiet``.  With ``overwrite=False`` an existing file of the demo in
+    ``out`` is an :class:`~ipdmeta.errors.InputError` (before anything runs).
+    Returns the files written.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for path in demo_files(out):
+        output_path(path, overwrite=overwrite, interface="cli", what="demo file")
     files: list[Path] = []
     sections: list[ReportSection] = []
 

@@ -10,8 +10,12 @@ Example:
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
+import re
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 MAIN_EPILOG = """\
 examples:
@@ -29,8 +33,12 @@ examples:
       --forest over.png
   ipdmeta demo --out output
 
-exit codes: 0 success, 1 the analysis failed, 2 usage error.
-Results go to stdout (--json for scripts), progress and errors to stderr.
+exit codes: 0 success; 1 the analysis ran but failed (no study could be estimated or
+pooled, an estimator did not converge); 2 usage error (unknown command, option, column
+or file; an invalid value; data that cannot be used as given).
+Results go to stdout (--json for scripts: a failure is then a JSON object {"error": ...}
+on stdout), progress and errors to stderr.  Existing files are replaced only with --force,
+and input files never.
 """
 
 EPILOGS = {
@@ -111,6 +119,64 @@ logistic on weight_gain_binary with subgroups and a meta-regression) and writes
 summaries, forest plots, aggregate data and report.html into the folder.
 """,
 }
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for mistyped commands and options, and a JSON error
+    object on standard output when ``--json`` is on the command line."""
+
+    root: Parser                                   # a sub-command's parser: the main one
+    subcommands: dict[str, argparse.ArgumentParser]  # the main parser: its sub-commands
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self.argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_args(self.argv, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        root = getattr(self, "root", self)
+        argv = getattr(root, "argv", [])
+        message += suggestion(message, root, argv)
+        if "--json" in argv:
+            print(json.dumps({"error": {"type": "UsageError", "message": message,
+                                        "exit_code": 2}}, indent=2))
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def suggestion(message: str, root: argparse.ArgumentParser, argv: list[str]) -> str:
+    """"; did you mean ...?" for an invalid choice or unrecognised options, else ""."""
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if m:
+        choices = [c.strip(" '\"") for c in m.group(2).split(",")]
+        close = difflib.get_close_matches(m.group(1), choices, n=3, cutoff=0.5)
+        return f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    m = re.search(r"unrecognized arguments: (.*)", message)
+    if not m:
+        return ""
+    sub = getattr(root, "subcommands", {})
+    command = next((a for a in argv if a in sub), None)
+    options = [o for a in (sub[command] if command else root)._actions
+               for o in a.option_strings]
+    hints = []
+    for token in m.group(1).split():
+        if token.startswith("-"):
+            close = difflib.get_close_matches(token.split("=")[0], options, n=2, cutoff=0.6)
+            if close:
+                hints.append(f"{' or '.join(close)} (for {token})")
+    return f"; did you mean {', '.join(hints)}?" if hints else ""
+
+
+def _permutations(text: str) -> int:
+    value = int(text)
+    if value != 0 and value < 2:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of permutations (0 for none, "
+                                         "or at least 2)")
+    return value
+
+
+def _force(p: Any) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace output files that exist (input files are never replaced)")
 
 
 def _stage1(p: argparse.ArgumentParser, required: bool = True) -> None:
@@ -243,7 +309,7 @@ def _forest(p: argparse.ArgumentParser, path: str | None = "--forest") -> None:
     g.add_argument("--dpi", type=int, default=200, help="resolution of PNG files (200)")
 
 
-def _output(p: argparse.ArgumentParser, eform: bool = True) -> None:
+def _output(p: argparse.ArgumentParser, eform: bool = True, writes: bool = True) -> None:
     g = p.add_argument_group("output")
     if eform:
         g.add_argument("--eform", action=argparse.BooleanOptionalAction, default=None,
@@ -253,13 +319,15 @@ def _output(p: argparse.ArgumentParser, eform: bool = True) -> None:
                    help="no progress messages or bars on stderr (errors only)")
     g.add_argument("--debug", action="store_true",
                    help="show debug messages and the tracebacks of internal errors")
+    if writes:
+        _force(g)
 
 
 def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
                  ) -> argparse.ArgumentParser:
     """The ``ipdmeta`` parser; ``commands`` maps sub-command names to their functions."""
     fmt = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ipdmeta", formatter_class=fmt, epilog=MAIN_EPILOG,
         description="Two-stage individual participant data (IPD) meta-analysis: "
                     "Stata's ipdmetan / metan / metareg in Python.")
@@ -272,7 +340,11 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
                            epilog=EPILOGS.get(name), formatter_class=fmt, **kw)
         if name in commands:
             p.set_defaults(func=commands[name])
+        p.root = parser
+        parser.subcommands[name] = p
         return p
+
+    parser.subcommands = {}
 
     p = add("run", "both stages on participant data (csv, dta, parquet, xlsx)")
     p.add_argument("data", help="participant data file")
@@ -322,9 +394,10 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     p.add_argument("formula", help='moderators, e.g. "~ C(intervention) + year"')
     _aggregate(p)
     _stage2(p, ci="hksj", by=False)
-    p.add_argument("--permutations", type=int, help="permutation test arrangements")
+    p.add_argument("--permutations", type=_permutations,
+                   help="permutation test arrangements (0: none, else at least 2)")
     p.add_argument("--seed", type=int, help="random seed of the permutation test")
-    _output(p)
+    _output(p, writes=False)
 
     p = add("forest", "draw the forest plot of a table of study estimates")
     p.add_argument("data", help="one row per study")

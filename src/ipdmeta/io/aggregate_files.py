@@ -4,8 +4,14 @@ The functions here know formats, not models: :func:`write_table` writes a
 DataFrame and a metadata dictionary (the model description of
 :class:`ipdmeta.stage1.AggregateData`), :func:`read_table` gives both back.
 JSON and Parquet keep the metadata and the column types; a ``.dta`` file keeps
-them in its notes (``notes list`` in Stata) and data label; a CSV file is plain
-(columns only).  :func:`with_names` / :func:`from_names` map between ipdmeta's
+them in its notes (``notes list`` in Stata) and data label (with the cells of missing
+text, which Stata stores as ""); a CSV file keeps text and numbers apart by quoting
+(:mod:`ipdmeta.io.typed_csv`) but has no other metadata.  Every format gives back
+the same labels, values and types (a CSV gives dates and categoricals back as text),
+or the save is refused with an :class:`~ipdmeta.errors.InputError`: infinite values
+in a ``.dta`` file, text and numbers mixed in one column (except in JSON, and except
+the study column, which is then written as text), value labels beyond Stata's 32,000
+bytes.  :func:`with_names` / :func:`from_names` map between ipdmeta's
 column names and those of Stata's ``ipdmetan`` results set (``_ES``, ``_seES``
 ...).
 
@@ -21,9 +27,10 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
-from io import BytesIO
+from io import BytesIO, StringIO
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +41,11 @@ from pandas.io.stata import (  # type: ignore[attr-defined]  # StataWriterUTF8: 
     StataWriterUTF8,
 )
 
-from ipdmeta.errors import InputError
+from ipdmeta.errors import InputError, IpdMetaError
+from ipdmeta.io.data import read_text
+from ipdmeta.io.labels import study_key
+from ipdmeta.io.output import writing
+from ipdmeta.io.typed_csv import MalformedCSVError, parse_typed_csv, typed_csv_text
 
 #: ipdmeta column -> ipdmetan results-set variable
 IPDMETAN_NAMES = {"study": "_STUDY", "estimate": "_ES", "se": "_seES", "ci_low": "_LCI",
@@ -45,6 +56,8 @@ FORMATS = {".csv": "csv", ".dta": "dta", ".parquet": "parquet", ".pq": "parquet"
 #: the tag of the metadata note of a .dta file (and the JSON / Parquet key)
 META_TAG = "ipdmeta-metadata"
 STATA_STR_MAX = 2045
+#: the longest value label (bytes) of a Stata 118 file
+STATA_LABEL_MAX = 32_000
 STATA_NAME_MAX = 32
 _LABELS = {"study": "Study", "estimate": "Estimate (analysis scale)", "se": "Standard error",
            "ci_low": "Lower confidence limit", "ci_high": "Upper confidence limit",
@@ -100,11 +113,15 @@ def format_of(path: Path) -> str:
 
 # ---------------------------------------------------------------------- csv / json / parquet
 def _write_csv(frame: pd.DataFrame, path: Path, meta: dict) -> None:
-    frame.to_csv(path, index=False)
+    path.write_text(typed_csv_text(frame), encoding="utf-8")
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, dict]:
-    return pd.read_csv(path, keep_default_na=False, na_values=[""]), {}
+    text = read_text(path)
+    try:
+        return parse_typed_csv(text), {}
+    except MalformedCSVError:   # not well-formed for the typed reader: pandas' lenient reading
+        return pd.read_csv(StringIO(text), keep_default_na=False, na_values=[""]), {}
 
 
 def _plain(value: Any) -> Any:
@@ -118,17 +135,34 @@ def _plain(value: Any) -> Any:
 
 
 def _write_json(frame: pd.DataFrame, path: Path, meta: dict) -> None:
+    data, infinite = {}, {}
+    for c in frame.columns:
+        values = [_plain(v) for v in frame[c].tolist()]
+        inf = {i: ("inf" if v > 0 else "-inf") for i, v in enumerate(values)
+               if isinstance(v, float) and math.isinf(v)}
+        if inf:
+            infinite[str(c)] = {str(i): sign for i, sign in inf.items()}
+            values = [None if i in inf else v for i, v in enumerate(values)]
+        data[str(c)] = values
     doc = {"format": "ipdmeta aggregate data", META_TAG: meta,
-           "columns": [str(c) for c in frame.columns],
-           "data": {str(c): [_plain(v) for v in frame[c].tolist()] for c in frame.columns}}
+           "columns": [str(c) for c in frame.columns], "data": data}
+    if infinite:
+        doc["infinite"] = infinite
     path.write_text(json.dumps(doc, indent=1, allow_nan=False), encoding="utf-8")
 
 
 def _read_json(path: Path) -> tuple[pd.DataFrame, dict]:
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc = json.loads(read_text(path))
     if isinstance(doc, dict) and "data" in doc:
         frame = pd.DataFrame(doc["data"], columns=doc.get("columns"))
+        for col, cells in (doc.get("infinite") or {}).items():
+            frame[col] = frame[col].astype(object)
+            for i, sign in cells.items():
+                frame.at[int(i), col] = float(sign)
         return frame, doc.get(META_TAG) or {}
+    if not isinstance(doc, list | dict):
+        raise InputError(f"{path.name!r} holds a JSON {type(doc).__name__}, not a table: "
+                         "write a list of rows or an ipdmeta aggregate-data file")
     return pd.DataFrame(doc), {}
 
 
@@ -182,11 +216,6 @@ def stata_names(columns: list[str]) -> dict[str, str]:
     return out
 
 
-def _truncate_utf8(text: str, limit: int) -> str:
-    raw = text.encode("utf-8")
-    return text if len(raw) <= limit else raw[:limit].decode("utf-8", errors="ignore")
-
-
 class _NotesWriter(StataWriterUTF8):
     """pandas' dta 118 writer that also writes ``_dta`` notes (Stata characteristics)."""
 
@@ -235,19 +264,34 @@ def read_dta_notes(path: str | Path) -> list[str]:
     return [notes[i] for i in sorted(notes)]
 
 
-def _dta_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[int, str]]]:
-    """Stata-ready copy: text as short strings, nullable ints as floats, bools as bytes.
+def _dta_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[int, str]],
+                                             list[str]]:
+    """Stata-ready copy: text as strings (``strL`` beyond 2045 bytes), nullable ints as
+    floats, bools as bytes; the value labels and the ``strL`` columns.
 
-    A text ``_STUDY`` becomes 1, 2, ... with value labels (as in ipdmetan).
+    A text ``_STUDY`` becomes 1, 2, ... with value labels (as in ipdmetan).  Infinite
+    values (Stata has none) and value labels beyond Stata's 32,000 bytes are refused.
     """
     out = frame.copy()
     value_labels: dict[str, dict[int, str]] = {}
+    strl: list[str] = []
     for col in out.columns:
         s = out[col]
+        if pd.api.types.is_float_dtype(s) and np.isinf(s.to_numpy(dtype=float)).any():
+            rows = np.flatnonzero(np.isinf(s.to_numpy(dtype=float)))
+            raise InputError(f"column {col!r} has infinite values (row(s) "
+                             f"{', '.join(map(str, rows[:5]))}), which a Stata .dta file "
+                             "cannot store; replace them (e.g. with missing) or save as "
+                             ".json or .parquet")
         if isinstance(s.dtype, pd.CategoricalDtype):
             continue
         if col == "_STUDY" and not pd.api.types.is_numeric_dtype(s):
             codes, labels = pd.factorize(s.astype(str))
+            long = [v for v in labels if len(str(v).encode("utf-8")) > STATA_LABEL_MAX]
+            if long:
+                raise InputError(f"study label {long[0][:40]!r}... is longer than the "
+                                 f"{STATA_LABEL_MAX:,} bytes of a Stata value label; shorten "
+                                 "it or save with names='ipdmeta' (a strL column)")
             out[col] = (codes + 1).astype("int32")
             value_labels[col] = {i + 1: str(v) for i, v in enumerate(labels)}
         elif pd.api.types.is_bool_dtype(s):
@@ -257,17 +301,23 @@ def _dta_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[int, s
             out[col] = s.astype("float64")
         elif not pd.api.types.is_numeric_dtype(s) and \
                 not pd.api.types.is_datetime64_any_dtype(s):
-            out[col] = [_truncate_utf8("" if v is None or v is pd.NA or
-                                       (isinstance(v, float) and np.isnan(v)) else str(v),
-                                       STATA_STR_MAX) for v in s]
-    return out, value_labels
+            out[col] = ["" if _plain(v) is None else str(v) for v in s]
+            if any(len(v.encode("utf-8")) > STATA_STR_MAX for v in out[col]):
+                strl.append(col)
+    return out, value_labels, strl
 
 
 def _write_dta(frame: pd.DataFrame, path: Path, meta: dict) -> None:
     names = stata_names([str(c) for c in frame.columns])
     renamed = {new: old for old, new in names.items() if new != old}
-    meta = {**meta, "stata_names": renamed}
-    data, value_labels = _dta_frame(frame)
+    missing_text = {str(c): np.flatnonzero(frame[c].isna().to_numpy()).tolist()
+                    for c in frame.columns
+                    if not pd.api.types.is_numeric_dtype(frame[c])
+                    and not pd.api.types.is_datetime64_any_dtype(frame[c])
+                    and not isinstance(frame[c].dtype, pd.CategoricalDtype)
+                    and frame[c].isna().any()}
+    meta = {**meta, "stata_names": renamed, "missing_text": missing_text}
+    data, value_labels, strl = _dta_frame(frame)
     data = data.rename(columns=names)
     labels = {names[c]: _LABELS.get(c, c)[:80] for c in frame.columns}
     for ipd_name, stata_name in IPDMETAN_NAMES.items():
@@ -282,6 +332,7 @@ def _write_dta(frame: pd.DataFrame, path: Path, meta: dict) -> None:
     data_label = f"ipdmeta: {meta.get('measure') or 'estimate'} of {show('poolvar')}"[:80]
     _NotesWriter(path, data, write_index=False, data_label=data_label, variable_labels=labels,
                  value_labels={names[c]: v for c, v in value_labels.items()},
+                 convert_strl=[names[c] for c in strl],
                  notes=(human, f"{META_TAG}: {json.dumps(meta)}")).write_file()
 
 
@@ -291,7 +342,12 @@ def _read_dta(path: Path) -> tuple[pd.DataFrame, dict]:
     for note in read_dta_notes(path):
         if note.startswith(META_TAG + ":"):
             meta = json.loads(note[len(META_TAG) + 1:])
-    return frame.rename(columns=meta.get("stata_names") or {}), meta
+    frame = frame.rename(columns=meta.get("stata_names") or {})
+    for col, rows in (meta.get("missing_text") or {}).items():   # Stata has no missing text
+        if col in frame.columns:
+            frame[col] = frame[col].astype(object)
+            frame.loc[frame.index[rows], col] = None
+    return frame, meta
 
 
 WRITERS = {"csv": _write_csv, "json": _write_json, "parquet": _write_parquet,
@@ -300,16 +356,78 @@ READERS = {"csv": _read_csv, "json": _read_json, "parquet": _read_parquet, "dta"
 
 
 
+def mixed_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns holding both text and non-text values (e.g. ``1`` and ``"1"``).
+
+    Example:
+        >>> mixed_columns(pd.DataFrame({"a": [1, "1"], "b": ["x", None], "c": [1.0, 2.0]}))
+        ['a']
+    """
+    out = []
+    for col in frame.columns:
+        if frame[col].dtype != object:
+            continue
+        kinds = {isinstance(v, str) for v in frame[col].tolist() if _plain(v) is not None}
+        if len(kinds) > 1:
+            out.append(col)
+    return out
+
+
+def _typed(frame: pd.DataFrame, fmt: str) -> pd.DataFrame:
+    """The frame ready for ``fmt``: a study column that mixes numbers and text is written
+    as text (labels are matched as text, :mod:`ipdmeta.io.labels`); any other mixed
+    column is refused except in JSON, which keeps each value's type."""
+    mixed = mixed_columns(frame)
+    study = [c for c in mixed if c in ("study", "_STUDY", "_LABELS")]
+    if study:
+        frame = frame.assign(**{c: [v if isinstance(v, str) or _plain(v) is None
+                                    else study_key(v) for v in frame[c]] for c in study})
+    other = [c for c in mixed if c not in study]
+    if other and fmt != "json":
+        raise InputError(f"column(s) {', '.join(map(repr, other))} mix numbers and text, which "
+                         f"a .{fmt} file cannot keep apart; make each column one type (e.g. "
+                         "frame[col].astype(str)) or save as .json")
+    return frame
+
+
 def write_table(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> None:
-    """Write ``frame`` and its metadata to ``path`` in the format of its suffix."""
+    """Write ``frame`` and its metadata to ``path`` in the format of its suffix.
+
+    An error of the file system (missing or read-only folder, disk full) raises an
+    :class:`~ipdmeta.errors.InputError` naming the file.
+    """
     path = Path(path)
-    WRITERS[format_of(path)](frame, path, meta)
+    fmt = format_of(path)
+    frame = _typed(frame, fmt)
+    with writing(path):
+        try:
+            WRITERS[fmt](frame, path, meta)
+        except IpdMetaError:
+            raise
+        except (ValueError, TypeError) as err:   # a value the format cannot hold
+            raise InputError(f"cannot write {path.name!r} as a .{fmt} file: "
+                             f"{' '.join(str(err).split())[:300]}") from err
 
 
 def read_table(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The frame and the metadata (empty when the file has none) of ``path``."""
+    """The frame and the metadata (empty when the file has none) of ``path``.
+
+    A file that is not of its suffix's format (corrupt, empty, truncated) is an
+    :class:`~ipdmeta.errors.InputError` naming it.
+    """
     path = Path(path)
     fmt = format_of(path)
     if not path.exists():
         raise InputError(f"file {str(path)!r} does not exist")
-    return READERS[fmt](path)
+    try:
+        return READERS[fmt](path)
+    except IpdMetaError:
+        raise
+    except (ValueError, OSError, KeyError, TypeError, struct.error) as err:
+        detail = " ".join(str(err).split())[:200]
+        if fmt == "dta" and "not unique" in detail:
+            raise InputError(f"cannot read {path.name!r}: its value labels are not unique "
+                             "(two codes share a label); make them unique in Stata (label "
+                             "define)") from err
+        raise InputError(f"cannot read {path.name!r} as a .{fmt} file: {detail or type(err)}; "
+                         "is it complete and of that format?") from err

@@ -32,10 +32,10 @@ from ipdmeta.io.aggregate_files import (
     STATA_STR_MAX,
     _NotesWriter,
     _pyarrow,
-    _truncate_utf8,
     read_dta_notes,
     stata_names,
 )
+from ipdmeta.io.output import writing
 
 FORMATS = {".dta": "dta", ".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -53,10 +53,18 @@ def write_results(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any], *
     """Write a results-set ``frame`` with its settings ``meta`` to ``path``.
 
     ``labels``: variable labels by column (``.dta``: at most 80 characters);
-    ``value_labels``: code -> text for numeric columns (``.dta`` only).
+    ``value_labels``: code -> text for numeric columns (``.dta`` only).  An error of
+    the file system is an :class:`~ipdmeta.errors.InputError` naming the file.
     """
     path = Path(path)
     fmt = _format(path)
+    with writing(path):
+        _write(frame, path, fmt, meta, labels, value_labels)
+
+
+def _write(frame: pd.DataFrame, path: Path, fmt: str, meta: dict[str, Any],
+           labels: dict[str, str] | None, value_labels: dict[str, dict[int, str]] | None
+           ) -> None:
     if fmt == "csv":
         frame.to_csv(path, index=False)
         return
@@ -69,10 +77,13 @@ def write_results(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any], *
         return
     names = stata_names([str(c) for c in frame.columns])
     data = frame.copy()
+    strl = []
     for c in data.columns:
         if not pd.api.types.is_numeric_dtype(data[c]):
             text = data[c].astype(object).where(data[c].notna(), "")
-            data[c] = [_truncate_utf8(str(v), STATA_STR_MAX) for v in text]
+            data[c] = [str(v) for v in text]
+            if any(len(v.encode("utf-8")) > STATA_STR_MAX for v in data[c]):
+                strl.append(names[c])   # long text as strL, never cut
         elif not pd.api.types.is_integer_dtype(data[c]):
             data[c] = data[c].astype("float64")
     labels = labels or {}
@@ -84,7 +95,7 @@ def write_results(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any], *
                  data_label=f"ipdmeta results set: {meta.get('measure') or 'ES'}"[:80],
                  variable_labels=var_labels,
                  value_labels={names[c]: v for c, v in (value_labels or {}).items()
-                               if c in names},
+                               if c in names}, convert_strl=strl,
                  notes=(human, f"{META_TAG}: {json.dumps(meta)}")).write_file()
 
 

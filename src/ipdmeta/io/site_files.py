@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.errors import InputError
+from ipdmeta.io.output import writing
 
 FORMAT = "ipdmeta-site/1"
 #: the parts of a site file that its content hash covers
@@ -58,7 +59,8 @@ def seal(payload: dict[str, Any]) -> dict[str, Any]:
 def write_site_file(payload: dict[str, Any], path: str | Path) -> Path:
     """Write a sealed payload to ``path`` (JSON, one key per line)."""
     path = Path(path)
-    path.write_text(json.dumps(payload, indent=1))
+    with writing(path):
+        path.write_text(json.dumps(payload, indent=1))
     return path
 
 
@@ -66,8 +68,11 @@ def load_site_file(path: Path) -> dict[str, Any]:
     """The payload of a site file, after checking its format and both hashes."""
     try:
         payload = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: not a readable site file ({err})") from err
+    if not isinstance(payload, dict):
+        raise InputError(f"{path}: not an ipdmeta site file (it holds a JSON "
+                         f"{type(payload).__name__}, not the object `ipdmeta site` writes)")
     if payload.get("format") != FORMAT:
         raise InputError(f"{path}: not an ipdmeta site file (format {payload.get('format')!r})")
     expected = digest({k: payload.get(k) for k in HASHED})

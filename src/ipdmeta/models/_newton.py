@@ -286,6 +286,11 @@ class Family(Protocol):
                 ) -> tuple[float, np.ndarray, np.ndarray] | None:
         """``(loglik, y - mu, weights)`` at ``eta``, or None when undefined."""
 
+    def separated_by_one_term(self, X: np.ndarray, y: np.ndarray, starts: np.ndarray
+                              ) -> np.ndarray:
+        """Per study: certainly no finite maximum because one term separates the outcome
+        (a cheap screen: True means separation, False means "not shown")."""
+
     def separation_reason(self, X: np.ndarray, y: np.ndarray, names: tuple[str, ...]
                           ) -> str | None:
         """Plain-words separation / monotone-likelihood reason, or None when none."""
@@ -399,7 +404,8 @@ def strictly_separable(A: np.ndarray) -> bool:
     return bool(res.status == 0 and -res.fun > 1e-8)
 
 
-def explain_direction(find: Callable[[list[int]], np.ndarray | None], X: np.ndarray
+def explain_direction(find: Callable[[list[int]], np.ndarray | None], X: np.ndarray,
+                      single: Callable[[int, int], np.ndarray | None] | None = None
                       ) -> tuple[list[int], np.ndarray] | None:
     """The simplest explanation of a recession direction, or None when there is none.
 
@@ -408,12 +414,26 @@ def explain_direction(find: Callable[[list[int]], np.ndarray | None], X: np.ndar
     constant columns alone, so the reason can name the one term that separates;
     otherwise the terms moved by the full-design direction are returned.  The
     direction is returned in full-design coordinates.
+
+    ``single(c, j)``, when given, answers ``find([c, j])`` for the one constant
+    column ``c`` (the intercept) without a linear programme; a term that separates
+    alone implies a full-design direction, so the full programme then runs only
+    when no single term separates (the same answer with fewer programmes).
     """
     p = X.shape[1]
+    const = [j for j in range(p) if np.ptp(X[:, j]) == 0]
+    if single is not None and len(const) == 1:
+        for j in range(p):
+            bj = None if j in const else single(const[0], j)
+            if bj is not None:
+                full = np.zeros(p)
+                full[[const[0], j]] = bj
+                return [j], full
+        b = find(list(range(p)))
+        return None if b is None else (direction_terms(b, X), b)
     b = find(list(range(p)))
     if b is None:
         return None
-    const = [j for j in range(p) if np.ptp(X[:, j]) == 0]
     for j in range(p):
         if j in const:
             continue
@@ -478,13 +498,16 @@ def glm_fit(family: Family, y: np.ndarray, X: np.ndarray, *, names: Sequence[str
            or collinear(X, names, events=events))
     if bad is not None:
         return bad
+    one = np.zeros(1, dtype=np.intp)
+    if penalised is None and family.separated_by_one_term(X, y, one)[0]:
+        return failed("separation", family.separation_reason(X, y, names) or "separation",
+                      names=names, n=n, events=events, converged=False)
     scale = column_scale(X)
     Xs = X / scale
     if penalised is None:
         state_fn = canonical_state(family, Xs, y, off)
     else:  # the penalty is computed on the scaled design: pass the log-Jacobian
         state_fn = penalised(family, Xs, y, off, logscale=float(np.sum(np.log(scale))))
-    one = np.zeros(1, dtype=np.intp)
     beta0 = start_values(family, Xs, y, off, one, np.array([n]))[0]
     res = newton(state_fn, beta0, maxiter=maxiter, tol=tol, maxstep=maxstep)
     common: dict[str, Any] = {"names": names, "n": n, "events": events,

@@ -68,15 +68,45 @@ class LogisticFamily:
         ll = float(np.sum(y * eta - np.logaddexp(0.0, eta)))
         return ll, resid, p * q
 
+    def separated_by_one_term(self, X: np.ndarray, y: np.ndarray, starts: np.ndarray
+                              ) -> np.ndarray:
+        """Per study (rows from ``starts``): does a threshold on one term separate the
+        events from the non-events (with an intercept column of ones)?  Then the
+        maximum-likelihood estimate does not exist, whatever Newton's method does."""
+        out = np.zeros(starts.size, bool)
+        if X.shape[0] == 0 or not np.any(np.all(X == 1.0, axis=0)):
+            return out
+        event = y == 1
+        for x in X.T:
+            e_min = np.minimum.reduceat(np.where(event, x, np.inf), starts)
+            e_max = np.maximum.reduceat(np.where(event, x, -np.inf), starts)
+            n_min = np.minimum.reduceat(np.where(event, np.inf, x), starts)
+            n_max = np.maximum.reduceat(np.where(event, -np.inf, x), starts)
+            varies = np.minimum(e_min, n_min) < np.maximum(e_max, n_max)
+            both = np.isfinite(e_min) & np.isfinite(n_min)
+            out |= varies & both & ((n_max <= e_min) | (n_min >= e_max))
+        return out
+
     def separation_reason(self, X: np.ndarray, y: np.ndarray, names: tuple[str, ...]
                           ) -> str | None:
-        """Plain words naming the separating term(s), or None when there is no separation."""
-        A = (2 * y - 1)[:, None] * (X / column_scale(X))
-        found = explain_direction(lambda cols: recession_direction(A[:, cols]), X)
+        """Plain words naming the separating term(s), or None when there is no separation.
+
+        A term that separates alone (a threshold on it, with the intercept) is named
+        first, and its separation is "complete" when nobody is at the threshold,
+        "quasi-complete" otherwise; a combination of terms is found, and called
+        complete or not, by linear programmes (Konis 2007)."""
+        scale = column_scale(X)
+        A = (2 * y - 1)[:, None] * (X / scale)
+        found = explain_direction(lambda cols: recession_direction(A[:, cols]), X,
+                                  single=lambda c, j: _threshold_direction(X, y, scale, c, j))
         if found is None:
             return None
         idx, b = found
-        kind = "complete" if strictly_separable(A) else "quasi-complete"
+        side, strict = threshold_side(X[:, idx[0]], y) if len(idx) == 1 else (0, False)
+        if side:   # the named term separates alone: complete when no one is at its threshold
+            kind = "complete" if strict else "quasi-complete"
+        else:
+            kind = "complete" if strictly_separable(A) else "quasi-complete"
         if not idx:
             return f"{kind} separation: the outcome is perfectly predicted"
         if len(idx) > 1:
@@ -86,6 +116,41 @@ class LogisticFamily:
             detail = _single_term_detail(X[:, idx[0]], y, names[idx[0]], b[idx[0]] > 0)
         return (f"{kind} separation: {term_list(idx, names)} perfectly predicts the outcome "
                 f"({detail})")
+
+
+def threshold_side(x: np.ndarray, y: np.ndarray) -> tuple[int, bool]:
+    """Whether a threshold on ``x`` separates events from non-events: +1 (events at high
+    ``x``), -1 (at low ``x``) or 0 (no threshold), and whether strictly (no tie at it).
+
+    Example:
+        >>> threshold_side(np.array([1.0, 2, 3, 4]), np.array([0.0, 0, 1, 1]))
+        (1, True)
+        >>> threshold_side(np.array([0.0, 1, 1, 1]), np.array([0.0, 0, 1, 1]))
+        (1, False)
+    """
+    events, others = x[y == 1], x[y == 0]
+    if events.size == 0 or others.size == 0:
+        return 0, False
+    if others.max() <= events.min():
+        return 1, bool(others.max() < events.min())
+    if others.min() >= events.max():
+        return -1, bool(others.min() > events.max())
+    return 0, False
+
+
+def _threshold_direction(X: np.ndarray, y: np.ndarray, scale: np.ndarray, c: int, j: int
+                         ) -> np.ndarray | None:
+    """The recession direction of the constant column ``c`` and term ``j`` alone (in the
+    scaled coordinates of :func:`recession_direction`), or None: a threshold on term
+    ``j`` that separates the outcome (the two-variable programme, solved exactly)."""
+    x = X[:, j]
+    side, _ = threshold_side(x, y)
+    if side == 0:
+        return None
+    events, others = x[y == 1], x[y == 0]
+    cut = (others.max() + events.min()) / 2 if side > 0 else (others.min() + events.max()) / 2
+    const = X[0, c] / scale[c]
+    return np.array([-side * cut / scale[j] / const, side])
 
 
 def _single_term_detail(x: np.ndarray, y: np.ndarray, name: str, up: bool) -> str:

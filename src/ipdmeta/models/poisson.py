@@ -68,6 +68,11 @@ class PoissonFamily:
         ll = float(np.sum(y * eta - mu - gammaln(y + 1)))
         return ll, y - mu, mu
 
+    def separated_by_one_term(self, X: np.ndarray, y: np.ndarray, starts: np.ndarray
+                              ) -> np.ndarray:
+        """No quick screen for Poisson models: the linear programme decides."""
+        return np.zeros(starts.size, bool)
+
     def separation_reason(self, X: np.ndarray, y: np.ndarray, names: tuple[str, ...]
                           ) -> str | None:
         """Plain words naming the term(s) whose estimate diverges, or None."""

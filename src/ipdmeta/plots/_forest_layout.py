@@ -21,10 +21,15 @@ import numpy as np
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
+from ipdmeta.errors import InputError
 from ipdmeta.plots._forest_rows import Row, Table
 from ipdmeta.plots._text import TextMeasurer, fmt_tick
 
 MAX_TICKS = 8
+#: tick positions a user may give (xticks=, Stata xlabel())
+MAX_USER_TICKS = 50
+#: the largest |log ratio| shown on a ratio axis (a ratio of about 7e10)
+MAX_LOG_RATIO = 25.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,16 @@ def nice_ticks(lo: float, hi: float, log: bool, max_ticks: int = MAX_TICKS) -> l
     return [0.0 if abs(t) < 1e-12 else t for t in raw if start <= t <= end]
 
 
+def check_ratio_range(rows: Sequence[Row]) -> None:
+    """Refuse estimates whose ratio a log axis cannot show (``|log ratio| >= 25``, a ratio
+    beyond 7e10): they are almost always estimates that are not on the log scale."""
+    for r in rows:
+        if np.isfinite(r.est) and abs(r.est) >= MAX_LOG_RATIO:
+            raise InputError(f"{r.label or 'a row'!r} has the log ratio {r.est:.4g}, too large "
+                             "to show as a ratio (|log ratio| >= 25); check that the "
+                             "estimates are on the log scale, or draw with eform=False")
+
+
 def x_range(table: Table, eform: bool, xticks: Sequence[float] | None,
             xlim: tuple[float, float] | None, max_ticks: int = MAX_TICKS
             ) -> tuple[list[float], tuple[float, float]]:
@@ -141,14 +156,19 @@ def x_range(table: Table, eform: bool, xticks: Sequence[float] | None,
     to_x = np.exp if eform else (lambda v: np.asarray(v, dtype=float))
     if xticks is not None:
         ticks = sorted(float(t) for t in xticks)
-        if eform and ticks and ticks[0] <= 0:
-            raise ValueError("xticks must be positive on a ratio (log) axis")
         if len(ticks) < 1:
-            raise ValueError("xticks is empty")
+            raise InputError("xticks is empty; give tick positions, e.g. [0.5, 1, 2]")
+        if len(ticks) > MAX_USER_TICKS or not all(np.isfinite(ticks)):
+            raise InputError(f"xticks has {len(ticks)} values; give at most "
+                             f"{MAX_USER_TICKS} finite tick positions")
+        if eform and ticks[0] <= 0:
+            raise InputError(f"xticks must be positive on a ratio (log) axis; got "
+                             f"{ticks[0]:g} (ticks are ratios, e.g. 0.5 1 2)")
     if xlim is not None:
         limits = (float(min(xlim)), float(max(xlim)))
         if eform and limits[0] <= 0:
-            raise ValueError("xlim must be positive on a ratio (log) axis")
+            raise InputError(f"xlim must be positive on a ratio (log) axis; got "
+                             f"{limits[0]:g}")
         if xticks is None:
             ticks = nice_ticks(*limits, log=eform, max_ticks=max_ticks)
         ticks = [t for t in ticks if limits[0] - 1e-12 <= t <= limits[1] + 1e-12]
@@ -160,8 +180,13 @@ def x_range(table: Table, eform: bool, xticks: Sequence[float] | None,
         return ticks, (lo, hi)
     studies = [r for r in table.rows if r.kind == "study"]
     pooled = [r for r in table.rows if r.kind in ("pooled", "pi")]
+    if eform:
+        check_ratio_range(studies + [r for r in pooled if r.kind == "pooled"])
     core = [r.est for r in studies] + [v for r in pooled for v in (r.lo, r.hi)] + [0.0]
     full = core + [v for r in studies for v in (r.lo, r.hi)]
+    if eform:   # interval ends beyond the ratio range end in arrows
+        core, full = (list(np.clip(core, -MAX_LOG_RATIO, MAX_LOG_RATIO)),
+                      list(np.clip(full, -MAX_LOG_RATIO, MAX_LOG_RATIO)))
     core_a = np.array([v for v in core if np.isfinite(v)])
     full_a = np.array([v for v in full if np.isfinite(v)])
     c_lo, c_hi = core_a.min(), core_a.max()

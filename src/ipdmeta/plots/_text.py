@@ -20,6 +20,9 @@ from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 
+from ipdmeta.errors import InputError
+from ipdmeta.io.output import writing
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -35,10 +38,10 @@ def fmt_num(x: float | None, digits: int, eform: bool = False) -> str:
     """A number with ``digits`` decimals (exponentiated when ``eform``); '' when missing."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return ""
-    value = math.exp(x) if eform else float(x)
+    value = (math.exp(min(x, 709.0)) if x < 709.0 else math.inf) if eform else float(x)
     if math.isinf(value):
         return "∞" if value > 0 else MINUS + "∞"
-    text = f"{value:.{digits}f}"
+    text = f"{value:.{digits}f}" if abs(value) < 1e7 else f"{value:.{max(digits, 1)}e}"
     if float(text) == 0.0:  # no "-0.00"
         text = text.lstrip("-")
     return minus(text)
@@ -167,6 +170,14 @@ def figure_of(ax: Axes) -> Figure:
 
 
 def save_figure(fig: Figure, path: str | Path | None, dpi: int = 300) -> None:
-    """Save ``fig`` to ``path`` (nothing when None); the format follows the suffix."""
-    if path is not None:
-        fig.savefig(path, dpi=dpi, format=Path(path).suffix.lstrip(".").lower() or None)
+    """Save ``fig`` to ``path`` (nothing when None); the format follows the suffix (an
+    unknown suffix, or a folder that is missing or read-only, is an InputError)."""
+    if path is None:
+        return
+    fmt = Path(path).suffix.lstrip(".").lower()
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise InputError(f"cannot save a figure as {Path(path).name!r}: use one of the "
+                         f"suffixes {', '.join('.' + k for k in sorted(supported))}")
+    with writing(path):
+        fig.savefig(path, dpi=dpi, format=fmt)

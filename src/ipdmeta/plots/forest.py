@@ -42,6 +42,7 @@ from matplotlib.patches import Polygon
 from matplotlib.path import Path as MplPath
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
+from ipdmeta.errors import InputError
 from ipdmeta.plots._forest_layout import (
     MAX_TICKS,
     Fonts,
@@ -91,7 +92,7 @@ def _resolve_colors(colors: Mapping[str, str] | None) -> dict[str, str]:
     if colors:
         unknown = set(colors) - set(out)
         if unknown:
-            raise ValueError(f"colors: unknown key(s) {sorted(unknown)}; "
+            raise InputError(f"colors: unknown key(s) {sorted(unknown)}; "
                              f"use {', '.join(sorted(out))}")
         out.update(colors)
     return out
@@ -105,7 +106,7 @@ def _headers(left_headers: Sequence[str] | Mapping[str, str] | None,
         return {str(k): str(v) for k, v in left_headers.items()}
     keys = ["study", *left_columns]
     if len(left_headers) != len(keys):
-        raise ValueError(f"left_headers has {len(left_headers)} entries; give one per left "
+        raise InputError(f"left_headers has {len(left_headers)} entries; give one per left "
                          f"column ({', '.join(keys)}), or a dict column -> header")
     return dict(zip(keys, map(str, left_headers), strict=True))
 
@@ -248,11 +249,14 @@ def render_table(table: Table, *, eform: bool, xlabel: str = "",
     if text_fraction is not None:
         text_fraction = float(text_fraction) / (100.0 if text_fraction > 1 else 1.0)
         if not 0.05 <= text_fraction <= 0.95:
-            raise ValueError("text_fraction must be between 5% and 95% (0.05 and 0.95)")
+            raise InputError(f"text_fraction={text_fraction:g} must be between 5% and 95% "
+                             "(0.05 and 0.95)")
     if figsize is not None and ax is not None:
-        raise ValueError("give figsize or ax, not both (the plot fills the given axes)")
-    if box_scale <= 0 or spacing <= 0:
-        raise ValueError("box_scale and spacing must be positive")
+        raise InputError("give figsize or ax, not both (the plot fills the given axes)")
+    for name, value in (("box_scale", box_scale), ("spacing", spacing)):
+        if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+            raise InputError(f"{name}={value!r} must be a positive number (1 is the "
+                             "default size)")
     x_range(table, eform, xticks, xlim)  # checks the axis options before drawing
     pal = _resolve_colors(colors)
     rc: dict[Any, Any] = {**BASE_RC, "font.family": [font_family or "DejaVu Sans", "DejaVu Sans"],

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipdmeta.errors import InputError, missing_column
+from ipdmeta.errors import EstimationError, InputError, check_unique_columns, missing_column
+from ipdmeta.io.labels import check_unique
 
 ESTIMATE_NAMES = ("estimate", "yi", "_ES", "es", "effect", "logor", "loghr", "logrr")
 SE_NAMES = ("se", "sei", "_seES", "stderr", "std_err")
@@ -110,20 +111,43 @@ def _numeric(frame: pd.DataFrame, column: str, labels: list) -> np.ndarray:
     return values
 
 
+def normalise_status(frame: pd.DataFrame, study_col: str | None) -> pd.Series:
+    """The ``status`` column stripped and lower-cased ("OK", " ok" -> "ok"); a missing or
+    empty status is refused, naming the rows (it cannot say whether to pool the study).
+
+    Example:
+        >>> normalise_status(pd.DataFrame({"status": ["OK", " ok", "no_events"]}), None).tolist()
+        ['ok', 'ok', 'no_events']
+    """
+    raw = frame["status"]
+    text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip().str.lower()
+    blank = np.flatnonzero(text.eq("").to_numpy())
+    if blank.size:
+        labels = frame[study_col].iloc[blank].tolist() if study_col else blank.tolist()
+        rows = ", ".join(f"row {i} (study {lab!r})" for i, lab in zip(blank[:5], labels[:5],
+                                                                         strict=False))
+        raise InputError(f"column 'status' is missing or empty in {blank.size} row(s): {rows}; "
+                         "write 'ok' for the studies to pool and a failure code (e.g. "
+                         "'not_estimable') for the others")
+    return text
+
+
 def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame, tuple]:
     """Keep rows with status 'ok'; return the excluded rows with their reasons.
 
-    With ``by``, the excluded rows carry their subgroup too (for tables and plots).
+    Statuses are compared after :func:`normalise_status`.  With ``by``, the excluded
+    rows carry their subgroup too (for tables and plots).
     """
     empty = pd.DataFrame(columns=["study", "status", "reason"])
     if "status" not in frame.columns:
         return frame, empty, ()
-    ok = frame["status"].astype(str).eq("ok").to_numpy()
+    status = normalise_status(frame, study_col)
+    ok = status.eq("ok").to_numpy()
     bad = frame.loc[~ok]
     excluded = pd.DataFrame({
         "study": bad[study_col].tolist() if study_col else bad.index.tolist(),
-        "status": bad["status"].astype(str).tolist(),
+        "status": status[~ok].tolist(),
         "reason": (bad["reason"].astype(str).tolist() if "reason" in bad.columns
                    else [""] * len(bad))})
     if by is not None and by in bad.columns:
@@ -134,6 +158,38 @@ def _split_status(frame: pd.DataFrame, study_col: str | None, by: str | None = N
         messages = (f"{len(excluded)} stud{'y' if len(excluded) == 1 else 'ies'} not pooled "
                     f"(not estimable): {listing}; the reasons are in .excluded",)
     return frame.loc[ok].reset_index(drop=True), excluded, messages
+
+
+#: the smallest variance that can be pooled (its weight squared stays finite)
+MIN_VARIANCE = 1e-100
+#: the largest ratio of two variances (of weights) that double precision pools reliably
+MAX_VARIANCE_RATIO = 1e12
+
+
+def check_variance_range(v: np.ndarray, labels: list, column: str | None) -> None:
+    """Refuse variances too small, or too unequal, for double precision: the weights
+    ``1/v`` of a study 10^12 times more precise than another leave nothing of the
+    others' in sums such as ``sum(w)^2 - sum(w^2)`` (division by zero), so the
+    heterogeneity statistics cannot be computed.
+
+    Example:
+        >>> check_variance_range(np.array([1e-19, 0.01]), ["A", "B"], "vi")
+        Traceback (most recent call last):
+        ...
+        ipdmeta.errors.InputError: study 'A' has variance 1e-19, 1e+17 times smaller than ...
+    """
+    i, j = int(np.argmin(v)), int(np.argmax(v))
+    if v[i] < MIN_VARIANCE:
+        raise InputError(f"study {labels[i]!r} has variance {v[i]:.3g} (column {column!r}), "
+                         f"below {MIN_VARIANCE:g}: too small to pool in double precision; "
+                         "express the estimates in larger units")
+    if v[j] / v[i] > MAX_VARIANCE_RATIO:
+        raise InputError(f"study {labels[i]!r} has variance {v[i]:.3g}, {v[j] / v[i]:.3g} "
+                         f"times smaller than study {labels[j]!r} ({v[j]:.3g}; column "
+                         f"{column!r}): weights more unequal than {MAX_VARIANCE_RATIO:g} "
+                         "cannot be pooled reliably in double precision; check those "
+                         "variances (a standard error given as a variance? a variance of 0 "
+                         "rounded up?) or leave the study out")
 
 
 def read_study_table(data: Any, *, estimate: str | None = None, se: str | None = None,
@@ -158,10 +214,11 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
         data = data.to_frame() if hasattr(data, "to_frame") else pd.DataFrame(data)
     if len(data) == 0:
         raise InputError("the table of study estimates has no rows")
+    check_unique_columns(data, "the table of study estimates")
     study_col = _pick(data, study, STUDY_NAMES, "study")
     frame, excluded, messages = _split_status(data, study_col, by)
     if len(frame) == 0:
-        raise InputError("no study can be pooled: every study was excluded "
+        raise EstimationError("no study can be pooled: every study was excluded "
                          f"({'; '.join(excluded.reason.astype(str))})")
     est_col = _pick(frame, estimate, ESTIMATE_NAMES, "estimate")
     if est_col is None:
@@ -177,12 +234,9 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
                          f"or 'vi'; columns: {', '.join(map(str, frame.columns))})")
     labels = (frame[study_col].tolist() if study_col
               else [f"Study {i + 1}" for i in range(len(frame))])
-    dup = pd.Series(labels)[pd.Series(labels).duplicated()].unique().tolist()
-    if dup:
-        raise InputError(f"study labels must be unique; duplicated in column {study_col!r}: "
-                         f"{', '.join(map(repr, dup))}")
+    check_unique(labels, f"the study column {study_col!r}")
     y = _numeric(frame, est_col, labels)
-    spread = _numeric(frame, se_col or var_col, labels)
+    spread = _numeric(frame, str(se_col or var_col), labels)
     nonpos = np.flatnonzero(spread <= 0)
     if nonpos.size:
         i = int(nonpos[0])
@@ -191,6 +245,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
                          f"({spread[i]!r}) in row {i} (study {labels[i]!r}); every study "
                          f"needs a positive {what}")
     v = spread**2 if se_col else spread
+    check_variance_range(v, labels, se_col or var_col)
     by_values = by_order = None
     if by is not None:
         if by not in frame.columns:
@@ -206,6 +261,12 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
         if weights not in frame.columns:
             raise missing_column(weights, frame, "weights")
         genq = _numeric(frame, weights, labels)
+        bad = np.flatnonzero(genq <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise InputError(f"weights column {weights!r} must be positive; row {i} (study "
+                             f"{labels[i]!r}) has {genq[i]:g} ({bad.size} such row(s)); give "
+                             "every study a positive weight or leave it out")
     n_col = _pick(frame, n, N_NAMES, "n")
     sizes = None
     if n_col is not None:

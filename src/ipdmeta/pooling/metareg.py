@@ -337,7 +337,7 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
     if permutations:
         perm = permutation_test(y, v, X, method=spec.method, ci=spec.ci, btt=fit.btt,
                                 observed_statistics=fit.statistic, observed_QM=fit.QM,
-                                permutations=int(permutations), seed=seed, exact=exact,
+                                permutations=permutations, seed=seed, exact=exact,
                                 progress=progress)
         if perm.failed:
             messages.append(f"permutation test: {perm.failed} refits did not converge and "

@@ -20,6 +20,7 @@ I2='tau2', reps=1000, seed=None)
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from numbers import Real
 
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.inference import CI_METHODS, PI_METHODS
@@ -95,13 +96,40 @@ def normalise_method(method: str) -> str:
 
 
 def normalise_level(level: float) -> float:
-    """Confidence level as a fraction; 95 is read as 0.95."""
-    level = float(level)
-    if 1 < level < 100:
-        level /= 100
-    if not 0 < level < 1:
-        raise InputError(f"level={level!r} must be between 0 and 1 (e.g. 0.95) or a percent")
-    return level
+    """The confidence level as a fraction, by one explicit rule.
+
+    A fraction ``0.10 <= level < 1`` is used as given (0.95); a percent
+    ``10 <= level < 100`` is divided by 100 (95 -> 0.95, the range of Stata's
+    ``level()``).  Everything else is refused with an
+    :class:`~ipdmeta.errors.InputError`: non-numbers, NaN, 0, negatives, 1 and 100
+    or more, values between 1 and 10 (1.5 could be 1.5 % or a mistyped 0.15) and
+    fractions below 0.10 (0.05 is usually the significance level, not the confidence
+    level).
+
+    Example:
+        >>> normalise_level(95), normalise_level(0.9), normalise_level(99.5)
+        (0.95, 0.9, 0.995)
+        >>> normalise_level(1.5)
+        Traceback (most recent call last):
+        ...
+        ipdmeta.errors.InputError: level=1.5 is ambiguous: give a fraction (0.95) or a percent (95)
+    """
+    if isinstance(level, bool) or not isinstance(level, Real):
+        raise InputError(f"level={level!r} is not a number: give the confidence level as a "
+                         "fraction (0.95) or a percent (95)")
+    value = float(level)
+    if 0.1 <= value < 1:
+        return value
+    if 10 <= value < 100:
+        return value / 100
+    if 0 < value < 0.1:
+        raise InputError(f"level={level!r} is below 10 %: give the confidence level, not the "
+                         f"significance level (for alpha = {value:g}, level={1 - value:g})")
+    if 1 < value < 10:
+        raise InputError(f"level={level!r} is ambiguous: give a fraction (0.95) or a percent "
+                         "(95)")
+    raise InputError(f"level={level!r} is not a confidence level: give a fraction between "
+                     "0.10 and 1 (e.g. 0.95) or a percent between 10 and 100 (e.g. 95)")
 
 
 def make_spec(method: str = "REML", ci: str = "z", level: float = 0.95, pi: str = "hts",

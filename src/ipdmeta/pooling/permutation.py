@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy import stats
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 COMPTOL = float(np.sqrt(np.finfo(float).eps))  # metafor's comptol
 EXACT_LIMIT = 1_000_000
+#: the statistics of at most this many arrangements are kept in the result
+STORE_LIMIT = 1_000_000
 CHUNK_ELEMENTS = 4_000_000
 BATCH_METHODS = ("common", "DL", "HE", "HS", "SJ", "PM", "PMM", "REML", "ML", "EB")
 
@@ -54,8 +57,10 @@ class PermutationResult:
     ``pvalues_adjusted`` are the Westfall-Young max-|t| adjusted p-values of the
     tested coefficients (NaN for the others), ``QM_pvalue`` is for the omnibus test.
     ``statistics`` (B × p) and ``QM`` (B) are the values in each arrangement (with
-    random arrangements the observed one is first); ``failed`` counts refits that did
-    not converge (NaN rows, left out of the p-values, as metafor).
+    random arrangements the observed one is first; only the first 1,000,000 are kept:
+    the p-values are counted chunk by chunk, so memory stays bounded whatever the
+    number of arrangements); ``failed`` counts refits that did not converge (NaN
+    rows, left out of the p-values, as metafor).
     """
 
     pvalues: np.ndarray
@@ -304,19 +309,14 @@ def count_arrangements(X: np.ndarray, intercept_only: bool) -> int:
     return total
 
 
-def _sign_flips(k: int, n: int, rng: np.random.Generator | None) -> np.ndarray:
-    if rng is None:
-        codes = np.arange(2**k, dtype=np.int64)
-        return np.where((codes[:, None] >> np.arange(k)) & 1, -1.0, 1.0)
-    return np.vstack([np.ones((1, k)), rng.choice([-1.0, 1.0], size=(n - 1, k))])
+def _sign_flips(k: int) -> np.ndarray:
+    """All 2^k sign patterns (the observed one, all +1, first)."""
+    codes = np.arange(2**k, dtype=np.int64)
+    return np.where((codes[:, None] >> np.arange(k)) & 1, -1.0, 1.0)
 
 
-def _row_orders(X: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
-    """Row indices of X for each arrangement (the observed order first)."""
-    k = X.shape[0]
-    if rng is not None:
-        return np.vstack([np.arange(k)[None, :],
-                          rng.permuted(np.tile(np.arange(k), (n - 1, 1)), axis=1)])
+def _row_orders(X: np.ndarray) -> np.ndarray:
+    """Row indices of X for each distinct arrangement of its rows."""
     _, labels = np.unique(X, axis=0, return_inverse=True)
     labels = labels.ravel()
     arrangements = multiset_permutations(labels)
@@ -361,8 +361,9 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
     """
     k, p = X.shape
     intercept_only = p == 1 and bool(np.ptp(X) == 0)
-    if permutations < 2:
-        raise InputError(f"permutations={permutations} must be at least 2")
+    if isinstance(permutations, bool) or int(permutations) != permutations \
+            or permutations < 2:
+        raise InputError(f"permutations={permutations!r} must be a whole number of at least 2")
     n_exact = count_arrangements(X, intercept_only)
     use_exact = n_exact <= permutations if exact is None else bool(exact)
     if use_exact and n_exact > EXACT_LIMIT:
@@ -370,41 +371,78 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
                          "use exact=False with permutations= a number of random draws")
     rng = None if use_exact else np.random.default_rng(seed)
     n = n_exact if use_exact else int(permutations)
-    if intercept_only:
-        signs = _sign_flips(k, n, rng)
-        arrange = signs
-    else:
-        arrange = _row_orders(X, n, rng)
     logger.debug("permutation test: %d %s arrangements of %d studies (%s, %s)", n,
                  "exact" if use_exact else "random", k, method, ci)
     chunk = max(64, CHUNK_ELEMENTS // max(1, k * p))
-    z_all, qm_all = np.empty((n, p)), np.empty(n)
+    exact_rows = None
+    if use_exact:
+        exact_rows = _sign_flips(k) if intercept_only else _row_orders(X)
+    tally = _Tally(np.asarray(observed_statistics, dtype=float), float(observed_QM), btt,
+                   min(n, STORE_LIMIT))
     vb = np.broadcast_to(v, (min(chunk, n), k))
     with progress_bar(progress, n, desc="permutations", unit="permutation") as bar:
         for start in range(0, n, chunk):
-            part = arrange[start:start + chunk]
-            m = part.shape[0]
+            m = min(chunk, n - start)
+            if exact_rows is not None:
+                part = exact_rows[start:start + m]
+            else:   # random draws, chunk by chunk (the same stream as one draw of all)
+                part = _random_arrangements(X, k, m, cast(np.random.Generator, rng),
+                                            intercept_only, first=start == 0)
             if intercept_only:
                 yb, Xb = part * y, X
             else:
                 yb, Xb = np.broadcast_to(y, (m, k)), X[part]
-            z_all[start:start + m], qm_all[start:start + m] = batch_statistics(
-                method, ci, yb, vb[:m], Xb, btt)
+            tally.add(*batch_statistics(method, ci, yb, vb[:m], Xb, btt))
             bar.update(m)
-    return summarise(z_all, qm_all, observed_statistics, observed_QM, btt,
-                     exact=use_exact, kind="sign flips" if intercept_only else "row orders")
+    return tally.result(exact=use_exact, kind="sign flips" if intercept_only else "row orders")
 
 
-def summarise(z: np.ndarray, qm: np.ndarray, z_obs: np.ndarray, qm_obs: float,
-              btt: np.ndarray, *, exact: bool, kind: str) -> PermutationResult:
-    """p-values from the statistics of every arrangement (metafor's comparisons)."""
-    ok = ~np.isnan(qm)
-    za, zo = np.abs(z[ok]), np.abs(np.asarray(z_obs, dtype=float))
-    pvalues = np.minimum(1.0, np.mean(za >= zo - COMPTOL, axis=0))
-    adjusted = np.full(z.shape[1], np.nan)
-    max_t = np.max(za[:, btt], axis=1)
-    adjusted[btt] = np.mean(max_t[:, None] >= zo[btt] - COMPTOL, axis=0)
-    qm_p = float(np.mean(qm[ok] >= qm_obs - COMPTOL))
-    return PermutationResult(pvalues=pvalues, pvalues_adjusted=adjusted, QM_pvalue=qm_p,
-                             permutations=int(ok.sum()), exact=exact, kind=kind,
-                             failed=int((~ok).sum()), statistics=z, QM=qm)
+def _random_arrangements(X: np.ndarray, k: int, m: int, rng: np.random.Generator,
+                         intercept_only: bool, first: bool) -> np.ndarray:
+    """``m`` random arrangements; the first chunk starts with the observed one."""
+    draws = m - 1 if first else m
+    if intercept_only:
+        part = rng.choice([-1.0, 1.0], size=(draws, k))
+        return np.vstack([np.ones((1, k)), part]) if first else part
+    part = rng.permuted(np.tile(np.arange(k), (draws, 1)), axis=1)
+    return np.vstack([np.arange(k)[None, :], part]) if first else part
+
+
+class _Tally:
+    """The counts behind the permutation p-values, added chunk by chunk (so memory stays
+    bounded whatever the number of arrangements), and the first ``keep`` statistics."""
+
+    def __init__(self, z_obs: np.ndarray, qm_obs: float, btt: np.ndarray, keep: int) -> None:
+        self.zo, self.qm_obs, self.btt = np.abs(z_obs), qm_obs, btt
+        self.ge = np.zeros(z_obs.size)
+        self.ge_adj = np.zeros(btt.size)
+        self.ge_qm = 0
+        self.ok = self.failed = 0
+        self.z_kept: list[np.ndarray] = []
+        self.qm_kept: list[np.ndarray] = []
+        self.room = keep
+
+    def add(self, z: np.ndarray, qm: np.ndarray) -> None:
+        if self.room > 0:
+            self.z_kept.append(z[: self.room])
+            self.qm_kept.append(qm[: self.room])
+            self.room -= min(self.room, qm.size)
+        ok = ~np.isnan(qm)
+        za = np.abs(z[ok])
+        self.ge += np.sum(za >= self.zo - COMPTOL, axis=0)
+        max_t = np.max(za[:, self.btt], axis=1)
+        self.ge_adj += np.sum(max_t[:, None] >= self.zo[self.btt] - COMPTOL, axis=0)
+        self.ge_qm += int(np.sum(qm[ok] >= self.qm_obs - COMPTOL))
+        self.ok += int(ok.sum())
+        self.failed += int((~ok).sum())
+
+    def result(self, *, exact: bool, kind: str) -> PermutationResult:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pvalues = np.minimum(1.0, self.ge / self.ok)
+            adjusted = np.full(self.zo.size, np.nan)
+            adjusted[self.btt] = self.ge_adj / self.ok
+            qm_p = float(self.ge_qm / self.ok) if self.ok else float("nan")
+        return PermutationResult(pvalues=pvalues, pvalues_adjusted=adjusted, QM_pvalue=qm_p,
+                                 permutations=self.ok, exact=exact, kind=kind,
+                                 failed=self.failed, statistics=np.concatenate(self.z_kept),
+                                 QM=np.concatenate(self.qm_kept))

@@ -17,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -200,7 +202,8 @@ def pseudo_r2(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, fit: 
     return max(0.0, 100 * (est.tau2 - fit.tau2) / est.tau2)
 
 
-def design_matrix(frame: pd.DataFrame, formula: str, intercept: bool = True):
+def design_matrix(frame: pd.DataFrame, formula: str, intercept: bool = True
+                  ) -> tuple[np.ndarray, list[str], Any, np.ndarray]:
     """Model matrix of the right-hand side of ``formula`` (formulaic), rows with NA dropped.
 
     Returns the matrix as floats, the column names, the formulaic ``ModelSpec`` (for
@@ -222,6 +225,8 @@ def design_matrix(frame: pd.DataFrame, formula: str, intercept: bool = True):
     names = [str(c) for c in mm.columns]
     if X.shape[1] == 0:
         raise SpecificationError(f"formula {formula!r} has no terms (and no intercept)")
+    if X.shape[0] < X.shape[1]:
+        _check_missing_moderators(frame, rhs, formula)
     rank = np.linalg.matrix_rank(X)
     if rank < X.shape[1]:
         redundant = [names[j] for j in range(1, X.shape[1])
@@ -230,3 +235,20 @@ def design_matrix(frame: pd.DataFrame, formula: str, intercept: bool = True):
                                  f"{', '.join(redundant)} add(s) nothing to the columns before "
                                  "them; drop or recode them")
     return X, names, mm.model_spec, np.asarray(mm.index, dtype=int)
+
+
+def _check_missing_moderators(frame: pd.DataFrame, rhs: str, formula: str) -> None:
+    """Name the moderators that are missing for every study (not "collinear"), or say that
+    no study has all of them."""
+    used = [c for c in frame.columns
+            if isinstance(c, str) and re.search(rf"(?<![\w.]){re.escape(c)}(?![\w.])", rhs)]
+    empty = [c for c in used if frame[c].isna().all()]
+    if empty:
+        raise InputError(f"moderator(s) {', '.join(map(repr, empty))} of {formula!r} are "
+                         f"missing for every study ({len(frame)} rows); fill them in or drop "
+                         "them from the formula")
+    complete = frame[used].notna().all(axis=1).sum() if used else len(frame)
+    raise InputError(f"only {complete} stud{'y has' if complete == 1 else 'ies have'} values "
+                     f"for every moderator of {formula!r} ({', '.join(map(repr, used))}), "
+                     "fewer than the coefficients to estimate; fill in missing values or "
+                     "use fewer moderators")

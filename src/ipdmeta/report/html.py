@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipdmeta.io.output import writing
 from ipdmeta.report.tables import fmt_p, model_label, p_text
 
 __all__ = ["ReportSection", "package_versions", "render_report", "write_report"]
@@ -436,5 +437,7 @@ def write_report(result: Any | Sequence[ReportSection], path: str | Path, *,
                                   eform=eform)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(sections, title=title, command=command), encoding="utf-8")
+    text = render_report(sections, title=title, command=command)
+    with writing(path):
+        path.write_text(text, encoding="utf-8")
     return path

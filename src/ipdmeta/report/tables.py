@@ -45,7 +45,10 @@ def fmt(x: float, digits: int, eform: bool = False) -> str:
     """Number for display, exponentiated when ``eform``."""
     if x is None or not np.isfinite(x):
         return "." if x is None or np.isnan(x) else ("inf" if x > 0 else "-inf")
-    return f"{np.exp(x) if eform else x:.{digits}f}"
+    if eform and x >= 709.0:
+        return "inf"
+    value = float(np.exp(x)) if eform else float(x)
+    return f"{value:.{digits}f}" if abs(value) < 1e7 else f"{value:.{max(digits, 1)}e}"
 
 
 def fmt_p(p: float) -> str:

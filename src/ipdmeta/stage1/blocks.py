@@ -33,7 +33,7 @@ import pandas as pd
 from formulaic import model_matrix
 
 from ipdmeta.errors import InputError, SpecificationError
-from ipdmeta.models.batched import fit_glm
+from ipdmeta.models.batched import fit_glm, screened_failures
 from ipdmeta.models.batched_cox import fit_cox
 from ipdmeta.models.padded import segment_ptp
 from ipdmeta.stage1.data import kept_covariates, split_studies
@@ -142,26 +142,30 @@ def fit_block(plan: Plan, block: pd.DataFrame,
                          f"{int(block[study].isna().sum())} row(s); give those rows a study "
                          "or drop them")
     labels, positions, complete, all_missing = split_studies(block, study, plan.needed)
-    kept = (kept_covariates(block, study, plan.keep).to_dict("index") if plan.keep else {})
+    kept: dict[Any, dict[Any, Any]] = (kept_covariates(block, study, plan.keep).to_dict("index")
+                                       if plan.keep else {})
     batch = plan.batch if plan.batch is not None else len(labels) >= BATCH_MIN_STUDIES
     done: dict[int, dict[str, Any]] = {}
+    designs: dict[int, tuple] = {}
     if batch:   # in pieces of about BLOCK_ROWS rows (a dask partition may be large)
         sizes = np.fromiter((p.size for p in positions), np.intp, len(positions))
         for i, j in block_ranges(sizes, BLOCK_ROWS):
-            part = batched_rows(plan, block, labels[i:j], positions[i:j], complete)
+            part, part_designs = batched_rows(plan, block, labels[i:j], positions[i:j],
+                                              complete)
             done.update({i + key: row for key, row in part.items()})
+            designs.update({i + key: d for key, d in part_designs.items()})
             if advance is not None and part:
                 advance(len(part))
     rows = []
     # a study's own rows: the model's columns (model=callable: all, the study's included)
-    first = slice(0 if plan.setup.func is not None else 1, None)
+    first = 0 if plan.setup.func is not None else 1
     for i, (label, pos) in enumerate(zip(labels, positions, strict=True)):
         row = done.get(i)
         if row is None:
             c = complete[pos]
-            task = StudyTask(label, block.iloc[pos[c], first], int((~c).sum()),
+            task = StudyTask(label, block, pos[c], int((~c).sum()),
                              tuple(v for v, m in zip(plan.needed, all_missing[i], strict=True)
-                                   if m))
+                                   if m), designs.get(i), first)
             row = fit_study(plan.setup, task)
             if advance is not None:
                 advance(1)
@@ -170,12 +174,13 @@ def fit_block(plan: Plan, block: pd.DataFrame,
 
 
 def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: list,
-                 complete: np.ndarray) -> dict[int, dict[str, Any]]:
-    """Rows of the studies of ``block`` that the batched fitters can take, by position."""
+                 complete: np.ndarray) -> tuple[dict[int, dict[str, Any]], dict[int, tuple]]:
+    """Rows of the studies of ``block`` that the batched fitters can take, by position;
+    and the slices of the block's design of the other studies with complete rows, so
+    that the per-study path does not build their designs again."""
     setup = plan.setup
-    if (not plan.design_names or setup.firth or setup.model not in BATCHED_MODELS
-            or setup.cluster is not None or setup.robust):
-        return {}
+    if not plan.design_names or setup.func is not None:
+        return {}, {}
     cox = setup.model == "cox"
     sizes = np.fromiter((p.size for p in positions), np.intp, len(positions))
     order = np.concatenate(positions)
@@ -184,7 +189,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     take = (n_ok > 0) & (n_ok <= COX_BATCH_MAX_ROWS) if cox else n_ok > 0
     cand = np.flatnonzero(take)
     if cand.size == 0:
-        return {}
+        return {}, {}
     counts = n_ok[cand]
     starts = np.cumsum(counts) - counts
     sub = block.iloc[order[cc & np.repeat(take, sizes)]]
@@ -192,11 +197,15 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
         y, X, names = study_design(setup.formula, sub, cox=cox,
                                    interaction=setup.interaction, center=False)
     except (InputError, SpecificationError):   # the per-study path names the study
-        return {}
+        return {}, {}
     if tuple(names) != plan.design_names or setup.poolvar not in names:
-        return {}
+        return {}, {}
     if setup.interaction is not None:
         _center_interaction(setup, plan.formula_names, sub, X, names, starts, counts)
+    designs = {int(cand[ci]): (y[s:s + m], X[s:s + m], tuple(names))
+               for ci, (s, m) in enumerate(zip(starts.tolist(), counts.tolist(), strict=True))}
+    if setup.firth or setup.cluster is not None or setup.robust:
+        return {}, designs
     x = X[:, names.index(setup.poolvar)]
     use = segment_ptp(x, starts) > 0
     for var in setup.interaction or ():
@@ -204,7 +213,11 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     try:
         opts = fitter_options(setup, sub)
     except InputError:   # e.g. a non-positive exposure: the per-study path names the study
-        return {}
+        return {}, designs
+    failures = {} if cox else screened_failures(setup.model, y, X, starts, names, use)
+    if failures:
+        use = use.copy()
+        use[list(failures)] = False
     if cox:
         fit = fit_cox(y, X, starts, strata=opts.get("strata"), ties=opts["ties"], use=use)
     else:
@@ -213,12 +226,15 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     est, se = fit.coef[:, j], fit.se()[:, j]
     counted = arm_counts(setup.model, y, x, starts)
     out = {}
-    for ci in np.flatnonzero(fit.ok):
+    for ci in [*np.flatnonzero(fit.ok).tolist(), *failures]:
         i = int(cand[ci])
         row = {"study": labels[i], "estimate": np.nan, "se": np.nan, "n": int(counts[ci]),
                "n_dropped": int(sizes[i] - counts[ci]), **counted[ci]}
-        out[i] = {**study_row(setup, row, est[ci], se[ci]), "_k": X.shape[1]}
-    return out
+        if ci in failures:
+            out[i] = {**row, "status": failures[ci][0], "reason": failures[ci][1]}
+        else:
+            out[i] = {**study_row(setup, row, est[ci], se[ci]), "_k": X.shape[1]}
+    return out, {i: d for i, d in designs.items() if i not in out}
 
 
 def _center_interaction(setup: Setup, formula_names: Sequence[str], sub: pd.DataFrame,

@@ -27,15 +27,19 @@ Example:
 
 from __future__ import annotations
 
+import ast
+import builtins
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import FormulaicError
+from formulaic.transforms import TRANSFORMS
 
 from ipdmeta.errors import InputError, SpecificationError
 
@@ -98,21 +102,34 @@ class ModelFormula:
         lhs = " + ".join(_quote(e) for e in self.lhs)
         try:
             return Formula(f"{lhs} ~ {self.rhs}")
-        except FormulaicError as err:
+        except (FormulaicError, SyntaxError) as err:
             raise SpecificationError(f"cannot parse the formula {self.text!r}: "
-                                     f"{_clean(err)}") from err
+                                     f"{_bad_term(lhs, self.rhs) or _clean(err)}") from err
+
+    def _side_variables(self, side: str) -> set[str]:
+        return {v for term in getattr(self.formulaic, side) for factor in term.factors
+                for v in factor_variables(factor)}
 
     @cached_property
     def variables(self) -> tuple[str, ...]:
-        """Data columns the model uses (outcome, covariates, strata), in formula order."""
-        found = set(self.formulaic.required_variables) | set(self.strata)
+        """Data columns the model uses (outcome, covariates, strata), in formula order.
+
+        Columns inside transforms count (``center(age)``, ``poly(age, 2)``,
+        ``np.log(age).round(1)``: ``age``); see :func:`expression_variables`.
+        """
+        found = self._side_variables("lhs") | self._side_variables("rhs") | set(self.strata)
         return tuple(sorted(found, key=lambda v: (_first_index(self.text, v), v)))
+
+    @cached_property
+    def rhs_variables(self) -> frozenset[str]:
+        """Data columns of the right-hand side (covariates)."""
+        return frozenset(self._side_variables("rhs"))
 
     @cached_property
     def outcome_variables(self) -> tuple[str, ...]:
         """Data columns of the outcome (time and event for ``Surv()``)."""
-        return tuple(v for v in self.variables
-                     if v in set(self.formulaic.lhs.required_variables))
+        lhs = self._side_variables("lhs")
+        return tuple(v for v in self.variables if v in lhs)
 
     @cached_property
     def terms(self) -> tuple[str, ...]:
@@ -158,6 +175,84 @@ class ModelFormula:
             X = np.delete(X, j, axis=1)
             del names[j]
         return y, X, tuple(names), term_columns
+
+
+#: names a formula may call or use that are not data columns: formulaic's transforms and
+#: namespaces (``center``, ``poly``, ``np``, ``contr`` ...) and Python's builtins (``abs``)
+KNOWN_NAMES = frozenset(TRANSFORMS) | frozenset(dir(builtins)) | {"numpy"}
+
+
+def expression_variables(expr: str, term: str | None = None) -> list[str]:
+    """The data columns a Python expression of a formula term uses.
+
+    Names that are called must be known functions (:data:`KNOWN_NAMES`); the root of
+    an attribute chain is a namespace when known (``np.log``) and a column otherwise
+    (``age.round(1)``); every other name is a column.  An unknown function is a
+    :class:`~ipdmeta.errors.SpecificationError` naming it and the term.
+
+    Example:
+        >>> expression_variables("np.log(age).round(1)"), expression_variables("poly(bmi, 2)")
+        (['age'], ['bmi'])
+        >>> expression_variables("C(region, contr.treatment) + I(x ** 2)")
+        ['region', 'x']
+        >>> expression_variables("foo(age)")
+        Traceback (most recent call last):
+        ...
+        ipdmeta.errors.SpecificationError: the term 'foo(age)' calls 'foo', which is not a ...
+    """
+    tree = ast.parse(expr, mode="eval")
+    found: list[str] = []
+    callees: set[int] = set()
+    roots: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            callees.add(id(node.func))
+            if isinstance(node.func, ast.Name) and node.func.id not in KNOWN_NAMES:
+                raise SpecificationError(
+                    f"the term {term or expr!r} calls {node.func.id!r}, which is not a "
+                    "function formulaic knows (transforms: center, scale, standardize, poly, "
+                    "bs, cr, cs, cc, lag, log, exp, C, I; numpy as np.NAME; Python builtins "
+                    "such as abs); check the spelling, or write a column name")
+        elif isinstance(node, ast.Attribute):
+            inner = node.value
+            while isinstance(inner, ast.Attribute | ast.Call):
+                inner = inner.value if isinstance(inner, ast.Attribute) else inner.func
+            if isinstance(inner, ast.Name):
+                roots.add(id(inner))
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Name) or id(node) in callees:
+            continue
+        if node.id in KNOWN_NAMES and (id(node) in roots or node.id in TRANSFORMS):
+            continue
+        if node.id not in found:
+            found.append(node.id)
+    return found
+
+
+def factor_variables(factor: Any) -> list[str]:
+    """The data columns of one formulaic factor (a column lookup or an expression)."""
+    method = getattr(factor.eval_method, "value", factor.eval_method)
+    if method == "literal":
+        return []
+    if method == "lookup":
+        return [str(factor.expr)]
+    try:
+        return expression_variables(str(factor.expr))
+    except SyntaxError:   # formulaic's own syntax (e.g. `quoted names`): its reading
+        return [str(v) for v in factor.required_variables]
+
+
+def _bad_term(lhs: str, rhs: str) -> str | None:
+    """The first right-hand-side term formulaic cannot parse, in words (or None)."""
+    for term in _split_top(rhs, "+"):
+        try:
+            Formula(f"{lhs} ~ {term}")
+        except SyntaxError:
+            return (f"the term {term!r} is not formula syntax; write a Python expression "
+                    f"in braces: {{{term}}}")
+        except FormulaicError as err:
+            return f"the term {term!r} cannot be parsed ({_clean(err)})"
+    return None
 
 
 def _first_index(text: str, name: str) -> int:
@@ -223,7 +318,7 @@ def parse_formula(text: str) -> ModelFormula:
         raise SpecificationError(f"the formula {norm!r} has an empty term")
     rhs = " + ".join(kept) if kept else "1"
     out = ModelFormula(text=norm, lhs=lhs, rhs=rhs, strata=tuple(strata), survival=survival)
-    _ = out.formulaic  # parse now, so errors surface here
+    _ = out.variables  # parse now, so errors (syntax, unknown functions) surface here
     return out
 
 
@@ -262,7 +357,7 @@ def categorical_levels(frame: pd.DataFrame, formula: ModelFormula) -> dict[str, 
         >>> categorical_levels(df, parse_formula("y ~ r + x"))
         {'r': ['a', 'b']}
     """
-    rhs_vars = set(formula.formulaic.rhs.required_variables)
+    rhs_vars = set(formula.rhs_variables)
     wrapped = set(formula.categorical_candidates())
     numeric_elsewhere = {v for v in rhs_vars if v in wrapped
                          and re.search(rf"(?<![A-Za-z0-9_.(]){re.escape(v)}(?![A-Za-z0-9_.])",

@@ -27,6 +27,8 @@ from scipy import stats
 from ipdmeta.effects import effect_sizes
 from ipdmeta.errors import InputError
 from ipdmeta.io.data import read_data
+from ipdmeta.io.labels import RULE, check_unique, study_key
+from ipdmeta.pooling.options import normalise_level
 from ipdmeta.stage1.table import AggregateData
 
 RATIO_MEASURES = ("HR", "OR", "RR", "IRR", "SHR", "TR")
@@ -106,6 +108,9 @@ def read_published(data: Any, *, columns: dict[str, str] | None = None, measure:
         scale: "ratio" when estimates and CI bounds of a ratio measure are given as
             ratios (default for ratio measures), "log" when already on the log scale.
         level: the confidence level of the published intervals.
+
+    Published interval bounds are kept (on the analysis scale) as ``ci_low`` and
+    ``ci_high``; bounds that are reversed or exclude their estimate are refused.
     """
     frame = read_data(data) if isinstance(data, str | Path) else pd.DataFrame(data)
     if len(frame) == 0:
@@ -140,7 +145,7 @@ def read_published(data: Any, *, columns: dict[str, str] | None = None, measure:
             elif var is not None:
                 std_err = np.sqrt(var)
             elif lo is not None and hi is not None:
-                crit = stats.norm.ppf(0.5 + level / 2)
+                crit = stats.norm.ppf(0.5 + normalise_level(level) / 2)
                 std_err = (to_analysis(hi) - to_analysis(lo)) / (2 * crit)
             else:
                 raise InputError("aggregate data need 'se', 'variance' or 'ci_low' and "
@@ -153,7 +158,12 @@ def read_published(data: Any, *, columns: dict[str, str] | None = None, measure:
         raise InputError(f"aggregate row {i} (study {labels[i]!r}) has no usable estimate and "
                          "standard error (missing, non-positive or a ratio ≤ 0); fix or drop "
                          "it")
+    check_unique(labels, "the aggregate-data table")
     out = pd.DataFrame({"study": labels, "estimate": estimate, "se": std_err})
+    if lo is not None and hi is not None:
+        _check_interval(est, lo, hi, labels)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["ci_low"], out["ci_high"] = to_analysis(lo), to_analysis(hi)
     for key in ("n", "events"):
         if key in columns:
             out[key] = _column(frame, columns, key)
@@ -172,14 +182,32 @@ def _with_covariates(out: pd.DataFrame, frame: pd.DataFrame, columns: dict[str, 
     return out
 
 
+def _check_interval(est: np.ndarray | None, lo: np.ndarray, hi: np.ndarray,
+                    labels: list) -> None:
+    """Refuse a published interval whose bounds are reversed or that excludes its
+    estimate (a transcription error), naming the study."""
+    with np.errstate(invalid="ignore"):
+        reversed_ = lo > hi
+        outside = (np.zeros(lo.shape, bool) if est is None
+                   else (est < lo) | (est > hi))
+    for bad, what in ((reversed_, "its lower bound is above its upper bound"),
+                      (outside, "its estimate lies outside its confidence interval")):
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            shown = "" if est is None else f"{est[i]:g} "
+            raise InputError(f"aggregate row {i} (study {labels[i]!r}): {what} ({shown}"
+                             f"[{lo[i]:g}, {hi[i]:g}]); check the published numbers")
+
+
 def combine(ipd: AggregateData, published: Any, *, columns: dict[str, str] | None = None,
             measure: str | None = None, scale: str | None = None, level: float = 0.95,
             relabel: bool = False) -> AggregateData:
     """Stage-1 rows from IPD plus published rows, with a ``source`` column (IPD / AD).
 
     The measure of the published rows must equal the IPD analysis's (an HR table
-    cannot join a logistic analysis). Study labels present in both are an error
-    unless ``relabel=True``, which appends " (AD)" to the published labels.
+    cannot join a logistic analysis). Study labels present in both (compared by
+    :func:`ipdmeta.io.labels.study_key`: ``1`` and ``" 1"`` are one study) are an
+    error unless ``relabel=True``, which appends " (AD)" to the published labels.
 
     Example:
         >>> import pandas as pd
@@ -201,13 +229,14 @@ def combine(ipd: AggregateData, published: Any, *, columns: dict[str, str] | Non
     rows = read_published(published, columns=columns, measure=measure, scale=scale,
                           level=level)
     frame = ipd.to_frame()
-    taken = set(frame["study"].astype(str))
-    clash = [s for s in rows["study"] if s in taken]
+    taken = {study_key(s) for s in frame["study"]}
+    clash = [s for s in rows["study"] if study_key(s) in taken]
     if clash:
         if not relabel:
             raise InputError(f"study label(s) {clash} appear in both the IPD and the aggregate "
-                             "data; rename them or pass relabel=True")
-        rows["study"] = [f"{s} (AD)" if s in taken else s for s in rows["study"]]
+                             f"data ({RULE}); rename them or pass relabel=True")
+        rows["study"] = [f"{study_key(s)} (AD)" if study_key(s) in taken else s
+                         for s in rows["study"]]
     frame["source"] = "IPD"
     combined = pd.concat([frame, rows], ignore_index=True, sort=False)
     # IPD before AD in subgroup tables and plots (as ipdmetan's byad), not alphabetical

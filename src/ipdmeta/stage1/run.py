@@ -65,7 +65,14 @@ from ipdmeta.pooling.options import normalise_level
 from ipdmeta.stage1 import engines
 from ipdmeta.stage1.blocks import make_plan
 from ipdmeta.stage1.dask_engine import prepare_dask
-from ipdmeta.stage1.data import as_frame, check_columns, prepare, split_studies
+from ipdmeta.stage1.data import (
+    as_frame,
+    check_columns,
+    check_outcome,
+    missing_studies,
+    prepare,
+    split_studies,
+)
 from ipdmeta.stage1.formula import (
     ModelFormula,
     build_formula,
@@ -234,7 +241,7 @@ def stage1(data: Any, study: str, formula: str | None = None,
            client: Any = None, scale: str = "ph", cluster: str | None = None,
            robust: bool = False, adjust: str = "stata",
            imputation: str | Sequence[pd.DataFrame] | None = None,
-           measure: str | None = None) -> AggregateData:
+           measure: str | None = None, missing_study: str = "error") -> AggregateData:
     """Fit the model in every study: the stage-1 table of a two-stage IPD meta-analysis.
 
     Args:
@@ -308,6 +315,10 @@ def stage1(data: Any, study: str, formula: str | None = None,
             0.1 s and the per-study path is the reference).  False: always one
             by one.
         client: a ``dask.distributed.Client`` for ``engine="dask"``.
+        missing_study: rows whose study id is missing: "error" (default: refused,
+            naming the rows), "drop" (left out) or "group" (pooled as one study
+            labelled "Missing", Stata's ``study(, missing)``; the labels become text).
+            What was done is in ``ad.notes``.
 
     Returns:
         :class:`~ipdmeta.stage1.table.AggregateData` with one row per study.
@@ -364,6 +375,8 @@ def stage1(data: Any, study: str, formula: str | None = None,
                  "" if imputation is None else ", multiple imputation")
     run_one = partial(_rows, setup=setup, study=study, keep=keep, batch=batch, engine=engine,
                       n_jobs=n_jobs, progress=progress, client=client)
+    source = getattr(data, "attrs", {}).get("source")
+    data, notes = _missing_studies(data, study, missing_study, imputation)
     if imputation is None:
         rows, setup = run_one(data)
     else:
@@ -393,7 +406,20 @@ def stage1(data: Any, study: str, formula: str | None = None,
                          formula=spec.text if spec is not None else None,
                          poolvar=setup.poolvar, ties=fit_options.get("ties"), level=level,
                          firth=bool(firth), study_var=study, interaction=inter,
-                         keep=tuple(keep))
+                         keep=tuple(keep), notes=notes, source=source)
+
+
+def _missing_studies(data: Any, study: str, how: str, imputation: Any
+                     ) -> tuple[Any, tuple[str, ...]]:
+    """The data after ``missing_study=`` (:func:`ipdmeta.stage1.data.missing_studies`) and
+    the note saying what was done."""
+    if how == "error" or data is None:
+        return data, ()
+    if engines.is_dask_frame(data) or imputation is not None:
+        raise InputError(f"missing_study={how!r} needs one pandas frame (not a dask frame or "
+                         f"imputations); drop the rows first: data.dropna(subset=[{study!r}])")
+    frame, note = missing_studies(as_frame(data), study, how)
+    return frame, (note,) if note else ()
 
 
 def _rows(data: Any, *, setup: Setup, study: str, keep: list[str], batch: bool | None,
@@ -415,6 +441,7 @@ def _rows(data: Any, *, setup: Setup, study: str, keep: list[str], batch: bool |
         frame, needed, sample = prepare_dask(data, study, spec, extra, keep)
     else:
         frame, needed = prepare(as_frame(data), study, spec, extra, keep)
+        check_outcome(frame, study, spec, setup.model)
         split = split_studies(frame, study, needed)
         if not split[2].any():
             raise InputError(f"no row of the data is complete for the model's columns "

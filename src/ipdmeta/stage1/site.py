@@ -7,14 +7,24 @@ disclosure checks withheld. The coordinating centre reads the files with
 ``read_site_results()``, which refuses files whose model specifications differ or
 whose content was changed after writing, and pools them like any stage-1 result.
 
-Disclosure control (on by default): a study with fewer than ``min_participants``
-participants is withheld; when per-arm counts are exported, a study with fewer than
-``min_events`` events in any arm is withheld (``export_counts=False`` drops the
-per-arm counts instead, and the rule on events no longer applies). Participant rows,
-residuals, fitted values and covariance matrices are never written.
+Disclosure control (on by default) applies to every row, whatever its status:
 
-The content hash detects edits and corruption; it is not a signature (anyone able
-to edit the file can recompute it): exchange the files over a channel you trust.
+* a study with fewer than ``min_participants`` participants is withheld;
+* every count the file would hold is a *cell* that must reach ``min_events``: the
+  study's events and, for a 0/1 outcome (logistic, Cox), its participants without
+  the event; with ``export_counts=True`` also each arm's participants, events and
+  (0/1 outcomes) non-events.  A study with a smaller cell is withheld;
+* ``n_dropped`` (rows dropped for missing values) is written only when it is 0 or
+  at least ``min_events``;
+* a withheld study stays as a row with status ``withheld``, the generic reason and
+  no numbers;
+* ``reason`` is never the stage-1 text (which can quote counts or covariate
+  values): it is a fixed sentence per status (:data:`SHARED_REASONS`).
+
+Participant rows, residuals, fitted values, covariance matrices and the stage-1
+reasons are never written. The content hash detects edits and corruption; it is
+not a signature (anyone able to edit the file can recompute it): exchange the
+files over a channel you trust.
 
 Example:
     >>> rules = DisclosureRules(min_participants=20)
@@ -30,13 +40,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ipdmeta._version import __version__
 from ipdmeta.errors import InputError
+from ipdmeta.io.labels import RULE, study_key
+from ipdmeta.io.output import output_path
 from ipdmeta.io.site_files import load_site_file, records, seal, write_site_file
-from ipdmeta.stage1.run import stage1
+from ipdmeta.stage1.run import STATUS_CODES, stage1
 from ipdmeta.stage1.table import AggregateData
 
 SPEC_KEYS = ("formula", "model", "poolvar", "ties", "firth", "interaction", "level", "measure")
@@ -70,33 +81,85 @@ def model_spec(ad: AggregateData, options: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def apply_disclosure(frame: pd.DataFrame, rules: DisclosureRules
-                     ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
-    """Rows safe to share, and the studies withheld with the reason.
+#: the reason written to a site file for a row of each status (no data in it)
+SHARED_REASONS = {**STATUS_CODES, "withheld": "withheld by disclosure control"}
+#: the reason of an ok row whose model dropped nuisance terms (the terms are not named)
+DROPPED_TERMS = "some covariates were dropped from this study's model (constant or collinear)"
+#: families whose outcome is 0/1 per participant: non-events are cells too
+BINARY_OUTCOMES = ("logistic", "cox")
 
-    Withheld studies stay in the table as rows with status "withheld" and no
-    numbers, so the pooled analysis can say they exist.
+
+def small_cells(row: pd.Series, rules: DisclosureRules, model: str | None) -> str | None:
+    """Which disclosure rule ``row`` breaks (in words without numbers), or None.
+
+    Example:
+        >>> small_cells(pd.Series({"n": 40, "events": 2}), DisclosureRules(), "cox")
+        'an event count is below min_events'
+    """
+    def value(c: str) -> float | None:
+        v = row.get(c)
+        return None if v is None or pd.isna(v) else float(v)
+
+    n = value("n")
+    if n is not None and n < rules.min_participants:
+        return "fewer participants than min_participants"
+    arms = ("_0", "_1") if rules.export_counts else ()
+    cells = [("events", "n")] + [(f"events{a}", f"n{a}") for a in arms]
+    binary = model in BINARY_OUTCOMES
+    for events_col, n_col in cells:
+        events, total = value(events_col), value(n_col)
+        if events is not None and events < rules.min_events:
+            return "an event count is below min_events"
+        if binary and events is not None and total is not None \
+                and total - events < rules.min_events:
+            return "a count of participants without the event is below min_events"
+    if any((v := value(f"n{a}")) is not None and v < rules.min_events for a in arms):
+        return "an arm has fewer participants than min_events"
+    return None
+
+
+def shared_reason(status: str, reason: str) -> str:
+    """The non-disclosive reason of a row: a fixed sentence per status.
+
+    Example:
+        >>> shared_reason("separation", "age >= 50.2 in every participant with the event")
+        'complete or quasi-complete separation / monotone likelihood (infinite estimate)'
+        >>> shared_reason("ok", "not in this study's model: 'smk' (the same for every ...)")
+        "some covariates were dropped from this study's model (constant or collinear)"
+    """
+    if status == "ok":
+        return DROPPED_TERMS if reason else ""
+    return SHARED_REASONS.get(status, "not estimable")
+
+
+def apply_disclosure(frame: pd.DataFrame, rules: DisclosureRules, model: str | None = None
+                     ) -> tuple[pd.DataFrame, list[dict[str, str]]]:
+    """Rows safe to share, and the studies withheld with the (generic) reason.
+
+    Every row is checked whatever its status (:func:`small_cells`); withheld
+    studies stay in the table as rows with status "withheld" and no numbers, so the
+    pooled analysis can say they exist.  Reasons become :func:`shared_reason`.
     """
     frame = frame.copy()
     withheld: list[dict[str, str]] = []
-    arm_cols = [c for c in ("events_0", "events_1") if c in frame.columns]
+    numbers = [c for c in frame.columns if c in (*SHARED_COLUMNS, *ARM_COLUMNS)
+               and c not in ("study", "status", "reason")]
+    frame[numbers] = frame[numbers].astype(object)
+    reasons = []
     for i, row in frame.iterrows():
-        reason = None
-        if pd.notna(row.get("n")) and row["n"] < rules.min_participants:
-            reason = (f"withheld: {int(row['n'])} participants, fewer than the disclosure "
-                      f"minimum of {rules.min_participants}")
-        elif rules.export_counts and arm_cols and row["status"] == "ok":
-            low = [c for c in arm_cols if pd.notna(row[c]) and row[c] < rules.min_events]
-            if low:
-                reason = (f"withheld: fewer than {rules.min_events} events in an arm "
-                          f"({', '.join(f'{c} = {int(row[c])}' for c in low)})")
-        if reason:
-            withheld.append({"study": str(row["study"]), "reason": reason})
-            for c in frame.columns:
-                if c not in ("study", "status", "reason") and c in (*SHARED_COLUMNS,
-                                                                    *ARM_COLUMNS):
-                    frame.at[i, c] = np.nan
-            frame.at[i, "status"], frame.at[i, "reason"] = "withheld", reason
+        rule = small_cells(row, rules, model)
+        if rule is not None:
+            withheld.append({"study": str(row["study"]),
+                             "reason": f"{SHARED_REASONS['withheld']}: {rule}"})
+            frame.loc[i, numbers] = None
+            frame.at[i, "status"] = "withheld"
+            reasons.append(withheld[-1]["reason"])
+            continue
+        dropped = row.get("n_dropped")
+        if dropped is not None and pd.notna(dropped) and 0 < dropped < rules.min_events:
+            frame.at[i, "n_dropped"] = None
+        reasons.append(shared_reason(str(row["status"]), str(row.get("reason") or "")))
+    frame["reason"] = reasons
     if not rules.export_counts:
         frame = frame.drop(columns=[c for c in ARM_COLUMNS if c in frame.columns])
     return frame, withheld
@@ -108,14 +171,20 @@ def _shareable(frame: pd.DataFrame, keep: tuple[str, ...]) -> pd.DataFrame:
 
 
 def site_stage1(data: Any, *, site: str, out: str | Path | None = None,
-                rules: DisclosureRules | None = None, **options: Any) -> dict[str, Any]:
+                rules: DisclosureRules | None = None, overwrite: bool = True,
+                **options: Any) -> dict[str, Any]:
     """Run stage 1 at a site and return (and write to ``out``) the shareable payload.
 
     ``options`` are those of ``ipd.stage1`` (study=, formula=, model=, poolvar=, ...).
+    ``out`` is never the participant data's own file; an existing ``out`` is replaced
+    only with ``overwrite=True`` (the default).
     """
     rules = rules or DisclosureRules()
+    if out is not None:
+        out = output_path(out, inputs=[getattr(data, "attrs", {}).get("source")],
+                          overwrite=overwrite, what="site file")
     ad = stage1(data, **options)
-    frame, withheld = apply_disclosure(_shareable(ad.to_frame(), ad.keep), rules)
+    frame, withheld = apply_disclosure(_shareable(ad.to_frame(), ad.keep), rules, ad.model)
     payload = seal({"site": site, "ipdmeta_version": __version__,
                     "created": datetime.now(UTC).isoformat(timespec="seconds"),
                     "spec": model_spec(ad, options), "disclosure": asdict(rules),
@@ -150,9 +219,14 @@ def read_site_results(paths: list[str | Path] | str | Path) -> AggregateData:
                              f"{detail}")
     frames = [pd.DataFrame(p["studies"]).assign(site=p["site"]) for p in payloads]
     table = pd.concat(frames, ignore_index=True)
-    dup = table["study"][table["study"].duplicated()].unique().tolist()
-    if dup:
-        raise InputError(f"study label(s) {dup} appear in more than one site file")
+    seen: dict[str, tuple[Any, Any]] = {}
+    for label, site in zip(table["study"], table["site"], strict=True):
+        key = study_key(label)
+        if key in seen:
+            raise InputError(f"study {seen[key][0]!r} (site {seen[key][1]!r}) and study "
+                             f"{label!r} (site {site!r}) are the same study ({RULE}); each "
+                             "study must come from one site file: remove it from one of them")
+        seen[key] = (label, site)
     spec = first["spec"]
     return AggregateData(table, measure=spec.get("measure"), model=spec.get("model"),
                          formula=spec.get("formula"), poolvar=spec.get("poolvar"),

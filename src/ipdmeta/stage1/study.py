@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -88,12 +88,23 @@ class Setup:
 
 @dataclass(frozen=True)
 class StudyTask:
-    """One study's complete cases (model columns only) and its bookkeeping."""
+    """One study: its complete cases (rows ``rows`` of ``source``, whose first column is
+    the study; ``first``: the first column the study's frame keeps), its bookkeeping
+    and, when the block's design was built at once, its slice of that design
+    (``design``: outcome, design matrix, column names)."""
 
     label: Any
-    frame: pd.DataFrame
+    source: pd.DataFrame
+    rows: np.ndarray
     n_dropped: int
     all_missing: tuple[str, ...]
+    design: tuple[np.ndarray, np.ndarray, tuple[str, ...]] | None = None
+    first: int = 1
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The study's complete cases (model columns only), made when first needed."""
+        return self.source.iloc[self.rows, self.first:]
 
 
 # ------------------------------------------------------------------------ one study
@@ -161,12 +172,19 @@ def _failure(row: dict, status: str, reason: str) -> dict:
     return {**row, "status": status, "reason": reason}
 
 
-def _constant_reason(setup: Setup, frame: pd.DataFrame, x: np.ndarray) -> str | None:
+def _options(setup: Setup, task: StudyTask) -> dict[str, Any]:
+    """The fitter options of one study (its rows are only looked at when needed)."""
+    if setup.strata or setup.exposure or setup.offset:
+        return fitter_options(setup, task.frame)
+    return dict(setup.fit_options)
+
+
+def _constant_reason(setup: Setup, task: StudyTask, x: np.ndarray) -> str | None:
     """Why the pooled term cannot be estimated because it does not vary, or None."""
     n = x.size
     parts = list(setup.interaction) if setup.interaction else []
     for var in parts:
-        v = frame[var].to_numpy(dtype=float)
+        v = task.frame[var].to_numpy(dtype=float)
         if np.ptp(v) == 0:
             return (f"'{var}' is {_value(v[0])} for all {_people(n)}, so the interaction "
                     f"'{setup.poolvar}' cannot be estimated")
@@ -182,8 +200,7 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
     """Fit one study and return its row of the stage-1 table (never raises for data)."""
     if setup.func is not None:
         return custom_row(setup, task)
-    frame = task.frame
-    n = len(frame)
+    n = task.rows.size
     row: dict[str, Any] = {"study": task.label, "estimate": np.nan, "se": np.nan,
                            "n": n, "n_dropped": task.n_dropped}
     if n == 0:
@@ -194,24 +211,27 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
         return _failure({**row, **arm_counts(setup.model, np.zeros((0, 2)), None, _ONE)[0]},
                         "no_complete_cases", f"no complete cases: {why}")
     cox = setup.model in NO_INTERCEPT_MODELS
-    y, X, names = study_design(setup.formula, frame, cox=cox, interaction=setup.interaction,
-                               center=setup.center)
+    if task.design is not None:
+        y, X, names = task.design[0], task.design[1], list(task.design[2])
+    else:
+        y, X, names = study_design(setup.formula, task.frame, cox=cox,
+                                   interaction=setup.interaction, center=setup.center)
     if setup.poolvar not in names:
         return _failure({**row, **arm_counts(setup.model, y, None, _ONE)[0]}, "missing_poolvar",
                         f"the pooled term '{setup.poolvar}' is not in this study's model "
                         f"(its terms: {', '.join(names)})")
     j = names.index(setup.poolvar)
     row.update(arm_counts(setup.model, y, X[:, j], _ONE)[0])
-    why = _constant_reason(setup, frame, X[:, j])
-    if why is not None:
-        return _failure(row, "constant_poolvar", why)
-    strata = strata_codes(frame, setup.strata) if cox and setup.strata else None
+    constant = _constant_reason(setup, task, X[:, j])
+    if constant is not None:
+        return _failure(row, "constant_poolvar", constant)
+    strata = strata_codes(task.frame, setup.strata) if cox and setup.strata else None
     base, base_names, base_idx = baseline_columns(X, names, cox=cox, strata=strata)
     X, names, notes, aliased = reduce_design(X, names, j, base, base_names, base_idx)
     if aliased is not None:
         return _failure(row, "collinear", aliased)
     try:
-        fit = _fit(setup, frame, y, X, tuple(names))
+        fit = _fit(setup, task, y, X, tuple(names))
     except InputError as err:
         raise InputError(f"study {task.label!r}: {err}") from err
     row.update({k: float(fit.extra[k]) for k in ROW_EXTRAS if k in fit.extra})
@@ -222,18 +242,18 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
     return {**out, "_k": len(fit.coef)}
 
 
-def _fit(setup: Setup, frame: pd.DataFrame, y: np.ndarray, X: np.ndarray,
+def _fit(setup: Setup, task: StudyTask, y: np.ndarray, X: np.ndarray,
          names: tuple[str, ...]) -> Fit:
     """The family's fit of one study, with (cluster-)robust standard errors when asked
     (computed on the PH form of a parametric survival model, then converted)."""
-    opts = fitter_options(setup, frame)
+    opts = _options(setup, task)
     robust = setup.cluster is not None or setup.robust
     aft = robust and opts.get("scale") == "aft"
     fit = fitter(setup.model, setup.firth)(y, X, names=names,
                                            **({**opts, "scale": "ph"} if aft else opts))
     if not robust or not fit.ok:
         return fit
-    cluster = None if setup.cluster is None else frame[setup.cluster].to_numpy()
+    cluster = None if setup.cluster is None else task.frame[setup.cluster].to_numpy()
     if cluster is not None and pd.unique(cluster).size < 2:
         return failed("too_few_rows", f"cluster-robust standard errors need at least 2 "
                       f"clusters of '{setup.cluster}' in the study; it has 1", names=names,

@@ -62,6 +62,10 @@ from ipdmeta.io.aggregate_files import (
     with_names,
     write_table,
 )
+from ipdmeta.io.labels import check_unique
+from ipdmeta.io.output import output_path
+from ipdmeta.pooling.input import normalise_status
+from ipdmeta.pooling.options import normalise_level
 
 FLOAT_COLUMNS = ("estimate", "se", "ci_low", "ci_high")
 COUNT_COLUMNS = ("n", "events", "n_dropped", "n_0", "n_1", "events_0", "events_1")
@@ -75,8 +79,10 @@ def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """A copy of ``frame`` with the standard columns first and their standard types.
 
     Estimates are float64, counts int64 (nullable ``Int64`` when some are
-    missing), ``status`` defaults to ``"ok"`` and ``reason`` to ``""``; a missing
-    interval is the Wald interval at ``level``.
+    missing), ``status`` defaults to ``"ok"`` when the column is absent (a
+    missing value in a ``status`` column is refused; "OK " is read as "ok") and
+    ``reason`` to ``""``; a missing interval (or bound) is the Wald interval at
+    ``level``.
     """
     frame = frame.reset_index(drop=True).copy()
     missing = [c for c in ("estimate", "se") if c not in frame.columns]
@@ -91,14 +97,14 @@ def canonical_table(frame: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     crit = stats.norm.ppf(0.5 + level / 2)
     for c, sign in (("ci_low", -1), ("ci_high", 1)):
-        if c not in frame.columns:
-            frame[c] = frame["estimate"] + sign * crit * frame["se"]
+        wald = frame["estimate"] + sign * crit * frame["se"]
+        frame[c] = frame[c].fillna(wald) if c in frame.columns else wald
     for c in COUNT_COLUMNS:
         if c in frame.columns:
             values = pd.to_numeric(frame[c], errors="coerce")
             frame[c] = values.astype("Int64" if values.isna().any() else "int64")
-    status = frame["status"] if "status" in frame.columns else pd.Series("ok", frame.index)
-    frame["status"] = status.astype(object).where(status.notna(), "ok").astype(str)
+    frame["status"] = (normalise_status(frame, "study") if "status" in frame.columns
+                       else pd.Series("ok", frame.index).astype(str))
     reason = frame["reason"] if "reason" in frame.columns else pd.Series("", frame.index)
     frame["reason"] = reason.astype(object).where(reason.notna(), "").astype(str)
     order = [c for c in STANDARD_COLUMNS if c in frame.columns]
@@ -114,7 +120,11 @@ class AggregateData:
     is "HR" (Cox), "OR" (logistic), "IRR" (Poisson), "MD" (linear model with a
     0/1 pooled term) or "coef" (linear model with a continuous pooled term or
     an interaction); ratio measures are shown exponentiated by stage 2.  The
-    estimates are always stored on the analysis (log) scale.
+    estimates are always stored on the analysis (log) scale.  ``notes`` says
+    what stage 1 did to the data beyond the model (rows without a study id left
+    out or grouped, ``missing_study=``); ``source`` is the file the table (or the
+    participant data it came from) was read from, which :meth:`save` never
+    overwrites.
 
     Example:
         >>> import pandas as pd
@@ -136,14 +146,16 @@ class AggregateData:
     study_var: str | None = None
     interaction: tuple[str, ...] | None = None
     keep: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
+    source: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        level = float(self.level)
-        object.__setattr__(self, "level", level / 100 if 1 < level < 100 else level)
+        object.__setattr__(self, "level", normalise_level(self.level))
         object.__setattr__(self, "table", canonical_table(pd.DataFrame(self.table), self.level))
         if self.interaction is not None:
             object.__setattr__(self, "interaction", tuple(self.interaction))
         object.__setattr__(self, "keep", tuple(self.keep))
+        object.__setattr__(self, "notes", tuple(self.notes))
 
     # ------------------------------------------------------------------ table access
     def to_frame(self) -> pd.DataFrame:
@@ -174,9 +186,11 @@ class AggregateData:
 
     def metadata(self) -> dict[str, Any]:
         """The model description (every field but the table) as plain Python values."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "table"}
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if f.name not in ("table", "source")}
         out["interaction"] = list(self.interaction) if self.interaction else None
         out["keep"] = list(self.keep)
+        out["notes"] = list(self.notes)
         return out
 
     def describe(self) -> str:
@@ -201,14 +215,23 @@ class AggregateData:
                 + self.table.to_html(max_rows=60, index=False))
 
     # ------------------------------------------------------------------ files
-    def save(self, path: str | Path, names: str = "ipdmeta") -> Path:
+    def save(self, path: str | Path, names: str = "ipdmeta", overwrite: bool = True) -> Path:
         """Write the table to ``path``: ``.csv``, ``.dta``, ``.parquet`` or ``.json``.
 
+        Every format reads back (:func:`read_aggregate`) with the same study labels
+        (as text: ``"001"`` stays ``"001"``), values and column types, or the save is
+        refused with an :class:`~ipdmeta.errors.InputError` naming the problem (see
+        :mod:`ipdmeta.io.aggregate_files`; CSV keeps text, numbers and booleans but
+        writes dates and categoricals as text).  Study labels that name one study
+        twice (``1`` and ``"1"``: :mod:`ipdmeta.io.labels`) are refused.
+
         Args:
-            path: the file; its suffix chooses the format.
+            path: the file; its suffix chooses the format.  Never the file this
+                table (or its participant data) was read from (``source``).
             names: "ipdmeta" (the column names above) or "ipdmetan" (Stata's
                 ``ipdmetan`` results-set names ``_ES``, ``_seES``, ``_LCI``,
                 ``_UCI``, ``_NN``, ``_STUDY``, plus ``_USE`` and ``_LABELS``).
+            overwrite: replace an existing file (default True; False refuses).
 
         Returns:
             The path written.
@@ -220,10 +243,13 @@ class AggregateData:
             >>> read_aggregate(p).to_frame().equals(ad.to_frame())
             True
         """
-        path = Path(path)
+        path = output_path(path, inputs=[self.source], overwrite=overwrite,
+                           what="aggregate-data file")
         format_of(path)
         if names not in NAME_STYLES:
             raise InputError(f"names={names!r} is not known; use 'ipdmeta' or 'ipdmetan'")
+        check_unique(self.table["study"].tolist(), "the stage-1 table",
+                     "rename one of them before saving")
         meta = {**self.metadata(), "names": names,
                 "dtypes": {str(c): str(t) for c, t in self.table.dtypes.items()}}
         frame = with_names(self.table, names)
@@ -233,7 +259,8 @@ class AggregateData:
         return path
 
 
-def _restore(frame: pd.DataFrame, meta: dict[str, Any]) -> AggregateData:
+def _restore(frame: pd.DataFrame, meta: dict[str, Any], source: str | None = None
+             ) -> AggregateData:
     """AggregateData from a frame read from a file and its metadata (possibly empty); a
     ``measure`` column with one value (written by :meth:`AggregateData.save`) is the
     measure."""
@@ -247,11 +274,12 @@ def _restore(frame: pd.DataFrame, meta: dict[str, Any]) -> AggregateData:
         if col in frame.columns and str(frame[col].dtype) != dtype:
             with contextlib.suppress(TypeError, ValueError):
                 frame[col] = frame[col].astype(dtype)
-    known = {f.name for f in fields(AggregateData)} - {"table"}
+    known = {f.name for f in fields(AggregateData)} - {"table", "source"}
     kwargs = {k: v for k, v in meta.items() if k in known and v is not None}
-    if "keep" in kwargs:
-        kwargs["keep"] = tuple(kwargs["keep"])
-    return AggregateData(frame, **kwargs)
+    for key in ("keep", "notes"):
+        if key in kwargs:
+            kwargs[key] = tuple(kwargs[key])
+    return AggregateData(frame, **kwargs, source=source)
 
 
 
@@ -272,4 +300,4 @@ def read_aggregate(path: str | Path) -> AggregateData:
         >>> back.measure, back.poolvar, back["estimate"].tolist()
         ('HR', 'treat', [0.1])
     """
-    return _restore(*read_table(path))
+    return _restore(*read_table(path), source=str(path))

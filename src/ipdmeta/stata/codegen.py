@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ipdmeta.pooling.options import normalise_level
+
 if TYPE_CHECKING:
     from ipdmeta.stata.translate import Step
 
@@ -57,7 +59,12 @@ def python_code(step: Step) -> str:
         v, stub = py(c["variable"]), c["stub"]
         return (f"for i, level in enumerate(sorted(data[{v}].dropna().unique()), start=1):\n"
                 f"    data[f{py(stub + '{i}')}] = (data[{v}] == level).astype(float)")
-    if step.kind == "ipdmeta":
+    if step.kind == "ipdmeta" and step.stset_time:
+        t = py(step.stset_time)
+        lines.append(f"stset = data[~(data[{t}] <= 0)]  # stset excludes records with "
+                     "time <= 0")
+        lines.append(f"res = ipd.ipdmeta(stset, {_kwargs(c)})")
+    elif step.kind == "ipdmeta":
         lines.append(f"res = ipd.ipdmeta(data, {_kwargs(c)})")
     elif step.kind in ("pool", "arms"):
         call, frame = dict(c), "data"
@@ -67,7 +74,7 @@ def python_code(step: Step) -> str:
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
             level = call.get("level", 0.95)
-            lines.append(f"z = scipy.stats.norm.ppf(0.5 + {py(fraction(level))} / 2)")
+            lines.append(f"z = scipy.stats.norm.ppf(0.5 + {py(normalise_level(level))} / 2)")
             lines.append(f'data["_seES"] = (data[{py(hi)}] - data[{py(lo)}]) / (2 * z)')
             call["se"] = "_seES"
         if step.measure:
@@ -81,11 +88,8 @@ def python_code(step: Step) -> str:
     if step.forest is not None and step.kind != "metareg":
         lines.append(f"res.forest({_kwargs(step.forest)})")
     if step.saving and step.kind == "ipdmeta":
-        lines.append(f'res.aggregate.save({py(step.saving)}, names="ipdmetan")')
+        replace = ", overwrite=True" if step.replace else ", overwrite=False"
+        lines.append(f'res.aggregate.save({py(step.saving)}, names="ipdmetan"{replace})')
     elif step.saving:
         lines.append(f"res.to_frame().to_csv({py(step.saving)}, index=False)")
     return "\n".join(lines)
-
-
-def fraction(level: float) -> float:
-    return level / 100 if level > 1 else level

@@ -243,15 +243,30 @@ def numlist(text: str) -> list[float | int]:
                 if step == 0 or (b - a) / step < 0:
                     raise StataSyntaxError(f"numlist range {tok!r} never reaches its end")
                 n = round((b - a) / step)
+                _check_size(len(out) + n + 1, tok)
                 out += [round(a + i * step, 12) for i in range(n + 1)]
             elif r:
                 a, b = int(r.group(1)), int(r.group(2))
+                _check_size(len(out) + b - a + 1, tok)
                 out += [float(v) for v in range(a, b + 1)]
             else:
                 out.append(float(tok))
+        except StataSyntaxError:
+            raise
         except ValueError as err:
             raise StataSyntaxError(f"{tok!r} is not a number in the numlist {text!r}") from err
     return [int(v) if float(v).is_integer() else v for v in out]
+
+
+#: the most numbers a numlist may hold (Stata's own limit is 2,500 elements; a forest
+#: plot needs a handful of ticks)
+MAX_NUMLIST = 1000
+
+
+def _check_size(n: int, token: str) -> None:
+    if n > MAX_NUMLIST:
+        raise StataSyntaxError(f"the numlist {token!r} makes {n:,} numbers, more than "
+                               f"{MAX_NUMLIST:,}; use a larger step")
 
 
 def _number(opt: Option, where: str) -> float:

@@ -20,11 +20,14 @@ import pandas as pd
 from scipy import stats
 
 from ipdmeta.analysis import ipdmeta
+from ipdmeta.errors import InputError
 from ipdmeta.io import read_data
+from ipdmeta.io.output import output_path, writing
 from ipdmeta.pooling.metareg import metareg
+from ipdmeta.pooling.options import normalise_level
 from ipdmeta.pooling.pool import pool
 from ipdmeta.stage1.arms import summarise_arms
-from ipdmeta.stata.codegen import fraction, py
+from ipdmeta.stata.codegen import py
 from ipdmeta.stata.parse import StataSyntaxError
 from ipdmeta.stata.translate import Step, translate
 
@@ -33,14 +36,19 @@ class StataSession:
     """Runs translated Stata commands one after another on the data in memory.
 
     Like a Stata session: ``use`` loads a file, ``stset`` declares the survival
-    outcome, ``tabulate ..., generate()`` adds dummies, ``saving()`` writes files
-    (relative to ``workdir``), and forest plots are written to ``graph_dir`` as
-    ``forest1.png``, ``forest2.png``...
+    outcome (``stcox`` then leaves out records with time <= 0, as ``stset`` does,
+    and says how many), ``tabulate ..., generate()`` adds dummies, ``saving()``
+    writes files (relative to ``workdir``; an existing file only with ``saving(FILE,
+    replace)``, a file the session read never), and forest plots are written to
+    ``graph_dir`` as ``forest1.png``, ``forest2.png``... (the session's own graph
+    files: they replace those of an earlier session unless ``replace_graphs=False``,
+    and are never written over a file the session read).
     """
 
     def __init__(self, data: pd.DataFrame | None = None, *, stset: tuple[str, str] | None = None,
                  workdir: str | Path = ".", graph_dir: str | Path | None = ".",
-                 graph_format: str = "png", data_path: str | Path | None = None) -> None:
+                 graph_format: str = "png", data_path: str | Path | None = None,
+                 replace_graphs: bool = True) -> None:
         self.data = data
         self.stset = tuple(stset) if stset else None
         self.workdir = Path(workdir)
@@ -48,6 +56,8 @@ class StataSession:
         self.graph_format = graph_format
         self.steps: list[Step] = []
         self.data_path = data_path
+        self.inputs: list[Path] = [Path(data_path)] if data_path is not None else []
+        self.replace_graphs = replace_graphs
         self._graphs = 0
 
     def translate(self, line: str) -> Step:
@@ -88,6 +98,8 @@ class StataSession:
         self._graphs += 1
         self.graph_dir.mkdir(parents=True, exist_ok=True)
         path = self.graph_dir / f"forest{self._graphs}.{self.graph_format}"
+        output_path(path, inputs=self.inputs, overwrite=self.replace_graphs,
+                    interface="cli", what="forest plot")
         step.forest = {**step.forest, "path": str(path)}
         fig = result.forest(**step.forest)
         fig.clf()
@@ -96,6 +108,7 @@ class StataSession:
     def _run_use(self, step: Step) -> None:
         path = self._path(step.call["path"])
         self.data = read_data(path)
+        self.inputs.append(path)
         step.output = f"(loaded {path.name}: {len(self.data)} rows, {self.data.shape[1]} columns)"
 
     def _run_stset(self, step: Step) -> None:
@@ -112,13 +125,38 @@ class StataSession:
             made.append(f"{stub}{i} = ({var} == {level})")
         step.output = "(new dummies: " + "; ".join(made) + ")"
 
+    def _saving(self, step: Step, path: Path) -> Path:
+        """The saving() file, checked as Stata does: an existing file needs ``replace``
+        (the session's folder is made when missing)."""
+        if not path.parent.exists() and path.parent == self.workdir:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            return output_path(path, inputs=self.inputs, overwrite=step.replace,
+                               interface="stata", what="saving() file")
+        except InputError as err:
+            if path.exists() and not step.replace and "input" not in str(err):
+                raise InputError(f"file {path.name} already exists (Stata r(602)); add "
+                                 f"replace: saving({step.saving}, replace)") from err
+            raise
+
     def _run_ipdmeta(self, step: Step) -> None:
-        res = ipdmeta(self.data, **step.call)
+        saving = self._saving(step, self._path(step.saving)) if step.saving else None
+        _require(self.data, [step.call["study"]])
+        data = self.data
+        if step.stset_time is not None and step.stset_time in data.columns:
+            time = pd.to_numeric(data[step.stset_time], errors="coerce")
+            early = (time <= 0).to_numpy()
+            if early.any():
+                step.notes.append(f"{int(early.sum())} record(s) with {step.stset_time} <= 0 "
+                                  "excluded, as Stata's stset does (obs. end on or before "
+                                  "enter())")
+                data = data.loc[~early]
+        res = ipdmeta(data, **step.call)
         step.result = res
         step.output = res.summary(eform=step.eform)
         self._graph(step, res)
-        if step.saving:
-            path = res.aggregate.save(self._path(step.saving), names="ipdmetan")
+        if saving is not None:
+            path = res.aggregate.save(saving, names="ipdmetan")
             step.files.append(path)
             step.output += f"\n\n(aggregate data saved to {path})"
 
@@ -136,7 +174,7 @@ class StataSession:
         _require(frame, _columns(call))
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
-            z = stats.norm.ppf(0.5 + fraction(call.get("level", 0.95)) / 2)
+            z = stats.norm.ppf(0.5 + normalise_level(call.get("level", 0.95)) / 2)
             frame = frame.assign(_seES=(frame[hi] - frame[lo]) / (2 * z))
             call["se"] = "_seES"
         if "status" not in frame.columns and "estimate" in call:
@@ -150,8 +188,9 @@ class StataSession:
         step.output = res.summary(eform=step.eform)
         self._graph(step, res)
         if step.saving:
-            path = self._path(step.saving).with_suffix(".csv")
-            res.to_frame().to_csv(path, index=False)
+            path = self._saving(step, self._path(step.saving).with_suffix(".csv"))
+            with writing(path):
+                res.to_frame().to_csv(path, index=False)
             step.files.append(path)
 
     def _run_metareg(self, step: Step) -> None:

@@ -53,7 +53,9 @@ class Step:
     summary data per study and arm with ``arms``, then pool), "metareg", "use",
     "tabulate" or "stset"; ``call`` the keyword arguments of the ipdmeta function,
     ``forest`` those of the forest plot (None: no plot), ``saving`` the file for the
-    aggregate data.
+    aggregate data (``replace``: its ``replace`` sub-option), ``stset_time`` the
+    survival time of a survival model under ``stset`` (records with time <= 0 are
+    excluded, as Stata's ``stset`` does).
     After :meth:`StataSession.run`, ``result`` holds the result object and
     ``output`` the printed summary.
     """
@@ -63,6 +65,8 @@ class Step:
     call: dict[str, Any] = field(default_factory=dict)
     forest: dict[str, Any] | None = None
     saving: str | None = None
+    replace: bool = False
+    stset_time: str | None = None
     eform: bool | None = None
     measure: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -223,6 +227,7 @@ def _common_option(opt: Option, spec: OptionSpec, step: Step, forest: dict[str, 
             if sub.lower() not in ("replace", "stacklabel"):
                 raise StataSyntaxError(f"sub-option {sub!r} of saving() is not supported; "
                                        "use replace")
+            step.replace = step.replace or sub.lower() == "replace"
     elif any(s.name == name for s in FOREST_OPTIONS):
         _forest_option(opt, spec, forest, where)
     else:
@@ -355,8 +360,11 @@ def translate_ipdmetan(cmd: Command, stage1: Command,
         if spec.name == "study":
             parts = split_top(opt.args or "", ",")
             step.call["study"] = words(parts[0])[0]
-            if len(parts) > 1:
-                raise StataSyntaxError(f"sub-options of study() are not supported: {opt}")
+            for sub in words(",".join(parts[1:])):
+                if sub.lower() not in ("missing", "missin", "missi", "miss"):
+                    raise StataSyntaxError(f"sub-option {sub!r} of study() is not supported "
+                                           f"(only missing): {opt}")
+                step.call["missing_study"] = "group"   # missing ids are one study
         elif spec.name == "poolvar":
             step.call["poolvar"] = stata_coefficient(unquote(opt.args or ""))
         elif spec.name == "interaction":
@@ -369,6 +377,8 @@ def translate_ipdmetan(cmd: Command, stage1: Command,
     if "study" not in step.call:
         raise StataSyntaxError("ipdmetan needs study(varname)")
     step.call.update(estimation_call(stage1, stset, interaction))
+    if stset is not None and str(step.call.get("formula", "")).startswith("Surv("):
+        step.stset_time = stset[0]
     terms = step.call.pop("_terms")
     if "poolvar" not in step.call and "interaction" not in step.call:
         step.call["poolvar"] = terms[0]
