@@ -6,5 +6,5 @@ VENV="${VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e ".[test]"
-"$VENV/bin/ruff" check src tests benchmarks
+"$VENV/bin/ruff" check src tests benchmarks scripts
 "$VENV/bin/python" -m pytest -q "$@"

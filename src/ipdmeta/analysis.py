@@ -208,6 +208,7 @@ def stage1_text(table: pd.DataFrame, ad: AggregateData, eform: bool, digits: int
             "% Weight"]
     width = min(40, max([24] + [len(str(s)) + 1 for s in table["study"]]))
     out = TextTable("Study", cols, label_width=width, width=11)
+    r: Any
     for r in table.itertuples():
         counts = [_count(getattr(r, "n", None)), *([_count(r.events)] if has_events else [])]
         weight = f"{r.weight:.2f}" if np.isfinite(r.weight) else "."

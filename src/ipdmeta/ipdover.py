@@ -214,7 +214,7 @@ def _plot_rows(res: IPDOverResult) -> list[tuple[str, dict[str, Any] | None]]:
     for g in groups:
         part = res.table if g is None else res.table[res.table["by"] == g]
         if g is not None:
-            out.append((g if isinstance(g, str) else f"{lab.get(res.by, res.by)} = "
+            out.append((g if isinstance(g, str) else f"{lab.get(str(res.by), res.by)} = "
                         f"{_level_text(g)}", {"_kind": "heading", "_by_code": codes[g]}))
         for var in res.over:
             rows = part[part["over"] == var]
@@ -223,18 +223,18 @@ def _plot_rows(res: IPDOverResult) -> list[tuple[str, dict[str, Any] | None]]:
             for i, r in enumerate(rows.to_dict(orient="records")):
                 text = _level_text(r["level"])
                 label = text if g is None else f"{lab.get(var, var)} = {text}"
-                out.append((label, {**r, "_kind": "subgroup", "_by_code": codes.get(g),
+                out.append((label, {**_record(r), "_kind": "subgroup", "_by_code": codes.get(g),
                                     "_over_code": over_code[var], "_level_code": i + 1}))
             if g is None:
                 out.append(("", None))
         if g is not None:
             ov = res.overall[res.overall["by"] == g]
             if len(ov):
-                out.append(("Overall", {**ov.iloc[0].to_dict(), "_kind": "by_overall",
+                out.append(("Overall", {**_record(ov.iloc[0]), "_kind": "by_overall",
                                         "_by_code": codes[g]}))
             out.append(("", None))
     if len(res.overall):
-        out.append(("Overall", {**res.overall.iloc[-1].to_dict(), "_kind": "overall"}))
+        out.append(("Overall", {**_record(res.overall.iloc[-1]), "_kind": "overall"}))
     return out
 
 
@@ -373,6 +373,8 @@ def ipdover(data: Any, over: str | Sequence[str], formula: str | None = None,
         summary = _summaries(rows, [*key_by, var], spec, pooled_study)
         tables.append(summary.rename(columns={var: "level"}).assign(over=var))
         trial_rows.append(rows.assign(over=var).rename(columns={f"_key_{var}": "level"}))
+    if ad is None:
+        raise InputError("over= names no column: give at least one covariate")
     totals = []
     if overall:
         if by is not None:
@@ -403,4 +405,9 @@ def ipdover(data: Any, over: str | Sequence[str], formula: str | None = None,
 
 def has_events(table: pd.DataFrame) -> bool:
     """True when the model counts events (logistic, Poisson, Cox)."""
-    return "events" in table.columns and table["events"].notna().any()
+    return "events" in table.columns and bool(table["events"].notna().any())
+
+
+def _record(row: Any) -> dict[str, Any]:
+    """A row (Series or record) as a dict keyed by column name."""
+    return {str(k): v for k, v in dict(row).items()}

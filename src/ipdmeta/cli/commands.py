@@ -31,7 +31,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ from ipdmeta.cli.helpers import (
     result_dict,
     summary_kwargs,
 )
+from ipdmeta.cli.logs import command_output
 from ipdmeta.cli.parser import build_parser
 from ipdmeta.errors import (
     ConvergenceError,
@@ -261,6 +262,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ipdmeta.report.html import ReportSection, write_report
     check_outputs(args, {"--out": args.out}, [args.data, getattr(args, "aggregate", None)])
     sections = []
+    res: Any    # IPDMetaResult (--formula) or MetaResult
     if args.formula:
         from ipdmeta.analysis import ipdmeta
         if not args.study:
@@ -420,9 +422,10 @@ def cmd_ipdover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_forest,
-            "metareg": cmd_metareg, "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
-            "datasets": cmd_datasets, "ipdover": cmd_ipdover}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_forest,
+    "metareg": cmd_metareg, "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
+    "datasets": cmd_datasets, "ipdover": cmd_ipdover}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -436,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = None if argv is None else list(argv)
     where = f"ipdmeta {args.command}"
     try:
-        return args.func(args)
+        with command_output(args):
+            return args.func(args)
     except (UsageError, StataSyntaxError) as err:
         return _fail(args, err, EXIT_USAGE, f"{where}: error: {err}\n"
                                             f"(see: ipdmeta {args.command} --help)")

@@ -125,7 +125,10 @@ class Parser(argparse.ArgumentParser):
     """argparse with "did you mean" for mistyped commands and options, and a JSON error
     object on standard output when ``--json`` is on the command line."""
 
-    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+    root: Parser                                   # a sub-command's parser: the main one
+    subcommands: dict[str, argparse.ArgumentParser]  # the main parser: its sub-commands
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         self.argv = list(sys.argv[1:] if args is None else args)
         return super().parse_args(self.argv, namespace)
 
@@ -171,7 +174,7 @@ def _permutations(text: str) -> int:
     return value
 
 
-def _force(p: argparse.ArgumentParser) -> None:
+def _force(p: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace output files that exist (input files are never replaced)")
 
@@ -312,8 +315,10 @@ def _output(p: argparse.ArgumentParser, eform: bool = True, writes: bool = True)
         g.add_argument("--eform", action=argparse.BooleanOptionalAction, default=None,
                        help="show exponentiated estimates (default: for HR, OR, RR, IRR)")
     g.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    g.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
-    g.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    g.add_argument("--quiet", action="store_true",
+                   help="no progress messages or bars on stderr (errors only)")
+    g.add_argument("--debug", action="store_true",
+                   help="show debug messages and the tracebacks of internal errors")
     if writes:
         _force(g)
 

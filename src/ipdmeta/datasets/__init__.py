@@ -36,13 +36,14 @@ import builtins
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import Any, cast
 
 import pandas as pd
 
 from ipdmeta.errors import InputError
 
 #: exact float parsing: pandas 3 parses round-trip by default (and deprecates the option)
-ROUND_TRIP: dict[str, str] = ({} if int(pd.__version__.split(".")[0]) >= 3
+ROUND_TRIP: dict[str, Any] = ({} if int(pd.__version__.split(".")[0]) >= 3
                               else {"float_precision": "round_trip"})
 
 __all__ = [
@@ -96,7 +97,7 @@ _DATASETS: dict[str, _Dataset] = {
     ),
 }
 
-_PANDAS_DTYPES = {"int": "int64", "float": "float64", "str": str}
+_PANDAS_DTYPES: dict[str, Any] = {"int": "int64", "float": "float64", "str": str}
 
 
 def _resource(filename: str) -> Traversable:
@@ -134,8 +135,9 @@ def load(name: str) -> pd.DataFrame:
     spec = _DATASETS[_check_name(name)]
     dtypes = {col: _PANDAS_DTYPES[kind] for col, kind in spec.dtypes.items()}
     with _resource(spec.filename).open("rb") as fh:
-        frame = pd.read_csv(fh, dtype=dtypes, keep_default_na=False, na_filter=False,
-                            encoding="utf-8", **ROUND_TRIP)
+        frame = cast(pd.DataFrame, pd.read_csv(fh, dtype=dtypes, keep_default_na=False,
+                                               na_filter=False, encoding="utf-8",
+                                               **ROUND_TRIP))
     return frame
 
 

@@ -27,17 +27,20 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import logging
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 #: seeds of the three simulations (fixed; changing one changes the committed CSVs)
+logger = logging.getLogger(__name__)
+
 SEED_HYPERTENSION = 20_240_605
 SEED_WEIGHT_GAIN = 20_240_612
 SEED_WEIGHT_GAIN_BINARY = 20_240_685
@@ -354,7 +357,8 @@ def bcg_from_r(rscript: str | None = None) -> pd.DataFrame:
     res = subprocess.run([exe, "--vanilla", "-e", BCG_R_SCRIPT], check=True,
                          capture_output=True, text=True)
     from ipdmeta.datasets import ROUND_TRIP
-    frame = pd.read_csv(io.StringIO(res.stdout), keep_default_na=False, **ROUND_TRIP)
+    frame = cast(pd.DataFrame, pd.read_csv(io.StringIO(res.stdout), keep_default_na=False,
+                                           **ROUND_TRIP))
     return frame[list(BCG_COLUMNS)]
 
 
@@ -425,16 +429,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = ["hypertension", "weight_gain", "weight_gain_binary"]
     if not args.skip_bcg:
         if shutil.which("Rscript") is None:
-            print("Rscript not found: bcg.csv left as it is", file=sys.stderr)
+            logger.warning("Rscript not found: bcg.csv left as it is")
         else:
             names.append("bcg")
     args.outdir.mkdir(parents=True, exist_ok=True)
     for name, content in build(names).items():
         path = args.outdir / f"{name}.csv"
         path.write_bytes(content)
-        print(f"wrote {path} ({len(content):,} bytes)")
+        logger.info("wrote %s (%s bytes)", path, f"{len(content):,}")
     return 0
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     raise SystemExit(main())

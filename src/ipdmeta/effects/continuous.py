@@ -45,13 +45,15 @@ def hedges_correction(df: np.ndarray) -> np.ndarray:
     return np.where(ok, value, np.nan)
 
 
-def mean_difference(m1, m2, s1, s2, n1, n2) -> Arrays:
+def mean_difference(m1: np.ndarray, m2: np.ndarray, s1: np.ndarray, s2: np.ndarray,
+                    n1: np.ndarray, n2: np.ndarray) -> Arrays:
     """Raw mean difference ``m1 - m2``, variance ``s1²/n1 + s2²/n2`` (unequal variances)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return m1 - m2, s1**2 / n1 + s2**2 / n2
 
 
-def hedges_g(m1, m2, s1, s2, n1, n2) -> Arrays:
+def hedges_g(m1: np.ndarray, m2: np.ndarray, s1: np.ndarray, s2: np.ndarray,
+             n1: np.ndarray, n2: np.ndarray) -> Arrays:
     """Hedges' g: ``J(n1+n2-2) (m1-m2)/s_pooled``, variance ``1/n1 + 1/n2 + g²/(2N)``."""
     sp = _pooled_sd(s1, s2, n1, n2)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -59,7 +61,8 @@ def hedges_g(m1, m2, s1, s2, n1, n2) -> Arrays:
         return g, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
 
 
-def cohen_d(m1, m2, s1, s2, n1, n2) -> Arrays:
+def cohen_d(m1: np.ndarray, m2: np.ndarray, s1: np.ndarray, s2: np.ndarray,
+            n1: np.ndarray, n2: np.ndarray) -> Arrays:
     """Cohen's d ``(m1-m2)/s_pooled``, variance ``N/(n1 n2) + d²/(2(N-2))`` (metan)."""
     sp = _pooled_sd(s1, s2, n1, n2)
     total = n1 + n2
@@ -68,7 +71,8 @@ def cohen_d(m1, m2, s1, s2, n1, n2) -> Arrays:
         return d, total / (n1 * n2) + d**2 / (2 * (total - 2))
 
 
-def hedges_g_metan(m1, m2, s1, s2, n1, n2) -> Arrays:
+def hedges_g_metan(m1: np.ndarray, m2: np.ndarray, s1: np.ndarray, s2: np.ndarray,
+                   n1: np.ndarray, n2: np.ndarray) -> Arrays:
     """metan's Hedges' g: ``d (1 - 3/(4N - 9))``, variance ``N/(n1 n2) + g²/(2(N-3.94))``."""
     sp = _pooled_sd(s1, s2, n1, n2)
     total = n1 + n2
@@ -77,7 +81,8 @@ def hedges_g_metan(m1, m2, s1, s2, n1, n2) -> Arrays:
         return g, total / (n1 * n2) + g**2 / (2 * (total - 3.94))
 
 
-def glass_delta(m1, m2, s1, s2, n1, n2) -> Arrays:
+def glass_delta(m1: np.ndarray, m2: np.ndarray, s1: np.ndarray, s2: np.ndarray,
+                n1: np.ndarray, n2: np.ndarray) -> Arrays:
     """Glass's delta ``(m1-m2)/s2`` (control SD), variance ``N/(n1 n2) + Δ²/(2(n2-1))``."""
     total = n1 + n2
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -85,7 +90,8 @@ def glass_delta(m1, m2, s1, s2, n1, n2) -> Arrays:
         return delta, total / (n1 * n2) + delta**2 / (2 * (n2 - 1))
 
 
-def log_ratio_of_means(m1, m2, s1, s2, n1, n2) -> Arrays:
+def log_ratio_of_means(m1: np.ndarray, m2: np.ndarray, s1: np.ndarray, s2: np.ndarray,
+                       n1: np.ndarray, n2: np.ndarray) -> Arrays:
     """Log ratio of means ``log(m1/m2)``, variance ``s1²/(n1 m1²) + s2²/(n2 m2²)``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(m1 / m2), s1**2 / (n1 * m1**2) + s2**2 / (n2 * m2**2)

@@ -36,7 +36,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.io.stata import StataParser, StataWriterUTF8
+from pandas.io.stata import (  # type: ignore[attr-defined]  # StataWriterUTF8: not in the stubs
+    StataParser,
+    StataWriterUTF8,
+)
 
 from ipdmeta.errors import InputError, IpdMetaError
 from ipdmeta.io.data import read_text
@@ -195,7 +198,7 @@ def stata_names(columns: list[str]) -> dict[str, str]:
         >>> stata_names(["study", "mean age (years)", "1st"])
         {'study': 'study', 'mean age (years)': 'mean_age__years_', '1st': '_1st'}
     """
-    reserved = StataParser().RESERVED_WORDS
+    reserved = StataParser().RESERVED_WORDS  # type: ignore[attr-defined]  # not in the stubs
     out: dict[str, str] = {}
     taken: set[str] = set()
     for col in columns:

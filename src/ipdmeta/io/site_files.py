@@ -45,7 +45,8 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         if x is None or (isinstance(x, float | np.floating) and np.isnan(x)) or x is pd.NA:
             return None
         return x.item() if isinstance(x, np.generic) else x
-    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    return [{str(k): plain(v) for k, v in row.items()}
+            for row in frame.to_dict(orient="records")]
 
 
 def seal(payload: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import linalg
@@ -61,7 +62,8 @@ def conclude(res: NewtonResult, *, X: np.ndarray, scale: np.ndarray, names: tupl
     if coef_map is not None:
         coef = coef_map(coef)
     extra = {"family": family, **(extra or {})}
-    common = {"names": names, "n": n, "events": events, "iterations": res.iterations}
+    common: dict[str, Any] = {"names": names, "n": n, "events": events,
+                              "iterations": res.iterations}
     if res.state is None:
         return failed("not_converged", "the likelihood could not be evaluated at the "
                       "starting values", converged=False, **common)
@@ -69,7 +71,7 @@ def conclude(res: NewtonResult, *, X: np.ndarray, scale: np.ndarray, names: tupl
     with np.errstate(invalid="ignore"):
         se = np.sqrt(np.abs(np.diag(cov)))
     runaway = runaway_terms(coef[:p], se[:p], X)
-    lost = {"converged": res.converged, "loglik": res.state.loglik,
+    lost: dict[str, Any] = {"converged": res.converged, "loglik": res.state.loglik,
             "extra": {**extra, "last_coef": coef, "last_cov": cov}}
     if separation is not None and (not res.converged or runaway):
         why = separation()

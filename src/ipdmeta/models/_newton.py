@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import linalg
@@ -47,7 +47,8 @@ RUNAWAY_SE = 100.0
 
 
 # ----------------------------------------------------------------------------- inputs
-def as_design(y, X, names: Sequence[str], offset=None
+def as_design(y: np.ndarray, X: np.ndarray, names: Sequence[str],
+              offset: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray | None]:
     """Check shapes and finiteness; return float arrays and the names as a tuple.
 
@@ -478,7 +479,8 @@ def runaway_terms(coef: np.ndarray, se: np.ndarray, X: np.ndarray) -> list[int]:
     return [int(j) for j in np.flatnonzero(bad)]
 
 
-def glm_fit(family: Family, y, X, *, names: Sequence[str], offset=None, maxiter: int = 100,
+def glm_fit(family: Family, y: np.ndarray, X: np.ndarray, *, names: Sequence[str],
+            offset: np.ndarray | None = None, maxiter: int = 100,
             tol: float = 1e-10, penalised: Callable[..., StateFn] | None = None,
             maxstep: float | None = None) -> Fit:
     """Fit a canonical-link GLM (or, with ``penalised``, its Firth version); never raises
@@ -508,7 +510,8 @@ def glm_fit(family: Family, y, X, *, names: Sequence[str], offset=None, maxiter:
         state_fn = penalised(family, Xs, y, off, logscale=float(np.sum(np.log(scale))))
     beta0 = start_values(family, Xs, y, off, one, np.array([n]))[0]
     res = newton(state_fn, beta0, maxiter=maxiter, tol=tol, maxstep=maxstep)
-    common = {"names": names, "n": n, "events": events, "iterations": res.iterations}
+    common: dict[str, Any] = {"names": names, "n": n, "events": events,
+                              "iterations": res.iterations}
     st = res.state
     if st is None:
         return failed("not_converged", "the likelihood could not be evaluated at the "
@@ -517,12 +520,12 @@ def glm_fit(family: Family, y, X, *, names: Sequence[str], offset=None, maxiter:
     cov = linalg.cho_solve((st.chol, False), np.eye(p)) / np.outer(scale, scale)
     se = np.sqrt(np.abs(np.diag(cov)))
     runaway = runaway_terms(coef, se, X)
-    extra = {"family": family.name}
+    extra: dict[str, Any] = {"family": family.name}
     if penalised is not None:
         extra["loglik_unpenalised"] = st.loglik
     # a failed fit keeps NaN coefficients; the last iterate is in extra for inspection
-    lost = {"converged": res.converged, "loglik": st.objective,
-            "extra": {**extra, "last_coef": coef, "last_cov": cov}}
+    lost: dict[str, Any] = {"converged": res.converged, "loglik": st.objective,
+                            "extra": {**extra, "last_coef": coef, "last_cov": cov}}
     if penalised is None and (not res.converged or runaway):
         why = family.separation_reason(X, y, names)
         if why is not None:

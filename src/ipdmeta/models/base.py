@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class Fit:
 
 
 def failed(problem: str, reason: str, *, names: tuple[str, ...], n: int,
-           events: int | None = None, **kwargs) -> Fit:
+           events: int | None = None, **kwargs: Any) -> Fit:
     """A ``Fit`` that records a failure with a plain-words reason.
 
     Example:

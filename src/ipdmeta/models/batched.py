@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
@@ -233,7 +234,7 @@ def newton(family: Family, lay: Padded, Xs: np.ndarray, y: np.ndarray, off: np.n
     info_i, U, R2 = np.zeros((k, p, p)), np.zeros((k, p)), np.zeros(k)
     small = np.zeros(k, bool)
     prev = np.full(k, np.inf)
-    parts = [[b, b.pad(Xs), b.pad(y), b.pad(off)] for b in lay.buckets]
+    parts: list[list[Any]] = [[b, b.pad(Xs), b.pad(y), b.pad(off)] for b in lay.buckets]
     for _ in range(maxiter + 1):
         for part in parts:
             b, Xb, yb, ob = part
@@ -251,7 +252,9 @@ def newton(family: Family, lay: Padded, Xs: np.ndarray, y: np.ndarray, off: np.n
             if over.any():
                 state[u[over.any(axis=1)]] = -1
                 eta[over] = 0.0
-            _, r, w = family.moments(eta.ravel(), yb.ravel())
+            # canonical families are defined wherever eta is finite (overflow is cut above)
+            _, r, w = cast(tuple[float, np.ndarray, np.ndarray],
+                           family.moments(eta.ravel(), yb.ravel()))
             r = r.reshape(eta.shape) * b.mask
             w = w.reshape(eta.shape) * b.mask
             XbT = Xb.transpose(0, 2, 1)
@@ -280,8 +283,9 @@ def newton(family: Family, lay: Padded, Xs: np.ndarray, y: np.ndarray, off: np.n
 
 
 # ----------------------------------------------------------------------------- fitting
-def fit_glm(model: str, y, X, starts, *, offset=None, use=None, maxiter: int = MAXITER,
-            tol: float = TOL) -> BatchFit:
+def fit_glm(model: str, y: np.ndarray, X: np.ndarray, starts: np.ndarray, *,
+            offset: np.ndarray | None = None, use: np.ndarray | None = None,
+            maxiter: int = MAXITER, tol: float = TOL) -> BatchFit:
     """Fit ``model`` ("linear", "logistic" or "poisson") in every study at once.
 
     Args:

@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -189,8 +190,9 @@ class _Batch:
         return ll, U, info, valid
 
 
-def fit_cox(y, X, starts, *, strata=None, ties: str = "efron", use=None,
-            maxiter: int = MAXITER, tol: float = TOL) -> BatchFit:
+def fit_cox(y: np.ndarray, X: np.ndarray, starts: np.ndarray, *, strata: Any = None,
+            ties: str = "efron", use: np.ndarray | None = None, maxiter: int = MAXITER,
+            tol: float = TOL) -> BatchFit:
     """Fit a Cox model in every study at once.
 
     Args:
@@ -211,7 +213,9 @@ def fit_cox(y, X, starts, *, strata=None, ties: str = "efron", use=None,
     k = starts.size
     counts = counts_of(starts, n)
     time, event = y[:, 0], y[:, 1]
-    codes = np.zeros(n, np.intp) if strata is None else stratum_codes(strata, n)
+    codes = stratum_codes(strata, n)
+    if codes is None:
+        codes = np.zeros(n, np.intp)
     ok = np.ones(k, bool) if use is None else np.asarray(use, bool).copy()
     if k:   # the per-study fitter's screens
         ok &= segment_all(valid_rows(time, event, X), starts)

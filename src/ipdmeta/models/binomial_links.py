@@ -41,6 +41,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,7 @@ from ipdmeta.errors import InputError
 from ipdmeta.models._mle import conclude, constant_column, count_text, inverse, screen
 from ipdmeta.models._newton import (
     State,
+    StateFn,
     as_design,
     check_outcome,
     column_scale,
@@ -64,7 +66,8 @@ LINKS = ("log", "identity")
 BOUNDARY_TOL = 1e-6
 
 
-def _moments(link: str, eta: np.ndarray, y: np.ndarray):
+def _moments(link: str, eta: np.ndarray, y: np.ndarray
+             ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray] | None:
     """``(loglik, d loglik / d eta, expected weight, observed weight)`` or None outside
     the parameter space."""
     if link == "log":
@@ -81,7 +84,7 @@ def _moments(link: str, eta: np.ndarray, y: np.ndarray):
     return ll, (y - p) / (p * q), 1 / (p * q), y / (p * p) + (1 - y) / (q * q)
 
 
-def _state_fn(link: str, Xs: np.ndarray, y: np.ndarray):
+def _state_fn(link: str, Xs: np.ndarray, y: np.ndarray) -> StateFn:
     def state(beta: np.ndarray) -> State | None:
         eta = Xs @ beta
         m = _moments(link, eta, y)
@@ -131,8 +134,9 @@ def _boundary_reason(link: str, at_one: int, at_zero: int) -> str:
             f"{' and '.join(parts)}, so the {model} model has no standard errors there; {alt}")
 
 
-def fit(y, X, *, names: Sequence[str], link: str = "log", maxiter: int = 100,
-        tol: float = 1e-10, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], link: str = "log",
+        maxiter: int = 100,
+        tol: float = 1e-10, **_: Any) -> Fit:
     """Binomial regression of a 0/1 outcome ``y`` on ``X`` with the log or identity link.
 
     Returns log risk ratios (``link="log"``) or risk differences (``"identity"``) with
@@ -183,11 +187,11 @@ def fit(y, X, *, names: Sequence[str], link: str = "log", maxiter: int = 100,
                     cov_scaled=cov, separation=separation, extra={"link": link})
 
 
-def fit_rr(y, X, *, names: Sequence[str], **options) -> Fit:
+def fit_rr(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], **options: Any) -> Fit:
     """``model="rr"``: :func:`fit` with the log link (log risk ratios)."""
     return fit(y, X, names=names, **{**options, "link": "log"})
 
 
-def fit_rd(y, X, *, names: Sequence[str], **options) -> Fit:
+def fit_rd(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], **options: Any) -> Fit:
     """``model="rd"``: :func:`fit` with the identity link (risk differences)."""
     return fit(y, X, names=names, **{**options, "link": "identity"})

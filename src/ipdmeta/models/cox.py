@@ -37,7 +37,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -91,7 +91,7 @@ class Prep(NamedTuple):
         return np.take(self.Xin.T, self.order, axis=1)
 
 
-def stratum_codes(strata, n: int) -> np.ndarray | None:
+def stratum_codes(strata: Any, n: int) -> np.ndarray | None:
     """Integer codes 0..S-1 of the strata (sorted), or None when there are none."""
     if strata is None:
         return None
@@ -366,8 +366,8 @@ def _combination_reason(names: Sequence[str], v: np.ndarray, scale: np.ndarray) 
     idx = np.flatnonzero(v)
     u = v[idx] / scale[idx]
     u = u / np.abs(u).max()
-    combo = " + ".join(f"{c:.3g}*{names[j]}" for c, j in zip(u, idx, strict=True))
-    terms = ", ".join(f"'{names[j]}'" for j in idx)
+    combo = " + ".join(f"{c:.3g}*{names[int(j)]}" for c, j in zip(u, idx, strict=True))
+    terms = ", ".join(f"'{names[int(j)]}'" for j in idx)
     return (f"monotone likelihood in a combination of {terms}: at every event time the "
             f"participant(s) with the event had the highest {combo} among those at risk, "
             "so these log hazard ratios diverge to ±∞")
@@ -408,7 +408,8 @@ def newton(P: Prep, ev: Eval, *, maxiter: int, tol: float) -> Loop:
     return Loop(beta, ev, maxiter, False)
 
 
-def survival_inputs(y, X, names) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+def survival_inputs(y: np.ndarray, X: np.ndarray, names: Sequence[str]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """Check shapes, finiteness and the event coding; return time, event, X, names."""
     y = np.asarray(y, dtype=float)
     X = np.asarray(X, dtype=float)
@@ -465,8 +466,8 @@ class Start(NamedTuple):
     extra: dict
 
 
-def start(y, X, *, names: Sequence[str], strata=None, ties: str = "efron",
-          firth: bool = False) -> Start | Fit:
+def start(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], strata: Any = None,
+          ties: str = "efron", firth: bool = False) -> Start | Fit:
     """Check and prepare one study; a failed (or, with no covariates, final) ``Fit``
     when there is nothing to iterate: too few rows, no events, aliased terms."""
     if ties not in ("efron", "breslow"):
@@ -475,7 +476,7 @@ def start(y, X, *, names: Sequence[str], strata=None, ties: str = "efron",
     codes = stratum_codes(strata, time.shape[0])
     n, p = X.shape
     events = int(event.sum())
-    common = {"names": names, "n": n, "events": events}
+    common: dict[str, Any] = {"names": names, "n": n, "events": events}
     problem = str(screen(np.array([n]), np.array([events]), p)[0])
     if problem == "too_few_rows":
         return failed(problem, f"{n} participant{'s' * (n != 1)} for {p} "
@@ -500,8 +501,8 @@ def start(y, X, *, names: Sequence[str], strata=None, ties: str = "efron",
     return Start(P, ev0, common, extra)
 
 
-def fit(y, X, *, names: Sequence[str], strata=None, ties: str = "efron",
-        maxiter: int = 100, tol: float = 1e-10, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], strata: Any = None,
+        ties: str = "efron", maxiter: int = 100, tol: float = 1e-10, **_: Any) -> Fit:
     """Fit a Cox proportional hazards model by maximum partial likelihood.
 
     Args:
@@ -570,7 +571,7 @@ def separation_reason(P: Prep, names: Sequence[str], step: np.ndarray | None,
     """
     dirs = monotone_directions(P, P.raw())
     if np.any(dirs != 0):
-        return "; ".join(_column_reason(P, int(j), int(dirs[j]), names[j])
+        return "; ".join(_column_reason(P, int(j), int(dirs[j]), names[int(j)])
                          for j in np.flatnonzero(dirs))
     searched, v = recession_lp(P)
     if not searched:   # too many pairs: check the directions the iterates ran away in
@@ -598,7 +599,7 @@ def finish(P: Prep, res: Loop, *, common: dict, extra: dict, names: tuple[str, .
     except np.linalg.LinAlgError:
         cov = np.full((coef.size, coef.size), np.nan)
     ll = ev.loglik if loglik is None else loglik
-    lost = {"converged": False, "loglik": ll,
+    lost: dict[str, Any] = {"converged": False, "loglik": ll,
             "extra": {**extra, "last_coef": coef, "last_cov": cov}}
     with np.errstate(all="ignore"):
         se = np.sqrt(np.abs(np.diag(cov)))

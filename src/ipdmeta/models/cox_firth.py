@@ -34,7 +34,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -141,8 +141,8 @@ def fit_firth(P: Prep, ev0: Eval, *, names: tuple[str, ...], common: dict, extra
     return finish(P, res, common=common, extra=extra, names=names, loglik=pll)
 
 
-def fit(y, X, *, names: Sequence[str], strata=None, ties: str = "efron", maxiter: int = 100,
-        tol: float = 1e-10, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], strata: np.ndarray | None = None,
+        ties: str = "efron", maxiter: int = 100, tol: float = 1e-10, **_: Any) -> Fit:
     """Firth-penalised Cox model (``coxphf``): same call shape and result as
     :func:`ipdmeta.models.cox.fit`; monotone likelihood is no failure, ``loglik`` is
     the penalised log-likelihood and ``cov`` the inverse information at the estimate.

@@ -39,14 +39,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import linalg
 
-from ipdmeta.errors import InputError
+from ipdmeta.errors import ConvergenceError, InputError
 from ipdmeta.models._mle import conclude
-from ipdmeta.models._newton import State, collinear, newton
+from ipdmeta.models._newton import State, StateFn, collinear, newton
 from ipdmeta.models.base import Fit, failed
 
 
@@ -143,7 +143,7 @@ def evaluate(P: Prep, beta: np.ndarray) -> Sums | None:
     return Sums(ll, score, info, e, S0, xbar)
 
 
-def _state_fn(P: Prep):
+def _state_fn(P: Prep) -> StateFn:
     def state(beta: np.ndarray) -> State | None:
         s = evaluate(P, beta)
         if s is None:
@@ -160,6 +160,8 @@ def _state_fn(P: Prep):
 def crr_variance(P: Prep, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fine & Gray's sandwich and the inverse information, on the scaled coefficients."""
     s = evaluate(P, beta)
+    if s is None:
+        raise ConvergenceError("the Fine-Gray likelihood cannot be evaluated at the estimate")
     e, S0, xbar, X = s.e, s.S0, s.xbar, P.X
     # eta_i: the score residual of each participant
     a = P.d / S0
@@ -191,7 +193,7 @@ def crr_variance(P: Prep, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inv @ (r.T @ r) @ inv, inv
 
 
-def _outcome(y) -> tuple[np.ndarray, np.ndarray]:
+def _outcome(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=float)
     if y.ndim != 2 or y.shape[1] != 2:
         raise InputError(f"the Fine-Gray outcome must be an (n, 2) array of time and status, "
@@ -220,7 +222,8 @@ def _separation(X: np.ndarray, status: np.ndarray, names: tuple[str, ...]) -> st
     return None
 
 
-def fit(y, X, *, names: Sequence[str], maxiter: int = 100, tol: float = 1e-10, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], maxiter: int = 100,
+        tol: float = 1e-10, **_: Any) -> Fit:
     """Fine-Gray regression of ``y = (time, status)`` (0/1/2) on ``X`` (no intercept).
 
     Returns log subdistribution hazard ratios with crr's sandwich covariance,
@@ -240,7 +243,7 @@ def fit(y, X, *, names: Sequence[str], maxiter: int = 100, tol: float = 1e-10, *
                          f"{len(names)} names")
     n, p = X.shape
     events = int(np.sum(status == 1))
-    common = {"names": names, "n": n, "events": events}
+    common: dict[str, Any] = {"names": names, "n": n, "events": events}
     if n < 2 or n <= p:
         return failed("too_few_rows", f"{n} participants for {p} coefficients", **common)
     if events == 0:

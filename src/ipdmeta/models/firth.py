@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import linalg
@@ -49,7 +50,10 @@ def penalised_state(family: LogisticFamily, Xs: np.ndarray, y: np.ndarray,
 
     def state(beta: np.ndarray) -> State | None:
         eta = Xs @ beta + offset
-        ll, resid, w = family.moments(eta, y)
+        moments = family.moments(eta, y)
+        if moments is None:
+            return None
+        ll, resid, w = moments
         chol = information_chol(Xs, w)
         if chol is None:
             return None
@@ -84,7 +88,8 @@ def _hessian_chol(Xs: np.ndarray, A: np.ndarray, w: np.ndarray, h: np.ndarray,
         return None
 
 
-def fit(y, X, *, names: Sequence[str], maxiter: int = 100, tol: float = 1e-10, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], maxiter: int = 100,
+        tol: float = 1e-10, **_: Any) -> Fit:
     """Firth-penalised logistic regression of a 0/1 outcome ``y`` on ``X``.
 
     Same call shape and result as :func:`ipdmeta.models.logistic.fit`; estimates

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import linalg
@@ -27,7 +28,7 @@ from ipdmeta.models.base import Fit, failed
 PERFECT_FIT_TOL = 1e-10
 
 
-def fit(y, X, *, names: Sequence[str], **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], **_: Any) -> Fit:
     """Least-squares fit of ``y`` on the design ``X`` (intercept included).
 
     Returns a :class:`~ipdmeta.models.base.Fit` (``events=None``) or a failed Fit:

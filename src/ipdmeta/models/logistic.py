@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import expit
@@ -174,7 +175,8 @@ def _single_term_detail(x: np.ndarray, y: np.ndarray, name: str, up: bool) -> st
 LOGISTIC = LogisticFamily()
 
 
-def fit(y, X, *, names: Sequence[str], maxiter: int = 100, tol: float = 1e-10, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], maxiter: int = 100,
+        tol: float = 1e-10, **_: Any) -> Fit:
     """Logistic regression of a 0/1 outcome ``y`` on the design ``X`` (intercept included).
 
     Returns a :class:`~ipdmeta.models.base.Fit` with log odds ratios and their

@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,8 @@ def logrank_sums(time: np.ndarray, event: np.ndarray, group: np.ndarray,
     return float(d1.sum()), expected, var
 
 
-def fit(y, X, *, names: Sequence[str], strata=None, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], strata: np.ndarray | None = None,
+        **_: Any) -> Fit:
     """Log-rank O − E and V of the one column of ``X``; coefficient ``(O − E)/V``.
 
     Args:
@@ -117,7 +119,7 @@ def fit(y, X, *, names: Sequence[str], strata=None, **_) -> Fit:
     codes = stratum_codes(strata, time.shape[0])
     n = time.shape[0]
     events = int(event.sum())
-    common = {"names": names, "n": n, "events": events}
+    common: dict[str, Any] = {"names": names, "n": n, "events": events}
     x = X[:, 0]
     values = np.unique(x)
     if values.size > 2:

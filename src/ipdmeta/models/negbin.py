@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from scipy import linalg
@@ -44,6 +45,7 @@ from ipdmeta.models import poisson
 from ipdmeta.models._mle import conclude, inverse, screen
 from ipdmeta.models._newton import (
     State,
+    StateFn,
     as_design,
     check_outcome,
     column_scale,
@@ -65,7 +67,7 @@ def loglik_terms(y: np.ndarray, mu: np.ndarray, theta: float) -> np.ndarray:
             + y * np.log(np.where(y > 0, mu, 1.0)) - (y + theta) * np.log(theta + mu))
 
 
-def _state_fn(Xs: np.ndarray, y: np.ndarray, offset: np.ndarray):
+def _state_fn(Xs: np.ndarray, y: np.ndarray, offset: np.ndarray) -> StateFn:
     """Log-likelihood, score and Hessian in ``(b, t = log theta)``."""
     p = Xs.shape[1]
 
@@ -94,7 +96,7 @@ def _state_fn(Xs: np.ndarray, y: np.ndarray, offset: np.ndarray):
         try:
             step = linalg.cholesky(-H, lower=False)
         except (linalg.LinAlgError, ValueError):   # away from the maximum: block-diagonal
-            step = linalg.block_diag(chol, np.sqrt(max(-H[p, p], 1e-8 * y.size)))
+            step = linalg.block_diag(chol, np.sqrt(max(float(-H[p, p]), 1e-8 * y.size)))
         return State(ll, score, step, eta, ll, step_chol=None)
 
     return state
@@ -106,8 +108,9 @@ def _theta_info(y: np.ndarray, mu: np.ndarray, th: float) -> float:
                          + (y + th) / (mu + th) ** 2))
 
 
-def fit(y, X, *, names: Sequence[str], offset=None, variance: str = "expected",
-        maxiter: int = 100, tol: float = 1e-10, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], offset: np.ndarray | None = None,
+        variance: str = "expected",
+        maxiter: int = 100, tol: float = 1e-10, **_: Any) -> Fit:
     """NB2 regression of counts ``y`` on ``X`` (intercept included), optional ``offset``.
 
     Returns log rate ratios with their covariance (``variance`` as above),

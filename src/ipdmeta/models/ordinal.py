@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import linalg
@@ -43,6 +44,7 @@ from ipdmeta.errors import InputError
 from ipdmeta.models._mle import conclude, inverse, screen
 from ipdmeta.models._newton import (
     State,
+    StateFn,
     as_design,
     column_scale,
     recession_direction,
@@ -69,7 +71,8 @@ class _Layout:
         self.has_up, self.has_low = has_up, has_low
 
 
-def _derivatives(Xs: np.ndarray, L: _Layout, theta: np.ndarray):
+def _derivatives(Xs: np.ndarray, L: _Layout, theta: np.ndarray
+                 ) -> tuple[np.ndarray, ...] | None:
     """Per participant: ``log P``, its derivatives in the upper and lower cut (``a``,
     ``b``), and the second-derivative terms; None outside the parameter space."""
     p = Xs.shape[1]
@@ -96,7 +99,7 @@ def _row_scores(Xs: np.ndarray, L: _Layout, ua: np.ndarray, ub: np.ndarray) -> n
     return np.column_stack([-Xs * (ua + ub)[:, None], L.up * ua[:, None] + L.low * ub[:, None]])
 
 
-def _state_fn(Xs: np.ndarray, L: _Layout):
+def _state_fn(Xs: np.ndarray, L: _Layout) -> StateFn:
     p = Xs.shape[1]
 
     def state(theta: np.ndarray) -> State | None:
@@ -122,7 +125,7 @@ def _state_fn(Xs: np.ndarray, L: _Layout):
     return state
 
 
-def scores(y, X, fit: Fit) -> np.ndarray:
+def scores(y: np.ndarray, X: np.ndarray, fit: Fit) -> np.ndarray:
     """Per-participant score contributions ``(n, p + K - 1)`` of an ordinal fit at its
     estimate (slopes, then cut-points), for :mod:`ipdmeta.models.robust`."""
     X = np.asarray(X, dtype=float)
@@ -150,11 +153,12 @@ def _separation(Xs: np.ndarray, L: _Layout, names: tuple[str, ...]) -> str | Non
     big = np.flatnonzero(np.abs(d[:p]) > 1e-6 * max(np.abs(d[:p]).max(initial=0.0), 1e-300))
     if big.size == 0:
         return "separation: the outcome categories are perfectly predicted"
-    return (f"complete or quasi-complete separation: {term_list(big, names)} perfectly "
+    return (f"complete or quasi-complete separation: {term_list(big.tolist(), names)} perfectly "
             "predicts the ordering of the outcome categories (the estimate diverges)")
 
 
-def fit(y, X, *, names: Sequence[str], maxiter: int = 100, tol: float = 1e-10, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], maxiter: int = 100,
+        tol: float = 1e-10, **_: Any) -> Fit:
     """Proportional-odds logistic regression of the ordered outcome ``y`` on ``X``.
 
     ``y``: any numeric codes of the ordered categories (their sorted distinct values
@@ -187,7 +191,8 @@ def fit(y, X, *, names: Sequence[str], maxiter: int = 100, tol: float = 1e-10, *
         bad = failed("too_few_rows", f"{n} participants for {p + K - 1} parameters "
                      f"({p} slopes, {K - 1} cut-points)", names=all_names, n=n)
     if bad is not None:
-        return failed(bad.problem, bad.reason or "", names=all_names, n=n, extra=bad.extra)
+        return failed(str(bad.problem), bad.reason or "", names=all_names, n=n,
+                      extra=bad.extra)
     L = _Layout(k.astype(np.intp), K)
     scale = np.r_[column_scale(X) if p else np.zeros(0), np.ones(K - 1)]
     Xs = X / scale[:p]

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 from scipy import linalg
@@ -48,7 +49,7 @@ from scipy import linalg
 from ipdmeta.errors import InputError
 from ipdmeta.models import poisson
 from ipdmeta.models._mle import conclude
-from ipdmeta.models._newton import State, as_design, column_scale, newton
+from ipdmeta.models._newton import State, StateFn, as_design, column_scale, newton
 from ipdmeta.models.base import Fit
 from ipdmeta.models.poisson import _ETA_MAX
 
@@ -56,7 +57,7 @@ DISTS = ("weibull", "exponential")
 SCALES = ("ph", "aft")
 
 
-def _outcome(y) -> tuple[np.ndarray, np.ndarray]:
+def _outcome(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=float)
     if y.ndim != 2 or y.shape[1] != 2:
         raise InputError(f"the survival outcome must be an (n, 2) array of time and event, "
@@ -73,7 +74,7 @@ def _outcome(y) -> tuple[np.ndarray, np.ndarray]:
     return time, event
 
 
-def _state_fn(Xs: np.ndarray, logt: np.ndarray, d: np.ndarray):
+def _state_fn(Xs: np.ndarray, logt: np.ndarray, d: np.ndarray) -> StateFn:
     """Weibull PH log-likelihood, score and Hessian in ``(b, log p)``."""
     k = Xs.shape[1]
 
@@ -115,8 +116,9 @@ def to_aft(f: Fit, dist: str) -> Fit:
                    names=(*f.names[:k], "log_scale"), extra={**f.extra, "scale": "aft"})
 
 
-def fit(y, X, *, names: Sequence[str], dist: str = "weibull", scale: str = "ph",
-        maxiter: int = 100, tol: float = 1e-10, **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], dist: str = "weibull",
+        scale: str = "ph",
+        maxiter: int = 100, tol: float = 1e-10, **_: Any) -> Fit:
     """Weibull or exponential regression of ``y = (time, event)`` on ``X`` (intercept
     included).
 
@@ -161,11 +163,11 @@ def fit(y, X, *, names: Sequence[str], dist: str = "weibull", scale: str = "ph",
     return to_aft(f, dist) if scale == "aft" else f
 
 
-def fit_weibull(y, X, *, names: Sequence[str], **options) -> Fit:
+def fit_weibull(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], **options: Any) -> Fit:
     """``model="weibull"``: :func:`fit` with ``dist="weibull"``."""
     return fit(y, X, names=names, **{**options, "dist": "weibull"})
 
 
-def fit_exponential(y, X, *, names: Sequence[str], **options) -> Fit:
+def fit_exponential(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], **options: Any) -> Fit:
     """``model="exponential"``: :func:`fit` with ``dist="exponential"``."""
     return fit(y, X, names=names, **{**options, "dist": "exponential"})

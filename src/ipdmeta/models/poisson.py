@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import gammaln
@@ -103,8 +104,8 @@ class PoissonFamily:
 POISSON = PoissonFamily()
 
 
-def fit(y, X, *, names: Sequence[str], offset=None, maxiter: int = 100, tol: float = 1e-10,
-        **_) -> Fit:
+def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], offset: np.ndarray | None = None,
+        maxiter: int = 100, tol: float = 1e-10, **_: Any) -> Fit:
     """Poisson regression of counts ``y`` on the design ``X``, with optional ``offset``.
 
     Returns log rate ratios and their covariance (as R's ``glm(poisson)`` with

@@ -43,12 +43,13 @@ Example:
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from ipdmeta.errors import InputError
+from ipdmeta.errors import ConvergenceError, InputError
 from ipdmeta.models import cox, ordinal
 from ipdmeta.models.base import Fit
 from ipdmeta.models.binomial_links import _moments
@@ -91,7 +92,7 @@ def survival_scores(y: np.ndarray, X: np.ndarray, fit: Fit) -> np.ndarray:
     return np.column_stack([out, d * (1 + s) - lam * s]) if weibull else out
 
 
-def cox_scores(y: np.ndarray, X: np.ndarray, fit: Fit, *, strata=None,
+def cox_scores(y: np.ndarray, X: np.ndarray, fit: Fit, *, strata: Any = None,
                ties: str = "efron") -> np.ndarray:
     """Lin-Wei score residuals ``(n, p)`` of a Cox fit, in the rows' original order.
 
@@ -103,6 +104,9 @@ def cox_scores(y: np.ndarray, X: np.ndarray, fit: Fit, *, strata=None,
     time, event, X, _ = cox.survival_inputs(y, X, fit.names)
     P = cox.prepare(time, event, X, cox.stratum_codes(strata, time.size), ties)
     ev = cox.evaluate(P, fit.coef * P.scale)
+    if ev is None:
+        raise ConvergenceError("the Cox likelihood cannot be evaluated at the estimate, so "
+                               "there are no score residuals for a robust variance")
     S1 = ev.S[1:, P.dgrp]
     if ev.D is not None:
         S1 = S1 - P.f * ev.D[1:, P.dgrp]
@@ -121,7 +125,7 @@ def cox_scores(y: np.ndarray, X: np.ndarray, fit: Fit, *, strata=None,
     return out
 
 
-def _codes(cluster, n: int) -> np.ndarray:
+def _codes(cluster: Any, n: int) -> np.ndarray:
     """Integer cluster codes (each participant its own cluster when None)."""
     if cluster is None:
         return np.arange(n)
@@ -135,7 +139,7 @@ def _codes(cluster, n: int) -> np.ndarray:
     return pd.factorize(c)[0]
 
 
-def sandwich(bread: np.ndarray, scores: np.ndarray, cluster=None, *, adjust: str = "stata",
+def sandwich(bread: np.ndarray, scores: np.ndarray, cluster: Any = None, *, adjust: str = "stata",
              linear: bool = False) -> tuple[np.ndarray, int]:
     """The (cluster-)robust covariance and the number of clusters.
 
@@ -164,8 +168,9 @@ def sandwich(bread: np.ndarray, scores: np.ndarray, cluster=None, *, adjust: str
     return (V + V.T) / 2, G
 
 
-def robust_fit(model: str, y, X, fit: Fit, *, cluster=None, adjust: str = "stata",
-               offset=None, strata=None, ties: str = "efron") -> Fit:
+def robust_fit(model: str, y: np.ndarray, X: np.ndarray, fit: Fit, *, cluster: Any = None,
+               adjust: str = "stata",
+               offset: np.ndarray | None = None, strata: Any = None, ties: str = "efron") -> Fit:
     """``fit`` with its covariance replaced by the (cluster-)robust one.
 
     ``extra`` gains ``vce`` ("cluster" or "robust"), ``clusters`` (G), ``adjust`` and

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from ipdmeta.errors import InputError
 
@@ -80,7 +81,7 @@ class RubinResult:
         return f"RubinResult(m={self.m}, estimate={est})"
 
 
-def barnard_rubin(m: int, b, t, dfcom: float = np.inf) -> np.ndarray:
+def barnard_rubin(m: int, b: np.ndarray, t: np.ndarray, dfcom: float = np.inf) -> np.ndarray:
     """Degrees of freedom of the combined estimate (Barnard & Rubin 1999; ``mice``).
 
     Example:
@@ -95,7 +96,7 @@ def barnard_rubin(m: int, b, t, dfcom: float = np.inf) -> np.ndarray:
     return dfold * dfobs / (dfold + dfobs)
 
 
-def rubin(estimates, variances, *, dfcom: float = np.inf) -> RubinResult:
+def rubin(estimates: ArrayLike, variances: ArrayLike, *, dfcom: float = np.inf) -> RubinResult:
     """Combine per-imputation estimates and variances by Rubin's rules.
 
     Args:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import cast
 
 import numpy as np
 from matplotlib.font_manager import FontProperties
@@ -105,13 +106,16 @@ def nice_ticks(lo: float, hi: float, log: bool, max_ticks: int = MAX_TICKS) -> l
         best: list[float] = []
         e_lo, e_hi = int(np.floor(np.log10(lo) + 1e-9)), int(np.ceil(np.log10(hi) - 1e-9))
         step = max(int(np.ceil((e_hi - e_lo) / max(max_ticks - 1, 1))), 1)
-        for family in ((1, 2, 5), "powers of 2", (1, 3), (1,), "decades"):
+        families: tuple[tuple[int, ...] | str, ...] = ((1, 2, 5), "powers of 2", (1, 3), (1,),
+                                                      "decades")
+        for family in families:
             if family == "powers of 2":
                 cand = [0.25, 0.5, 1.0, 2.0, 4.0]
             elif family == "decades":  # every step-th power of ten, through 1
                 cand = [10.0**e for e in range(-step * 40, step * 40 + 1, step)]
             else:
-                cand = sorted({m * 10.0**e for e in range(-8, 9) for m in family})
+                cand = sorted({m * 10.0**e for e in range(-8, 9)
+                               for m in cast(tuple[int, ...], family)})
             lower = [c for c in cand if c <= lo * (1 + 1e-9)]
             upper = [c for c in cand if c >= hi * (1 - 1e-9)]
             if not lower or not upper:

@@ -227,7 +227,7 @@ class _Builder:
         return (fmt_num(est, d, e), *ci)
 
     def data_cells(self, i: int | None) -> dict[str, tuple[str, ...]]:
-        cells = {}
+        cells: dict[str, tuple[str, ...]] = {}
         for col in [*self.opt.left_columns, *self.opt.right_columns]:
             value = "" if i is None else fmt_value(self.data[col].iloc[i], self.digits)
             cells[col] = (value,)

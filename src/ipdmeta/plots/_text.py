@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.backend_bases import RendererBase
 from matplotlib.backends.backend_agg import RendererAgg
@@ -22,6 +22,9 @@ from matplotlib.font_manager import FontProperties
 
 from ipdmeta.errors import InputError
 from ipdmeta.io.output import writing
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 MINUS = "\u2212"
 
@@ -124,7 +127,7 @@ class TextMeasurer:
                     renderer = None
         if renderer is None:
             renderer = RendererAgg(10, 10, self.MIN_DPI)
-        self.dpi = float(renderer.dpi)
+        self.dpi = float(getattr(renderer, "dpi", self.MIN_DPI))
         self.renderer = renderer
         self._cache: dict[tuple[str, int], float] = {}
 
@@ -150,6 +153,19 @@ def new_figure(**kwargs: Any) -> Figure:
 
     fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def figure_of(ax: Axes) -> Figure:
+    """The top-level Figure an Axes is drawn in (also when it sits in a subfigure).
+
+    Example:
+        >>> fig = new_figure(); figure_of(fig.add_subplot()) is fig
+        True
+    """
+    fig = ax.figure
+    while not isinstance(fig, Figure):    # a SubFigure: its figure is the top one
+        fig = fig.figure
     return fig
 
 

@@ -10,9 +10,13 @@ Example:
     >>> import ipdmeta as ipd
     >>> from ipdmeta.pooling.metareg import metareg
     >>> bcg = ipd.datasets.load_bcg()
-    >>> mr = metareg(bcg, "~ ablat", estimate="yi", variance="vi", study="trial")
-    >>> bubble_plot(mr, "ablat").axes[0].get_xlabel()
-    'ablat'
+    >>> mr = metareg(bcg, "~ ablat", estimate="yi", variance="vi", study="trial",
+    ...              measure="RR")
+    >>> ax = bubble_plot(mr, "ablat").axes[0]
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('ablat', 'log RR')
+    >>> bubble_plot(mr, "ablat", eform=True).axes[0].get_ylabel()
+    'RR (log scale)'
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ipdmeta.plots._text import new_figure, save_figure
+from ipdmeta.plots._text import figure_of, new_figure, save_figure
+from ipdmeta.plots.funnel import axis_label
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,7 +46,8 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
     Args:
         result: the meta-regression.
         moderator: a column of the model (a continuous moderator).
-        eform: exponentiate the y axis values (log scale kept).
+        eform: exponentiate the y axis values (log scale kept); the axis title says
+            which (``log RR``, or ``RR (log scale)`` with ``eform``).
         labels: write the study labels next to the bubbles.
         band: shade the confidence band of the fitted line; ``pi`` adds the
             prediction-interval lines.
@@ -63,7 +69,7 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
         fig = new_figure(figsize=figsize)
         ax = fig.add_subplot()
     else:
-        fig = ax.figure
+        fig = figure_of(ax)
     x = line[moderator]
     if band:
         ax.fill_between(x, line["ci_low"], line["ci_high"], color="tab:blue", alpha=0.15,
@@ -83,8 +89,7 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
     if eform:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{np.exp(v):.3g}"))
     ax.set_xlabel(xlabel or moderator)
-    ax.set_ylabel(ylabel or ((result.measure or "Estimate")
-                             + (" (exponentiated)" if eform else "")))
+    ax.set_ylabel(ylabel or axis_label(result.measure, eform))
     if title:
         ax.set_title(title)
     ax.legend(fontsize="small", frameon=False)

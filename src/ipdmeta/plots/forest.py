@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import matplotlib as mpl
 import numpy as np
 from matplotlib import transforms
+from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -51,11 +52,9 @@ from ipdmeta.plots._forest_layout import (
     x_range,
 )
 from ipdmeta.plots._forest_rows import Row, Table, TableOptions, build_table
-from ipdmeta.plots._text import TextMeasurer, fmt_tick, new_figure, save_figure
+from ipdmeta.plots._text import TextMeasurer, figure_of, fmt_tick, new_figure, save_figure
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
     from ipdmeta.pooling.results import MetaResult
 
 RATIO_MEASURES = {"HR", "OR", "RR", "IRR", "RATIO", "ROM", "SHR", "TR"}
@@ -76,7 +75,7 @@ DEFAULT_COLORS: dict[str, str] = {
     "excluded": "#8c8c8c",
     "rule": "#1a1a1a",
 }
-BASE_RC = {
+BASE_RC: dict[str, Any] = {
     "font.family": "DejaVu Sans", "axes.unicode_minus": True, "pdf.fonttype": 42,
     "ps.fonttype": 42, "svg.fonttype": "path", "text.usetex": False,
     "axes.linewidth": 0.8, "lines.solid_capstyle": "butt", "figure.facecolor": "white",
@@ -85,7 +84,7 @@ BASE_RC = {
 # an arrow head whose tip is at the data point, pointing right (rotated for the left)
 _ARROW = MplPath([(0, 0), (-1.0, 0.45), (-1.0, -0.45), (0, 0)],
                  [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.CLOSEPOLY])
-_ARROW_LEFT = MplPath(_ARROW.vertices * [-1, 1], _ARROW.codes)
+_ARROW_LEFT = MplPath(np.asarray(_ARROW.vertices) * [-1, 1], _ARROW.codes)
 
 
 def _resolve_colors(colors: Mapping[str, str] | None) -> dict[str, str]:
@@ -285,10 +284,10 @@ def render_table(table: Table, *, eform: bool, xlabel: str = "",
         raise InputError(f"null={null!r}: on a ratio scale the line of no effect must be > 0")
     x_range(table, eform, xticks, xlim)  # checks the axis options before drawing
     pal = _resolve_colors(colors)
-    rc = {**BASE_RC, "font.family": [font_family or "DejaVu Sans", "DejaVu Sans"],
+    rc: dict[Any, Any] = {**BASE_RC, "font.family": [font_family or "DejaVu Sans", "DejaVu Sans"],
           "font.size": font_size}
     with mpl.rc_context(rc):
-        fig = ax.figure if ax is not None else new_figure()
+        fig = figure_of(ax) if ax is not None else new_figure()
         measurer = TextMeasurer(fig)
         fonts = Fonts(font_family or "DejaVu Sans", font_size)
         frame = None if ax is None else _axes_size(ax)
@@ -327,13 +326,13 @@ def forest_axes(fig: Figure) -> Axes:
     """
     found = fig.findobj(lambda o: getattr(o, "get_gid", None) is not None
                         and o.get_gid() == "forest-panel")
-    if not found:
+    if not found or not isinstance(found[0], Axes):
         raise ValueError("this figure holds no forest plot")
     return found[0]
 
 
 def _axes_size(ax: Axes) -> tuple[float, float]:
-    fig = ax.figure
+    fig = figure_of(ax)
     pos = ax.get_position()
     return pos.width * fig.get_figwidth(), pos.height * fig.get_figheight()
 
@@ -346,8 +345,8 @@ def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
     fonts = lay.fonts
     container.set_axis_off()
     panel = container.inset_axes(
-        [lay.panel_x / lay.width, lay.bottom / lay.height, lay.panel_w / lay.width,
-         lay.panel_h / lay.height], zorder=2)
+        (lay.panel_x / lay.width, lay.bottom / lay.height, lay.panel_w / lay.width,
+         lay.panel_h / lay.height), zorder=2)
     panel.set_gid("forest-panel")
     panel.patch.set_visible(False)
     if eform:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ipdmeta.errors import InputError
-from ipdmeta.plots._text import new_figure, save_figure
+from ipdmeta.plots._text import figure_of, new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -111,7 +111,7 @@ def funnel_plot(result: Any, *, yaxis: str = "se", contours: Any = None,
         fig = new_figure(figsize=figsize)
         ax = fig.add_subplot()
     else:
-        fig = ax.figure
+        fig = figure_of(ax)
     top = data.se_max * 1.05
     if yaxis == "se":
         se = np.linspace(0.0, top, 200)

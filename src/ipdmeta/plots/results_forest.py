@@ -43,7 +43,7 @@ NAN = float("nan")
 _KIND = {0: "heading", 1: "study", 2: "excluded", 3: "pooled", 4: "note", 5: "pooled"}
 
 
-def _value(row: Mapping[str, Any], key: str) -> float:
+def _value(row: Mapping[Any, Any], key: str) -> float:
     v = row.get(key, NAN)
     try:
         return float(v)
@@ -76,8 +76,9 @@ def results_set_table(rs: ResultsSet, *, eform: bool | None = None, effect: str 
         columns.append(Column("weight", heads.get("weight", "Weight (%)"), "right", True))
     columns += [Column(c, heads.get(c, c), "right", numeric[c]) for c in right]
 
-    def cells(row: Mapping[str, Any], data: bool) -> dict[str, tuple[str, ...]]:
-        out = {c: (fmt_value(row[c], digits) if data else "",) for c in [*left, *right]}
+    def cells(row: Mapping[Any, Any], data: bool) -> dict[str, tuple[str, ...]]:
+        out: dict[str, tuple[str, ...]] = {c: (fmt_value(row[c], digits) if data else "",)
+                                           for c in [*left, *right]}
         est, lo, hi = _value(row, "_ES"), _value(row, "_LCI"), _value(row, "_UCI")
         lo_s, hi_s = fmt_num(lo, digits, eform), fmt_num(hi, digits, eform)
         out["effect"] = (fmt_num(est, digits, eform),

@@ -60,7 +60,8 @@ class AlternativeFit:
     robust: RobustFit | None = None
 
 
-def _wald(model: str, method: str, estimate: float, se: float, tau2: float, weights, k: int,
+def _wald(model: str, method: str, estimate: float, se: float, tau2: float,
+          weights: np.ndarray, k: int,
           spec: PoolSpec, tau2_ci: tuple[float, float] = (NAN, NAN),
           messages: tuple[str, ...] = ()) -> AlternativeFit:
     df = None if spec.ci == "z" else k - 1

@@ -37,7 +37,7 @@ from scipy import stats
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.influence import model_parts
 from ipdmeta.pooling.input import StudyTable
-from ipdmeta.pooling.options import regression_spec
+from ipdmeta.pooling.options import PoolSpec, regression_spec
 from ipdmeta.pooling.regression import RegFit, fit_regression
 
 if TYPE_CHECKING:
@@ -249,7 +249,7 @@ class TrimFillResult:
         return funnel_plot(self, **options)
 
 
-def _mean(y: np.ndarray, v: np.ndarray, spec) -> float:
+def _mean(y: np.ndarray, v: np.ndarray, spec: PoolSpec) -> float:
     if len(y) == 1:
         return float(y[0])
     return float(fit_regression(y, v, np.ones((len(y), 1)), spec).beta[0])
@@ -261,8 +261,8 @@ def _k0(yc: np.ndarray, estimator: str) -> tuple[float, float]:
     signed = np.sign(yc) * stats.rankdata(np.abs(yc), method="ordinal")
     if estimator == "R0":
         neg = -signed[signed < 0]
-        k0 = k - (neg.max() if neg.size else 0) - 1
-        return k0, np.sqrt(2 * max(0.0, k0) + 2)
+        k0 = float(k - (neg.max() if neg.size else 0) - 1)
+        return k0, float(np.sqrt(2 * max(0.0, k0) + 2))
     sr = float(np.sum(signed[signed > 0]))
     if estimator == "L0":
         k0 = (4 * sr - k * (k + 1)) / (2 * k - 1)

@@ -201,7 +201,8 @@ def _pooled_alternative(y: np.ndarray, v: np.ndarray, spec: PoolSpec, alt: Alter
         estimate=alt.estimate, se=alt.se, ci_low=alt.ci_low, ci_high=alt.ci_high,
         z_or_t=alt.statistic, pvalue=alt.pvalue, df=alt.df, tau2=alt.tau2,
         tau2_ci=alt.tau2_ci, tau=float(np.sqrt(alt.tau2)),
-        tau_ci=tuple(float(np.sqrt(t)) for t in alt.tau2_ci), I2=i2, I2_ci=i2_ci, H2=h2,
+        tau_ci=(float(np.sqrt(alt.tau2_ci[0])), float(np.sqrt(alt.tau2_ci[1]))), I2=i2,
+        I2_ci=i2_ci, H2=h2,
         H2_ci=h2_ci, Q=het.Q, Q_df=het.df, Q_pvalue=het.pvalue, pi_low=pi_low,
         pi_high=pi_high, pi_method=spec.pi, messages=tuple(messages))
 
@@ -278,7 +279,7 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, spec: PoolSpec,
         model="common" if spec.is_common else "random", method=spec.method, ci_method=ci,
         level=spec.level, k=k, estimate=mu, se=inf.se, ci_low=inf.ci_low, ci_high=inf.ci_high,
         z_or_t=inf.statistic, pvalue=inf.pvalue, df=inf.df, tau2=tau2, tau2_ci=tau2_ci,
-        tau=float(np.sqrt(tau2)), tau_ci=tuple(float(np.sqrt(t)) for t in tau2_ci),
+        tau=float(np.sqrt(tau2)), tau_ci=(float(np.sqrt(tau2_ci[0])), float(np.sqrt(tau2_ci[1]))),
         I2=i2, I2_ci=i2_ci, H2=h2, H2_ci=h2_ci, Q=het.Q, Q_df=het.df, Q_pvalue=het.pvalue,
         pi_low=pi_low, pi_high=pi_high, pi_method=spec.pi, iterations=iterations,
         messages=tuple(messages))

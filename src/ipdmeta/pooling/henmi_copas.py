@@ -77,7 +77,7 @@ def henmi_copas(y: np.ndarray, v: np.ndarray, level: float = 0.95) -> HenmiCopas
     def tail(x: float) -> float:
         def integrand(r: float) -> float:
             mean, var = eq(sdr * r), vq(sdr * r)
-            return float(special.gammainc(mean**2 / var, finv(r / x) * mean / var)
+            return float(special.gammainc(mean**2 / var, finv(np.asarray(r / x)) * mean / var)
                          * stats.norm.pdf(r))
         return integrate.quad(integrand, x, np.inf, epsabs=0, epsrel=1e-12, limit=500)[0]
 

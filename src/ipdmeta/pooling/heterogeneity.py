@@ -131,6 +131,5 @@ def i2_h2_interval(tau2_ci: tuple[float, float], het: CochranQ
     s2 = het.typical_variance
     if het.df == 0 or s2 <= 0:
         return (float("nan"), float("nan")), (float("nan"), float("nan"))
-    i2 = tuple(100 * t / (s2 + t) for t in tau2_ci)
-    h2 = tuple(t / s2 + 1 for t in tau2_ci)
-    return i2, h2
+    lo, hi = tau2_ci
+    return (100 * lo / (s2 + lo), 100 * hi / (s2 + hi)), (lo / s2 + 1, hi / s2 + 1)

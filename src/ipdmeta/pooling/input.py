@@ -237,7 +237,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
               else [f"Study {i + 1}" for i in range(len(frame))])
     check_unique(labels, f"the study column {study_col!r}")
     y = _numeric(frame, est_col, labels)
-    spread = _numeric(frame, se_col or var_col, labels)
+    spread = _numeric(frame, str(se_col or var_col), labels)
     nonpos = np.flatnonzero(spread <= 0)
     if nonpos.size:
         i = int(nonpos[0])

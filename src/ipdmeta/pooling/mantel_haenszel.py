@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from ipdmeta.effects.binary import TWO_BY_TWO
@@ -123,7 +124,8 @@ class CountsPooled:
                 f"estimate={self.estimate:.4g}, se={self.se:.4g})")
 
 
-def _tables(a, b, c, d, labels) -> tuple[np.ndarray, ...]:
+def _tables(a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike, labels: Any
+            ) -> tuple[np.ndarray, ...]:
     cells = [np.asarray(x, dtype=float).ravel() for x in (a, b, c, d)]
     k = cells[0].size
     if any(x.size != k for x in cells):
@@ -141,7 +143,8 @@ def _tables(a, b, c, d, labels) -> tuple[np.ndarray, ...]:
     return (*cells, labels)
 
 
-def _keep(a, b, c, d, labels) -> tuple[np.ndarray, list[str]]:
+def _keep(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, labels: Any
+          ) -> tuple[np.ndarray, list[str]]:
     """Tables used: complete, with participants in both arms; notes for the rest."""
     missing = np.isnan(a) | np.isnan(b) | np.isnan(c) | np.isnan(d)
     empty = ~missing & (((a + b) == 0) | ((c + d) == 0))
@@ -154,8 +157,8 @@ def _keep(a, b, c, d, labels) -> tuple[np.ndarray, list[str]]:
     return ~(missing | empty), notes
 
 
-def _escalc(measure, a, b, c, d, add, to, drop00, kind="constant"
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _escalc(measure: str, a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, add: float,
+            to: str, drop00: bool, kind: str = "constant") -> tuple[np.ndarray, np.ndarray]:
     """Per-study effect sizes with metafor's correction rules; NaN where undefined."""
     if drop00:
         dz = double_zero(a, b, c, d)
@@ -182,7 +185,8 @@ def _heterogeneity(q: float, k_yi: int) -> tuple[float, int, float, float, float
     return q, df, float(stats.chi2.sf(q, df)), i2, q / df
 
 
-def _mh_odds_ratio(a, b, c, d) -> tuple[float, float, np.ndarray]:
+def _mh_odds_ratio(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray
+                   ) -> tuple[float, float, np.ndarray]:
     n = a + b + c + d
     r_i, s_i = a * d / n, b * c / n
     r, s = r_i.sum(), s_i.sum()
@@ -194,7 +198,8 @@ def _mh_odds_ratio(a, b, c, d) -> tuple[float, float, np.ndarray]:
     return float(np.log(r / s)), float(np.sqrt(var)), s_i
 
 
-def _mh_risk_ratio(a, b, c, d) -> tuple[float, float, np.ndarray]:
+def _mh_risk_ratio(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray
+                   ) -> tuple[float, float, np.ndarray]:
     n1, n2 = a + b, c + d
     n = n1 + n2
     r, s = np.sum(a * n2 / n), np.sum(c * n1 / n)
@@ -204,7 +209,8 @@ def _mh_risk_ratio(a, b, c, d) -> tuple[float, float, np.ndarray]:
     return float(np.log(r / s)), float(np.sqrt(var)), c * n1 / n
 
 
-def _mh_risk_difference(a, b, c, d) -> tuple[float, float, np.ndarray]:
+def _mh_risk_difference(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray
+                        ) -> tuple[float, float, np.ndarray]:
     n1, n2 = a + b, c + d
     n = n1 + n2
     w = n1 * n2 / n
@@ -218,7 +224,8 @@ def _mh_risk_difference(a, b, c, d) -> tuple[float, float, np.ndarray]:
 MH_ESTIMATORS = {"OR": _mh_odds_ratio, "RR": _mh_risk_ratio, "RD": _mh_risk_difference}
 
 
-def cmh_tests(a, b, c, d, correct: bool = True) -> tuple[float, float, float, float]:
+def cmh_tests(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
+              correct: bool = True) -> tuple[float, float, float, float]:
     """Cochran's test (variance with N) and the Cochran-Mantel-Haenszel test (N - 1).
 
     Returns ``(cochran, p, cmh, p)``; ``correct`` subtracts 1/2 from ``|sum(O - E)|``.
@@ -234,7 +241,8 @@ def cmh_tests(a, b, c, d, correct: bool = True) -> tuple[float, float, float, fl
     return cochran, float(stats.chi2.sf(cochran, 1)), cmh, float(stats.chi2.sf(cmh, 1))
 
 
-def breslow_day(a, b, c, d, odds_ratio: float) -> tuple[float, float, float, float, int]:
+def breslow_day(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
+                odds_ratio: float) -> tuple[float, float, float, float, int]:
     """Breslow-Day statistic and Tarone's corrected version at the MH odds ratio.
 
     Returns ``(BD, p, Tarone, p, df)``; tables without events or non-events are skipped
@@ -266,7 +274,8 @@ def breslow_day(a, b, c, d, odds_ratio: float) -> tuple[float, float, float, flo
     return bd, float(stats.chi2.sf(bd, df)), ta, float(stats.chi2.sf(ta, df)), df
 
 
-def _settings(add, to, drop00, correct=None) -> dict[str, Any]:
+def _settings(add: float, to: str, drop00: bool, correct: bool | None = None
+              ) -> dict[str, Any]:
     out = {"correction": check_add(add), "to": check_to(to), "drop_double_zero": bool(drop00)}
     if correct is not None:
         out["correct"] = bool(correct)
@@ -301,9 +310,10 @@ def _q_note(settings: dict[str, Any], cells: tuple[np.ndarray, ...]) -> str:
             f"per-study effect sizes{how}")
 
 
-def mantel_haenszel(a, b, c, d, *, measure: str = "OR", correct: bool = True,
+def mantel_haenszel(a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike, *,
+                    measure: str = "OR", correct: bool = True,
                     level: float = 0.95, add: float = 0.5, to: str = "only0",
-                    drop00: bool = True, labels=None,
+                    drop00: bool = True, labels: Any = None,
                     correction_type: str = "constant") -> CountsPooled:
     """Mantel-Haenszel common-effect OR, RR or RD of 2x2 tables, as metafor's rma.mh.
 
@@ -348,8 +358,9 @@ def mantel_haenszel(a, b, c, d, *, measure: str = "OR", correct: bool = True,
         notes=tuple(notes), **tests)
 
 
-def peto(a, b, c, d, *, level: float = 0.95, add: float = 0.5, to: str = "only0",
-         drop00: bool = True, labels=None) -> CountsPooled:
+def peto(a: ArrayLike, b: ArrayLike, c: ArrayLike, d: ArrayLike, *, level: float = 0.95,
+         add: float = 0.5, to: str = "only0", drop00: bool = True, labels: Any = None
+         ) -> CountsPooled:
     """Peto's one-step common-effect log odds ratio of 2x2 tables, as metafor's rma.peto.
 
     The estimate, its variance and Q use the counts as they are; ``add``/``to``/``drop00``

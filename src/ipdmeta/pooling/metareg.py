@@ -254,7 +254,8 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             events: Any = None, n: Any = None, nonevents: Any = None, means: Any = None,
             sds: Any = None, time: Any = None, cor: Any = None,
             correction: float | None = None, to: str = "only0",
-            drop_double_zero: bool | None = None, correction_type: str = "constant"
+            drop_double_zero: bool | None = None, correction_type: str = "constant",
+            progress: bool | None = None
             ) -> MetaRegResult:
     """Meta-regression of study estimates on study-level covariates.
 
@@ -287,10 +288,13 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
         intercept: include an intercept (default True).
         measure: effect measure for display; with summary data, the measure to compute
             (``ipdmeta.effects.MEASURES``).
-        events, n, nonevents, means, sds, time, cor, correction, to, drop_double_zero,
-            correction_type: summary-data columns and continuity correction, as
+        events, n, nonevents, means, sds, time, cor: summary-data columns, as
             :func:`ipdmeta.effects.effect_sizes`: the effect sizes are computed first and
             regressed on the moderators.
+        correction, to, drop_double_zero, correction_type: the continuity correction of
+            the summary data (as :func:`ipdmeta.effects.effect_sizes`).
+        progress: a progress bar over the permutations (:mod:`ipdmeta.progress`;
+            default: on a terminal, for runs longer than half a second).
 
     Returns:
         MetaRegResult.
@@ -350,7 +354,8 @@ def metareg(data: Any, formula: str, *, estimate: str | None = None, se: str | N
             observed_statistics=fit.statistic, observed_QM=fit.QM,
             permutations=permutations, seed=seed, exact=exact, joint=joint_idx,
             observed_joint=(None if joint_idx is None
-                            else fit_regression(y, v, X, spec, btt=joint_idx).QM))
+                            else fit_regression(y, v, X, spec, btt=joint_idx).QM),
+            progress=progress)
         if perm.failed:
             messages.append(f"permutation test: {perm.failed} refits did not converge and "
                             "were left out")

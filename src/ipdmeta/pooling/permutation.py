@@ -27,14 +27,19 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy import stats
 
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.tau2 import MAXITER, THRESHOLD
+from ipdmeta.progress import progress_bar
+
+logger = logging.getLogger(__name__)
 
 COMPTOL = float(np.sqrt(np.finfo(float).eps))  # metafor's comptol
 EXACT_LIMIT = 1_000_000
@@ -86,7 +91,8 @@ class PermutationResult:
 
 
 # ---------------------------------------------------------------- batched WLS
-def batch_wls(w: np.ndarray, X: np.ndarray, y: np.ndarray):
+def batch_wls(w: np.ndarray, X: np.ndarray, y: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Batched weighted least squares: X'W, (X'WX)^-1, coefficients and residuals."""
     Xw = X * w[..., None]
     XtW = np.swapaxes(Xw, -1, -2)
@@ -100,13 +106,14 @@ def _trace(m: np.ndarray) -> np.ndarray:
     return np.einsum("...ii->...", m)
 
 
-def _q(w, X, y) -> np.ndarray:
+def _q(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Generalised Q ``y'Py`` for each problem."""
     _, _, _, r = batch_wls(w, X, y)
     return np.sum(w * r * r, axis=-1)
 
 
-def _scoring_step(method: str, w, X, y, k: int, p: int) -> np.ndarray:
+def _scoring_step(method: str, w: np.ndarray, X: np.ndarray, y: np.ndarray, k: int,
+                  p: int) -> np.ndarray:
     """The Fisher-scoring step of tau² for REML, ML or EB (as metafor's rma.uni)."""
     XtW, inv, _, r = batch_wls(w, X, y)
     wr = w * r
@@ -127,13 +134,13 @@ def _take(X: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return X[idx] if X.ndim == 3 else X
 
 
-def _hedges(y, v, X, k, p, B) -> np.ndarray:
+def _hedges(y: np.ndarray, v: np.ndarray, X: np.ndarray, k: int, p: int, B: int) -> np.ndarray:
     XtW, inv, _, r = batch_wls(np.ones((B, k)), X, y)
     tr_pv = np.sum(v, axis=-1) - _trace(inv @ (XtW @ (np.swapaxes(XtW, -1, -2) * v[..., None])))
     return np.maximum(0.0, (np.sum(r * r, axis=-1) - tr_pv) / (k - p))
 
 
-def _loglik(t, y, v, X, reml: bool) -> np.ndarray:
+def _loglik(t: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray, reml: bool) -> np.ndarray:
     w = 1.0 / (v + t[:, None])
     _, inv, _, r = batch_wls(w, X, y)
     ll = -0.5 * np.sum(np.log(v + t[:, None]), axis=-1) - 0.5 * np.sum(w * r * r, axis=-1)
@@ -142,7 +149,8 @@ def _loglik(t, y, v, X, reml: bool) -> np.ndarray:
     return ll
 
 
-def _fisher(method, y, v, X, k, p, B) -> tuple[np.ndarray, np.ndarray]:
+def _fisher(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray, k: int, p: int, B: int
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Fisher scoring on all problems; each stops when its change is below THRESHOLD."""
     tau2 = _hedges(y, v, X, k, p, B)
     active = np.arange(B)
@@ -175,7 +183,8 @@ def _fisher(method, y, v, X, k, p, B) -> tuple[np.ndarray, np.ndarray]:
     return tau2, converged
 
 
-def _q_root(target: float, y, v, X, k, B) -> tuple[np.ndarray, np.ndarray]:
+def _q_root(target: float, y: np.ndarray, v: np.ndarray, X: np.ndarray, k: int, B: int
+            ) -> tuple[np.ndarray, np.ndarray]:
     """tau² ≥ 0 with Q(tau²) = target: Newton steps kept inside a bisection bracket."""
     tau2 = np.zeros(B)
     lo, hi = np.zeros(B), np.full(B, np.inf)
@@ -348,7 +357,8 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
                      btt: np.ndarray, observed_statistics: np.ndarray, observed_QM: float,
                      permutations: int, seed: int | np.random.Generator | None = None,
                      exact: bool | None = None, joint: np.ndarray | None = None,
-                     observed_joint: float | None = None) -> PermutationResult:
+                     observed_joint: float | None = None,
+                     progress: bool | None = None) -> PermutationResult:
     """Permutation p-values of a fitted meta-regression.
 
     Args:
@@ -363,6 +373,8 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
         joint, observed_joint: indices of a subset of coefficients and their observed
             joint Wald statistic, for a joint permutation test of the subset (as
             metafor's ``permutest`` of a model fitted with ``btt=``).
+        progress: a progress bar over the arrangements (:mod:`ipdmeta.progress`;
+            default: on a terminal, for runs longer than half a second).
 
     Example:
         >>> import numpy as np
@@ -387,6 +399,8 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
                          "use exact=False with permutations= a number of random draws")
     rng = None if use_exact else np.random.default_rng(seed)
     n = n_exact if use_exact else int(permutations)
+    logger.debug("permutation test: %d %s arrangements of %d studies (%s, %s)", n,
+                 "exact" if use_exact else "random", k, method, ci)
     chunk = max(64, CHUNK_ELEMENTS // max(1, k * p))
     exact_rows = None
     if use_exact:
@@ -396,19 +410,22 @@ def permutation_test(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, method: str
     tally = _Tally(np.asarray(observed_statistics, dtype=float), float(observed_QM), btt,
                    min(n, STORE_LIMIT), joint=joint, joint_obs=observed_joint)
     vb = np.broadcast_to(v, (min(chunk, n), k))
-    for start in range(0, n, chunk):
-        m = min(chunk, n - start)
-        if exact_rows is not None:
-            part = exact_rows[start:start + m]
-        else:   # random draws, chunk by chunk (the same stream as one draw of all)
-            part = _random_arrangements(X, k, m, rng, intercept_only, first=start == 0)
-        if intercept_only:
-            yb, Xb = part * y, X
-        else:
-            yb, Xb = np.broadcast_to(y, (m, k)), X[part]
-        beta, cov, ok = batch_refit(method, ci, yb, vb[:m], Xb)
-        tally.add(_z(beta, cov, ok), batch_wald(beta, cov, ok, btt, ci),
-                  None if joint is None else batch_wald(beta, cov, ok, joint, ci))
+    with progress_bar(progress, n, desc="permutations", unit="permutation") as bar:
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            if exact_rows is not None:
+                part = exact_rows[start:start + m]
+            else:   # random draws, chunk by chunk (the same stream as one draw of all)
+                part = _random_arrangements(X, k, m, cast(np.random.Generator, rng),
+                                            intercept_only, first=start == 0)
+            if intercept_only:
+                yb, Xb = part * y, X
+            else:
+                yb, Xb = np.broadcast_to(y, (m, k)), X[part]
+            beta, cov, ok = batch_refit(method, ci, yb, vb[:m], Xb)
+            tally.add(_z(beta, cov, ok), batch_wald(beta, cov, ok, btt, ci),
+                      None if joint is None else batch_wald(beta, cov, ok, joint, ci))
+            bar.update(m)
     return tally.result(exact=use_exact, kind="sign flips" if intercept_only else "row orders")
 
 

@@ -113,7 +113,7 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         >>> round(ipd.pool(df, method="common").overall.estimate, 4)
         0.2277
     """
-    spec_options = {"pi_level": pi_level, "I2": I2, "reps": reps, "seed": seed}
+    spec_options: dict[str, Any] = {"pi_level": pi_level, "I2": I2, "reps": reps, "seed": seed}
     summary = {"events": events, "n": n, "nonevents": nonevents, "means": means, "sds": sds,
                "time": time, "cor": cor}
     if any(v is not None for v in summary.values()):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -201,7 +202,8 @@ def pseudo_r2(y: np.ndarray, v: np.ndarray, X: np.ndarray, spec: PoolSpec, fit: 
     return max(0.0, 100 * (est.tau2 - fit.tau2) / est.tau2)
 
 
-def design_matrix(frame: pd.DataFrame, formula: str, intercept: bool = True):
+def design_matrix(frame: pd.DataFrame, formula: str, intercept: bool = True
+                  ) -> tuple[np.ndarray, list[str], Any, np.ndarray]:
     """Model matrix of the right-hand side of ``formula`` (formulaic), rows with NA dropped.
 
     Returns the matrix as floats, the column names, the formulaic ``ModelSpec`` (for

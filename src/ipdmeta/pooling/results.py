@@ -126,7 +126,8 @@ class MetaResult(ModelAnalyses):
             subgroups = subgroup_analysis(table, spec, fit)
             common_subgroups = (subgroups if spec.is_common
                                 else subgroup_analysis(table, common_spec(spec), fit))
-        arms = ({"events": ("events_1", "events_0"), "n": ("n_1", "n_0")}
+        arms: dict[str, tuple[str, ...]] = ({"events": ("events_1", "events_0"),
+                                              "n": ("n_1", "n_0")}
                 if set(ARM_COUNTS) <= set(table.data.columns) else {})
         return cls(overall=overall, common=common, studies=studies, spec=spec,
                    data=table.data, estimates=table.y, variances=table.v,

@@ -176,7 +176,8 @@ def observed_cov(model: str, theta: np.ndarray, y: np.ndarray, v: np.ndarray, X:
 class _Profile:
     """Profile log-likelihood of one coefficient, warm-started from the last point."""
 
-    def __init__(self, model: str, j: int, theta: np.ndarray, y, v, X) -> None:
+    def __init__(self, model: str, j: int, theta: np.ndarray, y: np.ndarray, v: np.ndarray,
+                 X: np.ndarray) -> None:
         self.model, self.j, self.theta_hat = model, j, theta
         self.args = (y[None, :], v[None, :], X)
         self.last = theta.copy()

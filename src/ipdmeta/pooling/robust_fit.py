@@ -38,7 +38,8 @@ def batched_loglik(model: str, theta: np.ndarray, y: np.ndarray, v: np.ndarray,
         return fun(theta, y, v, X)
     parts = [fun(theta[i:i + step], y[i:i + step], v[i:i + step], X)
              for i in range(0, theta.shape[0], step)]
-    return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))
+    ll, grad, hess = (np.concatenate([p[j] for p in parts]) for j in range(3))
+    return ll, grad, hess
 
 
 def maximise(model: str, theta0: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray,

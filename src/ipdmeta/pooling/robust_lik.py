@@ -36,6 +36,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import special
 
@@ -213,7 +215,8 @@ def _log_weight(x: np.ndarray, s: np.ndarray) -> np.ndarray:
     return np.where(small, -x * x * (0.5 + u / 6), big)
 
 
-def _bisect(fun, lo: np.ndarray, hi: np.ndarray, iterations: int = 45) -> np.ndarray:
+def _bisect(fun: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray,
+            iterations: int = 45) -> np.ndarray:
     """Vectorised bisection for a root of an increasing ``fun`` on [lo, hi]."""
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)

@@ -196,7 +196,8 @@ def pool_counts(frame: pd.DataFrame, method: str, measure: str, spec: PoolSpec, 
     if key not in allowed:
         raise InputError(f"method={'Peto' if method == 'peto' else 'MH'!r} pools "
                          f"{' or '.join(allowed)}, not measure {measure!r}")
-    settings = {"correction": 0.5 if correction is None else correction, "to": to,
+    settings: dict[str, Any] = {"correction": 0.5 if correction is None else correction,
+                                "to": to,
                 "drop_double_zero": True if drop_double_zero is None else drop_double_zero,
                 "level": spec.level, "correction_type": str(correction_type).lower()}
     es_measure = "PETO" if method == "peto" else key

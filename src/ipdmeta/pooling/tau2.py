@@ -32,6 +32,8 @@ THRESHOLD = 1e-12
 MAXITER = 1000
 #: plain Fisher-scoring iterations before the bracketed search takes over
 FISHER_ITER = 100
+#: the type of the ``weights=`` of every estimator (only GENQ uses them)
+Weights = np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _k_p(X: np.ndarray) -> tuple[int, int]:
     return X.shape[0], X.shape[1]
 
 
-def dersimonian_laird(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+def dersimonian_laird(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None
                       ) -> Tau2Estimate:
     """DerSimonian & Laird (1986) method-of-moments estimator, truncated at 0."""
     k, p = _k_p(X)
@@ -81,14 +83,14 @@ def dersimonian_laird(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=No
     return Tau2Estimate(max(0.0, (proj.quad(y) - (k - p)) / proj.trace))
 
 
-def hedges(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None) -> Tau2Estimate:
+def hedges(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None) -> Tau2Estimate:
     """Hedges (1983) / Cochran ANOVA estimator from unweighted residuals, truncated at 0."""
     k, p = _k_p(X)
     proj = Projection(np.ones(k), X)
     return Tau2Estimate(max(0.0, (proj.quad(y) - proj.trace_times(v)) / (k - p)))
 
 
-def hunter_schmidt(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+def hunter_schmidt(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None
                    ) -> Tau2Estimate:
     """Hunter & Schmidt (2004) estimator ``(Q - k) / sum(w)``, truncated at 0."""
     k, _ = _k_p(X)
@@ -96,7 +98,7 @@ def hunter_schmidt(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
     return Tau2Estimate(max(0.0, (Projection(w, X).quad(y) - k) / float(np.sum(w))))
 
 
-def sidik_jonkman(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+def sidik_jonkman(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None
                   ) -> Tau2Estimate:
     """Sidik & Jonkman (2005) estimator, started from the variance of the estimates."""
     k, p = _k_p(X)
@@ -104,7 +106,7 @@ def sidik_jonkman(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
     return Tau2Estimate(max(0.0, tau2_0 * q_generalised(tau2_0, y, v, X) / (k - p)))
 
 
-def generalised_q(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+def generalised_q(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None
                   ) -> Tau2Estimate:
     """DerSimonian & Kacker (2007) generalised method of moments with weights ``weights``.
 
@@ -115,21 +117,22 @@ def generalised_q(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
     return Tau2Estimate(max(0.0, (proj.quad(y) - proj.trace_times(v)) / proj.trace))
 
 
-def paule_mandel(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+def paule_mandel(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None
                  ) -> Tau2Estimate:
     """Paule & Mandel (1982): generalised Q equal to its expectation ``k - p``."""
     k, p = _k_p(X)
     return _q_root(k - p, y, v, X, "PM")
 
 
-def paule_mandel_median(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+def paule_mandel_median(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None
                         ) -> Tau2Estimate:
     """Median-unbiased Paule-Mandel (Viechtbauer 2021): Q equal to the chi² median."""
     k, p = _k_p(X)
     return _q_root(float(stats.chi2.ppf(0.5, k - p)), y, v, X, "PMM")
 
 
-def _q_root(target: float, y, v, X, name: str) -> Tau2Estimate:
+def _q_root(target: float, y: np.ndarray, v: np.ndarray, X: np.ndarray, name: str
+            ) -> Tau2Estimate:
     tau2 = solve_q_equation(target, y, v, X)
     if not np.isfinite(tau2):
         return Tau2Estimate(float("nan"), converged=False,
@@ -154,7 +157,8 @@ def log_likelihood(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray,
     return _log_lik(tau2, y, v, X, reml)
 
 
-def _fisher_scoring(y, v, X, step: Callable[[Projection], float], name: str,
+def _fisher_scoring(y: np.ndarray, v: np.ndarray, X: np.ndarray,
+                    step: Callable[[Projection], float], name: str,
                     ll_check: bool | None, score: Callable[[Projection], float] | None = None
                     ) -> Tau2Estimate:
     """metafor's Fisher scoring for ML/REML/EB, started at the (truncated) Hedges estimate.
@@ -199,7 +203,8 @@ def _fisher_scoring(y, v, X, step: Callable[[Projection], float], name: str,
     return Tau2Estimate(tau2, iterations=iterations)
 
 
-def _bracketed_root(y, v, X, score: Callable[[Projection], float], start: float
+def _bracketed_root(y: np.ndarray, v: np.ndarray, X: np.ndarray,
+                    score: Callable[[Projection], float], start: float
                     ) -> tuple[float, int] | None:
     """The tau² >= 0 where ``score`` changes from positive to negative (0 when it is not
     positive at 0), by Brent's method in a bracket grown from ``start``; None when the
@@ -225,7 +230,7 @@ def _bracketed_root(y, v, X, score: Callable[[Projection], float], start: float
     return float(root), evaluations + info.function_calls
 
 
-def restricted_ml(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+def restricted_ml(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None
                   ) -> Tau2Estimate:
     """Restricted maximum likelihood (Raudenbush 2009), Fisher scoring as metafor."""
     def step(proj: Projection) -> float:
@@ -236,7 +241,7 @@ def restricted_ml(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
     return _fisher_scoring(y, v, X, step, "REML", ll_check=True, score=score)
 
 
-def maximum_likelihood(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+def maximum_likelihood(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None
                        ) -> Tau2Estimate:
     """Maximum likelihood (Hardy & Thompson 1996), Fisher scoring as metafor."""
     def step(proj: Projection) -> float:
@@ -247,7 +252,7 @@ def maximum_likelihood(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=N
     return _fisher_scoring(y, v, X, step, "ML", ll_check=False, score=score)
 
 
-def empirical_bayes(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+def empirical_bayes(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: Weights = None
                     ) -> Tau2Estimate:
     """Empirical Bayes (Morris 1983; Berkey et al. 1995); the same root as Paule-Mandel."""
     k, p = _k_p(X)

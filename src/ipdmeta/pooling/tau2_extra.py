@@ -54,8 +54,8 @@ def _intercept_only(X: np.ndarray, name: str) -> None:
                                  "moderators; use another tau² method for meta-regression")
 
 
-def hartung_makambi(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
-                    ) -> Tau2Estimate:
+def hartung_makambi(y: np.ndarray, v: np.ndarray, X: np.ndarray, *,
+                    weights: np.ndarray | None = None) -> Tau2Estimate:
     """Hartung & Makambi (2003): ``Q²/(tr P·(Q + 2(k − p)))``, positive unless Q = 0."""
     k, p = X.shape
     proj = Projection(1.0 / v, X)
@@ -63,7 +63,8 @@ def hartung_makambi(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
     return Tau2Estimate(q * q / (proj.trace * (q + 2 * (k - p))))
 
 
-def rukhin_bp(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None) -> Tau2Estimate:
+def rukhin_bp(y: np.ndarray, v: np.ndarray, X: np.ndarray, *,
+              weights: np.ndarray | None = None) -> Tau2Estimate:
     """Rukhin (2013) "BP": ``Σ(y − ȳ)²/(k + 1)``."""
     _intercept_only(X, "Rukhin BP")
     k = y.size
@@ -74,7 +75,7 @@ def make_rukhin_b0(n: np.ndarray) -> Estimator:
     """Rukhin (2013) "B0" with study sizes ``n`` (as metan ``model(b0)``)."""
     n = np.asarray(n, dtype=float)
 
-    def rukhin_b0(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
+    def rukhin_b0(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights: np.ndarray | None = None
                   ) -> Tau2Estimate:
         _intercept_only(X, "Rukhin B0")
         k = y.size
@@ -97,7 +98,8 @@ def make_dk2s(init: str = "HE") -> Estimator:
                          "'HE' (default) or 'DL'")
     first = ESTIMATORS[name]
 
-    def dk2s(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None) -> Tau2Estimate:
+    def dk2s(y: np.ndarray, v: np.ndarray, X: np.ndarray, *,
+             weights: np.ndarray | None = None) -> Tau2Estimate:
         tau0 = first(y, v, X).tau2
         return generalised_q(y, v, X, weights=1.0 / (v + tau0))
 
@@ -114,7 +116,8 @@ def make_sj2s(init: str | None = None) -> Estimator:
                              f"{', '.join(ESTIMATORS)}")
         first = ESTIMATORS[name]
 
-    def sj2s(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None) -> Tau2Estimate:
+    def sj2s(y: np.ndarray, v: np.ndarray, X: np.ndarray, *,
+             weights: np.ndarray | None = None) -> Tau2Estimate:
         k, p = X.shape
         tau0 = float(np.var(y)) if first is None else first(y, v, X).tau2
         if tau0 <= 0:
@@ -172,8 +175,8 @@ def make_bootstrap_dl(reps: int = 1000, seed: int | None = None, level: float = 
         raise InputError(f"reps={reps!r}: the bootstrap DL estimator needs at least 2 "
                          "replicates (metan's default is 1000)")
 
-    def bootstrap_dl(y: np.ndarray, v: np.ndarray, X: np.ndarray, *, weights=None
-                     ) -> BootstrapTau2:
+    def bootstrap_dl(y: np.ndarray, v: np.ndarray, X: np.ndarray, *,
+                     weights: np.ndarray | None = None) -> BootstrapTau2:
         _intercept_only(X, "bootstrap DerSimonian-Laird")
         k = y.size
         w = 1.0 / v

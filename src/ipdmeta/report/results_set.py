@@ -337,11 +337,11 @@ class _Builder:
 
     def build(self) -> list[dict[str, Any]]:
         meta, table, sub = self.meta, self.table, self.meta.subgroups
-        commons = meta.common_subgroups or sub
         if sub is None:
             self.study_rows(table, None)
             self.rows.add("blank", "")
         else:
+            commons = meta.common_subgroups or sub
             codes, _ = _codes(list(sub.pooled))
             for code, (g, p) in zip(codes, sub.pooled.items(), strict=True):
                 part = table[table[self.by] == g]
@@ -439,7 +439,7 @@ def read_results_set(source: str | Path | pd.DataFrame, *, measure: str | None =
         [1, 1, 5]
     """
     if isinstance(source, pd.DataFrame):
-        frame, meta = source.copy(), {}
+        frame, meta = source.copy(), dict[str, Any]()
     else:
         frame, meta = read_results(source)
     missing = [c for c in ("_USE", "_ES", "_LCI", "_UCI") if c not in frame.columns]
@@ -497,8 +497,8 @@ def forest_from_results(source: str | Path | pd.DataFrame | ResultsSet, *,
         True
     """
     if isinstance(source, ResultsSet):
-        changes = {k: v for k, v in {"measure": measure, "eform": eform}.items()
-                   if v is not None}
+        changes: dict[str, Any] = {k: v for k, v in {"measure": measure, "eform": eform}.items()
+                                   if v is not None}
         if left_columns is not None:
             changes["left_columns"] = tuple(left_columns)
         if right_columns is not None:

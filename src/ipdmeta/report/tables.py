@@ -153,17 +153,17 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
     label_width = min(40, max([24] + [len(str(s)) + 1 for s in studies["study"]]))
     table = TextTable("Study", [effect, f"[{pct}% Conf.", "Interval]", "% Weight"],
                       label_width=label_width, width=11)
-    groups = ([(None, studies)] if result.subgroups is None else
-              [(g, studies[studies[result.subgroups.by] == g])
-               for g in result.subgroups.pooled])
+    subgroups = result.subgroups
+    groups = ([(None, studies)] if subgroups is None else
+              [(g, studies[studies[subgroups.by] == g]) for g in subgroups.pooled])
     for g, rows in groups:
-        if g is not None:
-            table.add(f"{result.subgroups.by} = {g}", [""] * 4)
+        if g is not None and subgroups is not None:
+            table.add(f"{subgroups.by} = {g}", [""] * 4)
         for _, r in rows.iterrows() if show_studies else ():
             table.add(r["study"], [fmt(r.estimate, digits, eform), fmt(r.ci_low, digits, eform),
                                    fmt(r.ci_high, digits, eform), f"{r.weight:.2f}"])
-        if g is not None:
-            sub = result.subgroups.pooled[g]
+        if g is not None and subgroups is not None:
+            sub = subgroups.pooled[g]
             table.add("  Subtotal",
                       _pooled_cells(sub, digits, eform, f"{rows.weight.sum():.2f}"))
             table.add_rule()
@@ -218,7 +218,7 @@ def result_frame(result: MetaResult) -> pd.DataFrame:
     return pd.concat([studies, pd.DataFrame(rows)], ignore_index=True)
 
 
-def _pooled_row(p: Pooled, label: str, row_type: str, **extra) -> dict:
+def _pooled_row(p: Pooled, label: str, row_type: str, **extra: Any) -> dict[str, Any]:
     return {"study": label, "estimate": p.estimate, "se": p.se, "ci_low": p.ci_low,
             "ci_high": p.ci_high, "weight": 100.0, "row_type": row_type, "k": p.k,
             "pvalue": p.pvalue, "tau2": p.tau2, "I2": p.I2, "Q": p.Q, **extra}
@@ -246,6 +246,7 @@ def regression_summary(result: MetaRegResult, eform: bool = False, digits: int =
         cols += ["perm. p", "adj. p"]
     table = TextTable("Term", cols, label_width=max(14, *(len(t) + 1 for t in result.terms)),
                       width=11)
+    r: Any
     for r in result.coef.itertuples():
         se = np.exp(r.estimate) * r.se if eform else r.se     # delta method, as Stata
         cells = [fmt(r.estimate, digits, eform), fmt(se, digits),

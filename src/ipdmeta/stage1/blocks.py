@@ -142,7 +142,8 @@ def fit_block(plan: Plan, block: pd.DataFrame,
                          f"{int(block[study].isna().sum())} row(s); give those rows a study "
                          "or drop them")
     labels, positions, complete, all_missing = split_studies(block, study, plan.needed)
-    kept = (kept_covariates(block, study, plan.keep).to_dict("index") if plan.keep else {})
+    kept: dict[Any, dict[Any, Any]] = (kept_covariates(block, study, plan.keep).to_dict("index")
+                                       if plan.keep else {})
     batch = plan.batch if plan.batch is not None else len(labels) >= BATCH_MIN_STUDIES
     done: dict[int, dict[str, Any]] = {}
     designs: dict[int, tuple] = {}

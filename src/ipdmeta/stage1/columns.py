@@ -273,12 +273,13 @@ def _is_text(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
 
 
-def _check(data: pd.DataFrame, specs: Sequence[ColumnSpec], stage1: Any) -> pd.DataFrame | None:
+def _check(data: pd.DataFrame, specs: Sequence[ColumnSpec], stage1: Any) -> pd.DataFrame:
+    """The stage-1 table the returned values come from (empty when none is needed)."""
     for s in specs:
         if s.kind == "variable" and s.source not in data.columns:
             raise InputError(f"column {s.source!r} (in the column list) is not in the data; "
                              f"the columns are {', '.join(map(str, data.columns))}")
-    table = None
+    table = pd.DataFrame()
     if any(s.kind == "returned" for s in specs):
         if stage1 is None:
             raise SpecificationError("returned values such as (e(N)) come from stage 1: pass "

@@ -39,10 +39,11 @@ from typing import Any
 import pandas as pd
 
 from ipdmeta.errors import InputError
+from ipdmeta.progress import progress_bar
 from ipdmeta.stage1.blocks import fit_block
 from ipdmeta.stage1.data import check_columns
 from ipdmeta.stage1.formula import ModelFormula, categorical_levels
-from ipdmeta.stage1.workers import progress_bar, workers
+from ipdmeta.stage1.workers import PROGRESS_MIN_STUDIES, workers
 
 #: at most this many complete rows are read to name the design's columns
 SAMPLE_ROWS = 500
@@ -140,7 +141,8 @@ def run_dask(plan: Any, data: Any, *, client: Any = None, n_jobs: int | None = N
             futures = client.map(work, client.scatter(list(data)))
         else:
             futures = client.compute([dask.delayed(work)(part) for part in data.to_delayed()])
-        with progress_bar(progress, len(futures), unit="partition") as bar:
+        with progress_bar(progress, len(futures), desc="stage 1", unit="partition",
+                          minimum=PROGRESS_MIN_STUDIES) as bar:
             for fut in as_completed(futures):
                 rows.extend(fut.result())
                 fut.release()

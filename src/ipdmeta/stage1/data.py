@@ -54,7 +54,7 @@ def split_studies(frame: pd.DataFrame, study: str, columns: Sequence[str]
     present = frame[list(columns)].notna().to_numpy()
     complete = present.all(axis=1)
     all_missing = ~np.logical_or.reduceat(present[order], starts, axis=0)
-    return list(labels), positions, complete, all_missing
+    return list(labels), positions, np.asarray(complete), np.asarray(all_missing)
 
 
 def as_frame(data: Any) -> pd.DataFrame:
@@ -119,9 +119,8 @@ def missing_studies(data: pd.DataFrame, study: str, how: str
     if how == "drop":
         return data.loc[~missing], f"{rows} left out (missing_study='drop')"
     values = data[study]
-    present = pd.unique(values.dropna())
     try:
-        present = sorted(present)
+        present = sorted(pd.unique(values.dropna()))
     except TypeError as err:
         raise InputError(f"study column {study!r} mixes numbers and text; make it one "
                          "type") from err

@@ -36,9 +36,10 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.errors import InputError
+from ipdmeta.progress import progress_bar
 from ipdmeta.stage1.blocks import BATCH_MIN_STUDIES, BLOCK_ROWS, Plan, block_ranges, fit_block
 from ipdmeta.stage1.dask_engine import require_dask, run_dask
-from ipdmeta.stage1.workers import one_blas_thread, progress_bar, workers
+from ipdmeta.stage1.workers import PROGRESS_MIN_STUDIES, one_blas_thread, workers
 
 ENGINES = ("serial", "processes", "dask")
 
@@ -85,13 +86,15 @@ def run(plan: Plan, frame: Any, split: tuple | None, *, engine: str, n_jobs: int
         return run_dask(plan, blocks(), client=client, n_jobs=n_jobs, progress=progress)
     rows: list[dict[str, Any]] = []
     if engine == "serial":
-        with progress_bar(progress, len(labels)) as bar:
+        with progress_bar(progress, len(labels), desc="stage 1", unit="study",
+                          minimum=PROGRESS_MIN_STUDIES) as bar:
             for block in blocks():
                 rows += fit_block(plan, block, bar.update)
         return rows
     with ProcessPoolExecutor(max_workers=n_workers, initializer=one_blas_thread) as pool:
         pool.submit(int).result()   # start the workers before the progress bar's thread
-        with progress_bar(progress, len(labels)) as bar:
+        with progress_bar(progress, len(labels), desc="stage 1", unit="study",
+                          minimum=PROGRESS_MIN_STUDIES) as bar:
             for part in in_order(pool, plan, blocks(), window=2 * n_workers):
                 rows += part
                 bar.update(len(part))

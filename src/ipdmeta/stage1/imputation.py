@@ -97,8 +97,9 @@ def combine_rows(per_imputation: list[list[dict[str, Any]]], labels: Sequence[An
             out.append(first)
             continue
         ks = [r.get("_k") for r in rows]
-        dfcom = (float(np.mean([r["n"] for r in rows])) - ks[0]
-                 if all(k is not None for k in ks) else np.inf)
+        k0 = ks[0]
+        dfcom = (float(np.mean([r["n"] for r in rows])) - float(k0)
+                 if k0 is not None and all(k is not None for k in ks) else np.inf)
         res = rubin([r["estimate"] for r in rows], [r["se"] ** 2 for r in rows],
                     dfcom=max(dfcom, 1.0))
         est, se, df = float(res.estimate), float(np.sqrt(res.variance)), float(res.df)

@@ -73,7 +73,7 @@ def _arm_rows(frame: pd.DataFrame, columns: dict[str, str], measure: str,
     for k in wanted:
         _column(frame, columns, k)  # names a missing column
     named = frame.assign(_label=labels)
-    arms = ({"means": (columns["mean_1"], columns["mean_0"]),
+    arms: dict[str, Any] = ({"means": (columns["mean_1"], columns["mean_0"]),
              "sds": (columns["sd_1"], columns["sd_0"])} if means else
             {"events": (columns["events_1"], columns["events_0"])})
     es = effect_sizes(named, key, n=(columns["n_1"], columns["n_0"]), study="_label",

@@ -47,6 +47,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -88,6 +89,8 @@ from ipdmeta.stage1.study import (
     Setup,
 )
 from ipdmeta.stage1.table import AggregateData
+
+logger = logging.getLogger(__name__)
 
 MODELS = ("linear", "logistic", "poisson", "cox", "logrank", "rr", "rd", "negbin", "ordinal",
           "weibull", "exponential", "finegray")
@@ -161,13 +164,13 @@ def resolve_poolvar(poolvar: str | None, names: Sequence[str],
         return cols[0]
     if poolvar in names:
         return poolvar
-    cols = term_columns.get(poolvar)
-    if cols is None:
+    coded = term_columns.get(poolvar)
+    if coded is None:
         matches = [t for t in term_columns if ":" not in t and mentions(t, poolvar)]
-        cols = term_columns[matches[0]] if len(matches) == 1 else None
-    if cols is not None and len(cols) == 1:
-        return cols[0]
-    hint = f" ({poolvar!r} codes to {', '.join(cols)}: name one)" if cols else ""
+        coded = term_columns[matches[0]] if len(matches) == 1 else None
+    if coded is not None and len(coded) == 1:
+        return coded[0]
+    hint = f" ({poolvar!r} codes to {', '.join(coded)}: name one)" if coded else ""
     raise SpecificationError(f"poolvar={poolvar!r} is not a column of the design{hint}; "
                              f"the columns are {', '.join(names)}")
 
@@ -301,8 +304,9 @@ def stage1(data: Any, study: str, formula: str | None = None,
             ``dask.distributed`` cluster, ``client=`` or a local one with ``n_jobs``
             workers (``pip install 'ipdmeta[dask]'``; see :mod:`ipdmeta.stage1.engines` and
             docs/scaling.md).  All engines give the same table.
-        progress: show a progress bar on stderr; default: on a terminal with more
-            than 20 studies.
+        progress: show a progress bar on stderr (True/False); default (None): the
+            ``IPDMETA_PROGRESS`` environment variable, else only on a terminal with
+            more than 20 studies (:mod:`ipdmeta.progress`).
         batch: fit all studies at once where the family allows (linear, logistic,
             Poisson and Cox without Firth): one design matrix for the whole table and
             batched Newton iterations; studies that need special handling are fitted
@@ -367,6 +371,8 @@ def stage1(data: Any, study: str, formula: str | None = None,
                       center=center, strata=tuple(strata_cols), exposure=exposure,
                       offset=offset, fit_options=fit_options, firth=bool(firth), level=level,
                       cluster=cluster, robust=bool(robust), adjust=adjust)
+    logger.debug("stage 1: %s model, engine %r%s", setup.model, engine,
+                 "" if imputation is None else ", multiple imputation")
     run_one = partial(_rows, setup=setup, study=study, keep=keep, batch=batch, engine=engine,
                       n_jobs=n_jobs, progress=progress, client=client)
     source = getattr(data, "attrs", {}).get("source")
@@ -378,6 +384,12 @@ def stage1(data: Any, study: str, formula: str | None = None,
         runs = [run_one(f) for _, f in frames]
         setup = runs[0][1]
         rows = combine_rows([r for r, _ in runs], [lab for lab, _ in frames], level=level)
+    failed = [r for r in rows if r["status"] != "ok"]
+    logger.info("stage 1: %d studies fitted, %d not estimable", len(rows) - len(failed),
+                len(failed))
+    for r in failed:
+        logger.debug("stage 1: study %s not estimable (%s): %s", r["study"], r["status"],
+                     r["reason"])
     arms = [r.pop("_binary", None) for r in rows]
     for r in rows:
         r.pop("_k", None)

@@ -206,7 +206,7 @@ def read_site_results(paths: list[str | Path] | str | Path) -> AggregateData:
     paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     if not paths:
         raise InputError("no site files given")
-    payloads = [load_site_file(p) for p in paths]
+    payloads = [load_site_file(Path(p)) for p in paths]
     first = payloads[0]
     for path, p in zip(paths[1:], payloads[1:], strict=True):
         if p["spec_hash"] != first["spec_hash"]:

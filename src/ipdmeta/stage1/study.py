@@ -222,9 +222,9 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
                         f"(its terms: {', '.join(names)})")
     j = names.index(setup.poolvar)
     row.update(arm_counts(setup.model, y, X[:, j], _ONE)[0])
-    why = _constant_reason(setup, task, X[:, j])
-    if why is not None:
-        return _failure(row, "constant_poolvar", why)
+    constant = _constant_reason(setup, task, X[:, j])
+    if constant is not None:
+        return _failure(row, "constant_poolvar", constant)
     strata = strata_codes(task.frame, setup.strata) if cox and setup.strata else None
     base, base_names, base_idx = baseline_columns(X, names, cox=cox, strata=strata)
     X, names, notes, aliased = reduce_design(X, names, j, base, base_names, base_idx)
@@ -266,6 +266,8 @@ def _fit(setup: Setup, task: StudyTask, y: np.ndarray, X: np.ndarray,
 
 def custom_row(setup: Setup, task: StudyTask) -> dict[str, Any]:
     """The row of one study fitted by the user's function (``model=callable``)."""
+    if setup.func is None:
+        raise InputError("custom_row needs the setup of a model=callable analysis")
     fit = call(setup.func, task.frame)
     row: dict[str, Any] = {"study": task.label, "estimate": np.nan, "se": np.nan,
                            "n": fit.n, "n_dropped": task.n_dropped, "_binary": None}

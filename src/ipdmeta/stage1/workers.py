@@ -1,4 +1,4 @@
-"""Worker processes and progress bars of the stage-1 engines.
+"""Worker processes of the stage-1 engines (their progress bars: :mod:`ipdmeta.progress`).
 
 Example:
     >>> import os
@@ -9,8 +9,6 @@ Example:
 from __future__ import annotations
 
 import os
-import sys
-from typing import Any
 
 from ipdmeta.errors import InputError
 
@@ -19,21 +17,6 @@ PROGRESS_MIN_STUDIES = 20
 #: environment variables that limit BLAS / OpenMP threads in worker processes
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                     "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-def show_progress(progress: bool | None, k: int | None) -> bool:
-    """Whether to show the progress bar: as asked, else on a terminal with many studies."""
-    if progress is not None:
-        return bool(progress)
-    return sys.stderr.isatty() and (k is None or k > PROGRESS_MIN_STUDIES)
-
-
-def progress_bar(progress: bool | None, total: int | None, unit: str = "study") -> Any:
-    """A tqdm bar on stderr (disabled unless :func:`show_progress`)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, file=sys.stderr, unit=unit, desc="stage 1",
-                disable=not show_progress(progress, total))
 
 
 def workers(n_jobs: int | None) -> int:
@@ -53,7 +36,7 @@ def workers(n_jobs: int | None) -> int:
     return n if n > 0 else max(1, cpus + 1 + n)
 
 
-_LIMITS: list = []
+_LIMITS: list[object] = []
 
 
 def one_blas_thread() -> None:

@@ -64,7 +64,8 @@ def _glm_model(cmd: Command, spec: OptionSpec) -> str:
     opts = {match(o.name, spec.options, cmd.name).name: words(o.args or "")
             for o in cmd.options}
     fam = (opts.get("family") or ["gaussian"])[0].lower()
-    link = (opts.get("link") or [None])[0]
+    links = opts.get("link")
+    link = links[0] if links else None
     if "binomial".startswith(fam):
         link = (link or "logit").lower()
         if link not in _GLM_BINOMIAL_LINKS:
