@@ -33,10 +33,12 @@ FORMULAS = {"linear": f"y ~ {RHS}", "logistic": f"y ~ {RHS}", "poisson": f"y ~ {
 
 
 # ----------------------------------------------------------------------------- data
-def simulate(trials: int, n: int, model: str, seed: int = 2024) -> pd.DataFrame:
+def simulate(trials: int, n: int, model: str, seed: int = 2024, unit: float = 0.25
+             ) -> pd.DataFrame:
     """``trials`` trials of ``n`` participants: a 0/1 treatment and four normal
     covariates (5 covariates), and an outcome of ``model`` (Cox: times rounded up to
-    multiples of 0.25, so there are ties; uniform censoring on 5-30)."""
+    multiples of ``unit``, so there are ties (0: not rounded); uniform censoring on
+    5-30)."""
     rng = np.random.default_rng(seed)
     N = trials * n
     X = rng.normal(size=(N, 5))
@@ -54,7 +56,8 @@ def simulate(trials: int, n: int, model: str, seed: int = 2024) -> pd.DataFrame:
     else:
         t = rng.exponential(10.0 * np.exp(-lp))
         c = rng.uniform(5, 30, N)
-        out["time"] = np.ceil(np.minimum(t, c) / 0.25) * 0.25
+        tt = np.minimum(t, c)
+        out["time"] = np.ceil(tt / unit) * unit if unit > 0 else tt
         out["status"] = (t <= c).astype(np.int64)
     return pd.DataFrame(out)
 
@@ -67,7 +70,7 @@ def split(data: pd.DataFrame, model: str) -> list[tuple[np.ndarray, np.ndarray]]
 
 
 # ----------------------------------------------------------------------------- peers
-def fit_statsmodels(parts: list, model: str) -> np.ndarray:
+def fit_statsmodels(parts: list, model: str, ties: str = "efron") -> np.ndarray:
     """(estimate, se) of ``treat`` per trial with statsmodels (OLS, GLM, PHReg)."""
     import statsmodels.api as sm
     from statsmodels.duration.hazard_regression import PHReg
@@ -75,7 +78,7 @@ def fit_statsmodels(parts: list, model: str) -> np.ndarray:
     out = []
     for y, X in parts:
         if model == "cox":
-            r = PHReg(y[:, 0], X, status=y[:, 1], ties="efron").fit()
+            r = PHReg(y[:, 0], X, status=y[:, 1], ties=ties).fit()
             out.append((r.params[0], r.bse[0]))
             continue
         Xc = sm.add_constant(X, has_constant="add")
@@ -106,6 +109,7 @@ suppressPackageStartupMessages(library(survival))
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1])
 model <- args[3]
+ties <- if (length(args) >= 4) args[4] else "efron"
 parts <- split(d, d$trial)
 rhs <- "treat + x1 + x2 + x3 + x4"
 fit <- switch(model,
@@ -116,7 +120,7 @@ fit <- switch(model,
   poisson = function(p) summary(glm(as.formula(paste("y ~", rhs)), family = poisson, data = p,
       control = glm.control(epsilon = 1e-14, maxit = 100)))$coefficients["treat", 1:2],
   cox = function(p) {
-    m <- coxph(as.formula(paste("Surv(time, status) ~", rhs)), data = p, ties = "efron",
+    m <- coxph(as.formula(paste("Surv(time, status) ~", rhs)), data = p, ties = ties,
                control = coxph.control(eps = 1e-10, iter.max = 100))
     c(coef(m)[["treat"]], sqrt(vcov(m)["treat", "treat"]))
   })
@@ -128,20 +132,36 @@ cat(secs, "\n")
 """
 
 
-def fit_r(data: pd.DataFrame, model: str) -> tuple[float, np.ndarray] | None:
-    """Seconds of R's loop of ``lm``/``glm``/``coxph`` over the trials (only the loop is
-    timed) and (estimate, se) of ``treat``; None without Rscript.  ``glm`` takes its
-    standard errors from the weights of the last-but-one iteration, hence its
-    ``epsilon = 1e-14`` (with 1e-10 they differ by up to 4e-6 in small trials)."""
+def run_rscript(code: str, data: pd.DataFrame, *args: str, check: bool = True
+                ) -> tuple[str, pd.DataFrame | None] | None:
+    """Run the R ``code`` as ``Rscript script data.csv out.csv *args``; its standard output
+    and the CSV it wrote to ``out.csv`` (None if none).  None without Rscript (or, with
+    ``check=False``, when R fails: the last line of its error is printed)."""
     if shutil.which("Rscript") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         src, out, script = (Path(tmp) / f for f in ("data.csv", "out.csv", "bench.R"))
         data.to_csv(src, index=False, float_format="%.17g")
-        script.write_text(R_SCRIPT)
-        res = subprocess.run(["Rscript", str(script), str(src), str(out), model],
-                             capture_output=True, text=True, check=True)
-        return float(res.stdout.split()[-1]), pd.read_csv(out).to_numpy(float)
+        script.write_text(code)
+        res = subprocess.run(["Rscript", str(script), str(src), str(out), *map(str, args)],
+                             capture_output=True, text=True, check=check)
+        if res.returncode != 0:
+            print("R failed:", res.stderr.strip().splitlines()[-1:])
+            return None
+        return res.stdout, (pd.read_csv(out) if out.exists() else None)
+
+
+def fit_r(data: pd.DataFrame, model: str, ties: str = "efron"
+          ) -> tuple[float, np.ndarray] | None:
+    """Seconds of R's loop of ``lm``/``glm``/``coxph`` over the trials (only the loop is
+    timed) and (estimate, se) of ``treat``; None without Rscript.  ``glm`` takes its
+    standard errors from the weights of the last-but-one iteration, hence its
+    ``epsilon = 1e-14`` (with 1e-10 they differ by up to 4e-6 in small trials)."""
+    res = run_rscript(R_SCRIPT, data, model, ties)
+    if res is None:
+        return None
+    stdout, frame = res
+    return float(stdout.split()[-1]), frame.to_numpy(float)
 
 
 def r_version(package: str | None = None) -> str:

@@ -21,16 +21,11 @@ Example (the simulation only):
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _bench import machine, run_rscript, table
 
 from ipdmeta.pooling.metareg import metareg
 
@@ -40,8 +35,8 @@ R_SCRIPT = r"""
 suppressPackageStartupMessages(library(metafor))
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1])
-B <- as.integer(args[2])
-res <- rma(yi, vi, mods = ~ x + factor(g), data = d, method = args[3], test = args[4],
+B <- as.integer(args[3])
+res <- rma(yi, vi, mods = ~ x + factor(g), data = d, method = args[4], test = args[5],
            control = list(threshold = 1e-12, maxiter = 1000))
 t0 <- proc.time()[["elapsed"]]
 pt <- permutest(res, iter = B, progbar = FALSE)
@@ -76,18 +71,10 @@ def run_ipdmeta(data: pd.DataFrame, B: int, method: str, ci: str, seed: int
 def run_r(data: pd.DataFrame, B: int, method: str, ci: str
           ) -> tuple[float, np.ndarray, float] | None:
     """Seconds and p-values of metafor's permutest, or None without R and metafor."""
-    if shutil.which("Rscript") is None:
+    res = run_rscript(R_SCRIPT, data, B, method, TESTS[ci], check=False)
+    if res is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        csv, script = Path(tmp) / "d.csv", Path(tmp) / "perm.R"
-        data.to_csv(csv, index=False)
-        script.write_text(R_SCRIPT)
-        out = subprocess.run(["Rscript", str(script), str(csv), str(B), method, TESTS[ci]],
-                             capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        print("R failed:", out.stderr.strip().splitlines()[-1:])
-        return None
-    values = [float(s) for s in out.stdout.split()]
+    values = [float(s) for s in res[0].split()]
     return values[0], np.array(values[1:-1]), values[-1]
 
 
@@ -112,9 +99,10 @@ def main() -> None:
     if args.markdown:
         r_cell = "-" if theirs is None else f"{theirs[0]:.1f} s"
         ratio = "-" if theirs is None else f"{theirs[0] / ours[0]:.0f}x"
-        print(f"| {args.k} | {args.B:,} | {args.method}, {args.ci} | {ours[0]:.2f} s | "
-              f"{r_cell} | {ratio} | {platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} cores |")
+        print(table(["k", "permutations", "model", "ipdmeta", "metafor permutest",
+                     "ratio"], [[args.k, f"{args.B:,}", f"{args.method}, {args.ci}",
+                                 f"{ours[0]:.2f} s", r_cell, ratio]]))
+        print(f"\nMachine: {machine()}")
 
 
 if __name__ == "__main__":

@@ -26,15 +26,11 @@ Example (the simulation only):
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _bench import best_of, machine, r_version, table
+from _bench import best_of, machine, r_version, run_rscript, table
 
 import ipdmeta as ipd
 
@@ -94,15 +90,10 @@ def metafor(frame: pd.DataFrame, code: str = R_SCRIPT
             ) -> tuple[float, float, np.ndarray] | None:
     """Seconds of ``rma()`` + ``confint()``, of ``rma()`` alone, and metafor's numbers
     (``code=R_DIRECT``: the direct R computation); None without R."""
-    if shutil.which("Rscript") is None:
+    res = run_rscript(code, frame)
+    if res is None:
         return None
-    with tempfile.TemporaryDirectory() as tmp:
-        src, script = Path(tmp) / "d.csv", Path(tmp) / "b.R"
-        frame.to_csv(src, index=False, float_format="%.17g")
-        script.write_text(code)
-        out = subprocess.run(["Rscript", str(script), str(src)], capture_output=True,
-                             text=True, check=True).stdout.split()
-    vals = np.array([float(v) for v in out])
+    vals = np.array([float(v) for v in res[0].split()])
     return vals[0], vals[1], vals[2:]
 
 

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 import ipdmeta as ipd
-from ipdmeta.aggregate import AggregateData, read_aggregate, read_dta_notes, stata_names
 from ipdmeta.errors import InputError
+from ipdmeta.io.aggregate_files import read_dta_notes, stata_names
 from ipdmeta.stage1 import stage1
+from ipdmeta.stage1.table import AggregateData, read_aggregate
 
 FORMATS = ["csv", "json", "parquet", "dta"]
 

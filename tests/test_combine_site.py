@@ -11,7 +11,7 @@ from scipy import stats
 
 import ipdmeta as ipd
 from ipdmeta.errors import InputError
-from ipdmeta.site import DisclosureRules, apply_disclosure
+from ipdmeta.stage1.site import DisclosureRules, apply_disclosure
 
 FORMULA = "Surv(time, event) ~ treat + smk + sbpi + age + bmi"
 

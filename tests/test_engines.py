@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipdmeta import engines
 from ipdmeta.errors import InputError
-from ipdmeta.formula import parse_formula
-from ipdmeta.stage1 import prepare, stage1
+from ipdmeta.stage1 import blocks, engines, stage1, workers
+from ipdmeta.stage1.data import prepare
+from ipdmeta.stage1.formula import parse_formula
 
 RTOL = 1e-10
 
@@ -98,13 +98,13 @@ def assert_same(a, b) -> None:
 @pytest.fixture
 def count_per_study(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls = [0]
-    original = engines.fit_study
+    original = blocks.fit_study
 
     def counting(*args, **kwargs):
         calls[0] += 1
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(engines, "fit_study", counting)
+    monkeypatch.setattr(blocks, "fit_study", counting)
     return calls
 
 
@@ -143,12 +143,12 @@ def test_per_study_design_when_not_global(data: pd.DataFrame, count_per_study) -
     assert count_per_study[0] == 40
     assert_same(ad, stage1(d, batch=False, **kw))
     sample = d.head(60)
-    assert not engines.design_is_global(parse_formula("y ~ C(grade) + grade"), sample)
-    assert not engines.design_is_global(parse_formula("y ~ center(age)"), sample)
-    assert not engines.design_is_global(parse_formula("y ~ nosuchcolumn"), sample)
+    assert not blocks.design_is_global(parse_formula("y ~ C(grade) + grade"), sample)
+    assert not blocks.design_is_global(parse_formula("y ~ center(age)"), sample)
+    assert not blocks.design_is_global(parse_formula("y ~ nosuchcolumn"), sample)
     coded = prepare(d.assign(arm=np.where(d["treat"] == 1, "b", "a")), "trial",
                     parse_formula("y ~ C(arm) + age"), [], [])[0]
-    assert engines.design_is_global(parse_formula("y ~ C(arm) + age"), coded.head(60))
+    assert blocks.design_is_global(parse_formula("y ~ C(arm) + age"), coded.head(60))
 
 
 def test_firth_is_never_batched(data: pd.DataFrame, count_per_study) -> None:
@@ -178,7 +178,7 @@ def test_blocks_give_the_same_table(data: pd.DataFrame, monkeypatch) -> None:
     whole = stage1(data, **kw)
     monkeypatch.setattr(engines, "BLOCK_ROWS", 300)
     assert_same(stage1(data, **kw), whole)
-    assert engines.block_ranges(np.array([400, 10, 10]), 300) == [(0, 1), (1, 3)]
+    assert blocks.block_ranges(np.array([400, 10, 10]), 300) == [(0, 1), (1, 3)]
 
 
 # ------------------------------------------------------------------ memory
@@ -220,10 +220,10 @@ def test_processes_engine(data: pd.DataFrame, capsys: pytest.CaptureFixture) -> 
 def test_one_blas_thread_in_workers() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        with ProcessPoolExecutor(1, initializer=engines.one_blas_thread) as pool:
+        with ProcessPoolExecutor(1, initializer=workers.one_blas_thread) as pool:
             env = pool.submit(os.getenv, "OPENBLAS_NUM_THREADS").result()
     assert env == "1"
-    assert engines.workers(3) == 3 and engines.workers(None) == (os.cpu_count() or 1)
+    assert workers.workers(3) == 3 and workers.workers(None) == (os.cpu_count() or 1)
 
 
 # ------------------------------------------------------------------ dask
@@ -265,7 +265,7 @@ def test_dask_frame_is_shuffled_by_study(data: pd.DataFrame, client) -> None:
 def test_dask_from_parquet(data: pd.DataFrame, client, tmp_path) -> None:
     import dask.dataframe as dd
 
-    from ipdmeta.dask_engine import whole_studies
+    from ipdmeta.stage1.dask_engine import whole_studies
 
     pytest.importorskip("pyarrow")
     kw = {"study": "trial", "formula": "Surv(time, event) ~ treat + age + C(region)"}

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ipdmeta.errors import SpecificationError
-from ipdmeta.formula import (
+from ipdmeta.stage1.formula import (
     apply_levels,
     baseline_columns,
     build_formula,

@@ -116,8 +116,8 @@ def test_firth_is_finite_under_separation():
         ml, sub = _fit_cluster("constructed_logit", cl)
         assert ml.problem == "separation"
         names = tuple(ANALYSES["constructed_logit"]["names"])
-        fl = logistic.fit(sub["y"].to_numpy(float), sub[list(names)].to_numpy(float),
-                          names=names, firth=True)
+        fl = firth.fit(sub["y"].to_numpy(float), sub[list(names)].to_numpy(float),
+                       names=names)
         assert fl.ok and np.all(np.isfinite(fl.coef)) and np.all(np.isfinite(fl.cov))
 
 

@@ -264,14 +264,14 @@ def test_complete_cases_counted_and_used(troubled: pd.DataFrame) -> None:
 
 
 def test_runaway_guard(data: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ipdmeta.models import logistic
+    from ipdmeta.models import registry
 
     def fake(y, X, *, names, **_):
         coef = np.zeros(len(names))
         coef[names.index("treat")] = 15.0
         return Fit(coef=coef, cov=np.eye(len(names)) * 400.0, names=names, n=len(y))
 
-    monkeypatch.setattr(logistic, "fit", fake)
+    monkeypatch.setitem(registry.FITTERS, "logistic", fake)
     ad = stage1(data, study="trial", formula="bin ~ treat", model="logistic")
     assert set(ad["status"]) == {"runaway"}
     assert "implausibly large" in ad["reason"].iloc[0]

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from ipdmeta import datasets
-from ipdmeta._stata_options import FOREST_OPTIONS, IPDMETAN_OPTIONS
-from ipdmeta._stata_parse import fv_term, match, numlist, parse_options, split_top, words
 from ipdmeta.analysis import ipdmeta
 from ipdmeta.io import read_data
 from ipdmeta.pooling.metareg import metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.stata import StataSession, StataSyntaxError, parse_command, read_do_file, translate
+from ipdmeta.stata.options import FOREST_OPTIONS, IPDMETAN_OPTIONS
+from ipdmeta.stata.parse import fv_term, match, numlist, parse_options, split_top, words
 
 COX_LINE = ("ipdmetan, study(trial) re(reml, hksj) forest(xtitle(hazard ratio) boxsca(30) "
             "xlab(0.2 0.5 1 2) astext(40)) hr effect(HR) : stcox treat smk sbpi age bmi")

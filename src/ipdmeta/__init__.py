@@ -9,9 +9,8 @@ Example:
 from __future__ import annotations
 
 from ipdmeta import datasets
-from ipdmeta.aggregate import AggregateData, read_aggregate
+from ipdmeta._version import __version__
 from ipdmeta.analysis import IPDMetaResult, ipdmeta
-from ipdmeta.combine import combine, read_published
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.io import read_data
 from ipdmeta.pooling.bias import (
@@ -27,10 +26,9 @@ from ipdmeta.pooling.influence import InfluenceResult, influence, tau2_sensitivi
 from ipdmeta.pooling.metareg import MetaRegResult, metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled, SubgroupResult
-from ipdmeta.site import DisclosureRules, read_site_results, site_stage1
-from ipdmeta.stage1 import stage1
-
-__version__ = "0.1.0"
+from ipdmeta.stage1 import AggregateData, read_aggregate, stage1
+from ipdmeta.stage1.published import combine, read_published
+from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
 
 __all__ = [
     "AggregateData",

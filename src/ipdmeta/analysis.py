@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ipdmeta.aggregate import AggregateData
-from ipdmeta.combine import combine
 from ipdmeta.errors import InputError
-from ipdmeta.pooling.pool import make_spec, pool
+from ipdmeta.pooling.options import make_spec
+from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled
-from ipdmeta.stage1 import stage1
-from ipdmeta.tables import TextTable, fmt
+from ipdmeta.report.tables import TextTable, fmt
+from ipdmeta.stage1.published import combine
+from ipdmeta.stage1.run import stage1
+from ipdmeta.stage1.table import AggregateData
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,7 +46,7 @@ class IPDMetaResult:
     """Both stages of a two-stage IPD meta-analysis.
 
     Attributes:
-        aggregate: the stage-1 table (:class:`~ipdmeta.aggregate.AggregateData`).
+        aggregate: the stage-1 table (:class:`~ipdmeta.stage1.table.AggregateData`).
         meta: the stage-2 result (:class:`~ipdmeta.pooling.results.MetaResult`).
     """
 
@@ -99,7 +100,7 @@ class IPDMetaResult:
                 f"se={o.se:.4g}, tau2={o.tau2:.4g})")
 
     def _repr_html_(self) -> str:
-        from ipdmeta.report import result_html
+        from ipdmeta.report.html import result_html
         return result_html(self)
 
     def forest(self, **options: Any) -> Figure:
@@ -183,7 +184,7 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             its columns; ``aggregate_measure`` states its measure (must match the
             IPD model's; default: the same); ``aggregate_scale`` is "ratio" or "log"
             for ratio measures; ``relabel=True`` renames clashing study labels. See
-            :func:`ipdmeta.combine.combine`.
+            :func:`ipdmeta.stage1.published.combine`.
         **stage1_options: any other option of :func:`~ipdmeta.stage1.stage1`
             (``interaction=``, ``ties=``, ``strata=``, ``firth=``, ``engine=`` ...).
 

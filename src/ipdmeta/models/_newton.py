@@ -35,6 +35,7 @@ from scipy.optimize import linprog
 
 from ipdmeta.errors import InputError
 from ipdmeta.models.base import Fit, failed
+from ipdmeta.models.padded import segment_ptp
 
 #: a column is aliased when its residual on the preceding columns is below
 #: ``ALIAS_TOL`` times its norm (the tolerance of R's ``lm``/``glm``).
@@ -258,18 +259,27 @@ def newton(state_fn: StateFn, beta0: np.ndarray, *, maxiter: int = 100, tol: flo
 
 # ----------------------------------------------------------------------------- GLM families
 class Family(Protocol):
-    """What :func:`glm_fit` needs from a canonical-link family."""
+    """What :func:`glm_fit` and the batched fitter need from a canonical-link family.
+
+    The outcome screens and starting values are vectorised over studies (rows of
+    study ``i`` run from ``starts[i]``) so that the per-study path (one study) and
+    the batched path (:mod:`ipdmeta.models.batched`) use the same code.
+    """
 
     name: str
+    label: str          # the family's name in messages ("logistic", "Poisson")
+    outcome_rule: str   # what a valid outcome is ("coded 0/1")
 
-    def check_outcome(self, y: np.ndarray) -> None:
-        """Raise InputError when ``y`` is not a valid outcome of the family."""
+    def valid_outcome(self, y: np.ndarray) -> np.ndarray:
+        """Per row: is ``y`` a valid outcome of the family?"""
 
-    def events_problem(self, y: np.ndarray, names: tuple[str, ...]) -> Fit | None:
-        """A failed Fit when the number of events makes the model unestimable."""
+    def events_status(self, events: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """Per study: "no_events", "all_events" or "" (estimable), from its total
+        outcome ``events`` and its number of rows ``n``."""
 
-    def start_eta(self, y: np.ndarray, offset: np.ndarray) -> float:
-        """The intercept-only linear predictor used as the starting value."""
+    def start_eta(self, y: np.ndarray, offset: np.ndarray, starts: np.ndarray,
+                  counts: np.ndarray) -> np.ndarray:
+        """Per study: the intercept-only linear predictor used as the starting value."""
 
     def moments(self, eta: np.ndarray, y: np.ndarray
                 ) -> tuple[float, np.ndarray, np.ndarray] | None:
@@ -278,6 +288,45 @@ class Family(Protocol):
     def separation_reason(self, X: np.ndarray, y: np.ndarray, names: tuple[str, ...]
                           ) -> str | None:
         """Plain-words separation / monotone-likelihood reason, or None when none."""
+
+
+#: the reason of each events status of :meth:`Family.events_status`
+EVENT_REASONS = {"no_events": "no events among the {n} participants",
+                 "all_events": "all {n} participants had the event"}
+
+
+def check_outcome(family: Family, y: np.ndarray) -> None:
+    """Raise :class:`~ipdmeta.errors.InputError` when ``y`` has an invalid outcome."""
+    bad = ~family.valid_outcome(y)
+    if bad.any():
+        raise InputError(f"the {family.label} outcome must be {family.outcome_rule}; found "
+                         f"{_fmt(y[bad][0])}")
+
+
+def events_problem(family: Family, y: np.ndarray, names: tuple[str, ...]) -> Fit | None:
+    """A ``no_events`` / ``all_events`` failure of one study, else None."""
+    n, events = y.size, round(float(y.sum()))
+    status = str(family.events_status(np.array([y.sum()]), np.array([n]))[0])
+    if not status:
+        return None
+    return failed(status, EVENT_REASONS[status].format(n=n), names=names, n=n, events=events)
+
+
+def start_values(family: Family, Xs: np.ndarray, y: np.ndarray, offset: np.ndarray,
+                 starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Starting coefficients ``(k, p)`` of every study: zero, except the first constant
+    (intercept) column, set so that the study's fit starts at the family's
+    ``start_eta``."""
+    k, p = starts.size, Xs.shape[1]
+    beta = np.zeros((k, p))
+    eta0 = family.start_eta(y, offset, starts, counts)
+    first = Xs[starts]
+    const = (segment_ptp(Xs, starts) == 0) & (first != 0)
+    has = const.any(axis=1)
+    j = np.argmax(const, axis=1)
+    rows = np.flatnonzero(has)
+    beta[rows, j[has]] = eta0[has] / first[rows, j[has]]
+    return beta
 
 
 def canonical_state(family: Family, Xs: np.ndarray, y: np.ndarray, offset: np.ndarray
@@ -399,15 +448,6 @@ def column_scale(X: np.ndarray) -> np.ndarray:
     return np.where(s > 0, s, 1.0)
 
 
-def start_beta(Xs: np.ndarray, eta0: float) -> np.ndarray:
-    """Zero, except the constant (intercept) column, set so the fit starts at ``eta0``."""
-    beta = np.zeros(Xs.shape[1])
-    const = np.flatnonzero((np.ptp(Xs, axis=0) == 0) & (Xs[0] != 0))
-    if const.size:
-        beta[const[0]] = eta0 / Xs[0, const[0]]
-    return beta
-
-
 def runaway_terms(coef: np.ndarray, se: np.ndarray, X: np.ndarray) -> list[int]:
     """Coefficients whose effect over the observed range of the covariate is runaway."""
     rng = np.ptp(X, axis=0)
@@ -428,11 +468,11 @@ def glm_fit(family: Family, y, X, *, names: Sequence[str], offset=None, maxiter:
     likelihood; with it, separation is not a failure.
     """
     y, X, names, offset = as_design(y, X, names, offset)
-    family.check_outcome(y)
+    check_outcome(family, y)
     n, p = X.shape
     events = round(float(y.sum()))
     off = np.zeros(n) if offset is None else offset
-    bad = (too_few_rows(X, names, events=events) or family.events_problem(y, names)
+    bad = (too_few_rows(X, names, events=events) or events_problem(family, y, names)
            or collinear(X, names, events=events))
     if bad is not None:
         return bad
@@ -442,8 +482,9 @@ def glm_fit(family: Family, y, X, *, names: Sequence[str], offset=None, maxiter:
         state_fn = canonical_state(family, Xs, y, off)
     else:  # the penalty is computed on the scaled design: pass the log-Jacobian
         state_fn = penalised(family, Xs, y, off, logscale=float(np.sum(np.log(scale))))
-    res = newton(state_fn, start_beta(Xs, family.start_eta(y, off)), maxiter=maxiter, tol=tol,
-                 maxstep=maxstep)
+    one = np.zeros(1, dtype=np.intp)
+    beta0 = start_values(family, Xs, y, off, one, np.array([n]))[0]
+    res = newton(state_fn, beta0, maxiter=maxiter, tol=tol, maxstep=maxstep)
     common = {"names": names, "n": n, "events": events, "iterations": res.iterations}
     st = res.state
     if st is None:

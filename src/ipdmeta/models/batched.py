@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ipdmeta.models._newton import RUNAWAY_EST, RUNAWAY_SE, Family
+from ipdmeta.models._newton import RUNAWAY_EST, RUNAWAY_SE, Family, start_values
 from ipdmeta.models.linear import PERFECT_FIT_TOL
 from ipdmeta.models.logistic import LOGISTIC
 from ipdmeta.models.padded import (
@@ -99,6 +99,21 @@ class GaussianFamily:
     """Least squares as a Newton iteration: residuals ``y - eta``, unit weights."""
 
     name = "linear"
+    label = "linear"
+    outcome_rule = "a number"
+
+    def valid_outcome(self, y: np.ndarray) -> np.ndarray:
+        """Any (finite) number."""
+        return np.ones(y.shape, bool)
+
+    def events_status(self, events: np.ndarray, n: np.ndarray) -> np.ndarray:
+        """No events screen: every study is estimable."""
+        return np.full(np.shape(events), "")
+
+    def start_eta(self, y: np.ndarray, offset: np.ndarray, starts: np.ndarray,
+                  counts: np.ndarray) -> np.ndarray:
+        """Start at zero (the first Newton step is the least-squares solution)."""
+        return np.zeros(starts.size)
 
     def moments(self, eta: np.ndarray, y: np.ndarray
                 ) -> tuple[float, np.ndarray, np.ndarray]:
@@ -112,15 +127,11 @@ FAMILIES: dict[str, Family] = {"linear": GAUSSIAN, "logistic": LOGISTIC,  # type
 
 
 # ----------------------------------------------------------------------------- screens
-def _outcome_ok(model: str, y: np.ndarray, starts: np.ndarray, counts: np.ndarray
+def _outcome_ok(family: Family, y: np.ndarray, starts: np.ndarray, counts: np.ndarray
                 ) -> np.ndarray:
-    """Studies whose outcome is valid and has events (as the family's checks)."""
-    if model == "logistic":
-        events = np.add.reduceat(y, starts)
-        return segment_all((y == 0) | (y == 1), starts) & (events > 0) & (events < counts)
-    if model == "poisson":
-        return segment_all(y >= 0, starts) & (np.add.reduceat(y, starts) > 0)
-    return np.ones(starts.size, bool)
+    """Studies whose outcome is valid and has events (the family's own screens)."""
+    return (segment_all(family.valid_outcome(y), starts)
+            & (family.events_status(np.add.reduceat(y, starts), counts) == ""))
 
 
 def full_rank(X: np.ndarray, starts: np.ndarray, owner: np.ndarray, k: int, *,
@@ -162,31 +173,6 @@ def runaway_screen(coef: np.ndarray, se: np.ndarray, X: np.ndarray, starts: np.n
 
 
 # ----------------------------------------------------------------------------- Newton
-def _start(model: str, Xs: np.ndarray, y: np.ndarray, off: np.ndarray, starts: np.ndarray,
-           counts: np.ndarray) -> np.ndarray:
-    """Starting values of every study, as :func:`ipdmeta.models._newton.start_beta` with
-    the family's ``start_eta``: zero but for the first constant column."""
-    k, p = starts.size, Xs.shape[1]
-    beta = np.zeros((k, p))
-    if model == "linear":
-        return beta
-    total = np.add.reduceat(y, starts)
-    if model == "logistic":
-        m = total / counts
-        eta0 = np.log(m / (1 - m))
-    else:   # poisson: log(events) - logsumexp(offset)
-        top = np.maximum.reduceat(off, starts)
-        lse = top + np.log(np.add.reduceat(np.exp(off - np.repeat(top, counts)), starts))
-        eta0 = np.log(total) - lse
-    first = Xs[starts]
-    const = (segment_ptp(Xs, starts) == 0) & (first != 0)
-    has = const.any(axis=1)
-    j = np.argmax(const, axis=1)
-    rows = np.flatnonzero(has)
-    beta[rows, j[has]] = eta0[has] / first[rows, j[has]]
-    return beta
-
-
 def newton(family: Family, lay: Padded, Xs: np.ndarray, y: np.ndarray, off: np.ndarray,
            beta: np.ndarray, state: np.ndarray, *, maxiter: int = MAXITER, tol: float = TOL
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -276,7 +262,7 @@ def fit_glm(model: str, y, X, starts, *, offset=None, use=None, maxiter: int = M
     ok &= counts > p
     finite = np.isfinite(y) & np.isfinite(off) & np.all(np.isfinite(X), axis=1)
     if k:
-        ok &= segment_all(finite, starts) & _outcome_ok(model, y, starts, counts)
+        ok &= segment_all(finite, starts) & _outcome_ok(FAMILIES[model], y, starts, counts)
     out = BatchFit.empty(k, p)
     ones = np.flatnonzero(np.all(X == 1.0, axis=0))
     if not ok.any() or ones.size > 1:
@@ -298,7 +284,7 @@ def _fit(model: str, y: np.ndarray, X: np.ndarray, off: np.ndarray, starts: np.n
     scale = np.maximum.reduceat(np.abs(X), starts, axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     Xs = X / np.repeat(scale, counts, axis=0)
-    beta = _start(model, Xs, y, off, starts, counts)
+    beta = start_values(FAMILIES[model], Xs, y, off, starts, counts)
     beta, info, rss = newton(FAMILIES[model], Padded(starts, counts), Xs, y, off, beta,
                              state, maxiter=maxiter, tol=tol)
     del Xs

@@ -38,7 +38,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ipdmeta.models.batched import MARGIN, BatchFit, full_rank
-from ipdmeta.models.cox import DIVERGING_STEP, RUNAWAY_EST, RUNAWAY_SE, _strata_codes
+from ipdmeta.models.cox import (
+    DIVERGING_STEP,
+    RUNAWAY_EST,
+    RUNAWAY_SE,
+    _strata_codes,
+    screen,
+    valid_rows,
+)
 from ipdmeta.models.padded import (
     Bucket,
     Padded,
@@ -206,11 +213,9 @@ def fit_cox(y, X, starts, *, strata=None, ties: str = "efron", use=None,
     time, event = y[:, 0], y[:, 1]
     codes = np.zeros(n, np.intp) if strata is None else _strata_codes(strata, n)
     ok = np.ones(k, bool) if use is None else np.asarray(use, bool).copy()
-    ok &= (counts >= 2) & (counts > p)
-    good = (np.isfinite(time) & ((event == 0) | (event == 1))
-            & np.all(np.isfinite(X), axis=1))
-    if k:
-        ok &= segment_all(good, starts) & (np.add.reduceat(event, starts) > 0)
+    if k:   # the per-study fitter's screens
+        ok &= segment_all(valid_rows(time, event, X), starts)
+        ok &= screen(counts, np.add.reduceat(event, starts), p) == ""
     out = BatchFit.empty(k, p)
     if not ok.any() or ties not in ("efron", "breslow"):
         return out

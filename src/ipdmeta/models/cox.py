@@ -3,8 +3,8 @@
 :func:`fit` maximises the (optionally stratified) partial log-likelihood with
 Efron's (R ``coxph`` default) or Breslow's (Stata ``stcox`` default) handling of
 ties, by Newton-Raphson with step halving as ``coxph``; ``cov`` is the inverse
-observed information (``vcov(coxph)``).  ``firth=True``: Firth's penalised
-partial likelihood (:mod:`ipdmeta.models.cox_firth`).
+observed information (``vcov(coxph)``).  Firth's penalised partial likelihood
+is :mod:`ipdmeta.models.cox_firth`.
 
 Speed: rows are sorted once by (stratum, time, deaths first).  Each iteration
 reads the risk-set sums ``S0 = sum w``, ``S1 = sum w x`` of every tied-time group,
@@ -436,7 +436,71 @@ def _as_inputs(y, X, names) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[s
     return y[:, 0].copy(), event.copy(), X, names
 
 
-def fit(y, X, *, names: Sequence[str], strata=None, ties: str = "efron", firth: bool = False,
+def screen(n: np.ndarray, events: np.ndarray, p: int) -> np.ndarray:
+    """Per study: "too_few_rows" (fewer than 2 rows, or no more rows than
+    coefficients), "no_events", or "" (to be fitted).  The per-study and the
+    batched fitter (:mod:`ipdmeta.models.batched_cox`) both screen with this.
+
+    Example:
+        >>> screen(np.array([1, 10, 10]), np.array([1, 0, 3]), p=2).tolist()
+        ['too_few_rows', 'no_events', '']
+    """
+    n, events = np.asarray(n), np.asarray(events)
+    return np.where((n < 2) | (n <= p), "too_few_rows", np.where(events == 0, "no_events", ""))
+
+
+def valid_rows(time: np.ndarray, event: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Rows with a finite time, an event coded 0/1 and finite covariates."""
+    return (np.isfinite(time) & ((event == 0) | (event == 1))
+            & np.all(np.isfinite(X), axis=1))
+
+
+class Start(NamedTuple):
+    """A study ready for Newton: prepared data, the evaluation at zero, and the fields
+    every resulting ``Fit`` shares."""
+
+    P: Prep
+    ev0: Eval
+    common: dict
+    extra: dict
+
+
+def start(y, X, *, names: Sequence[str], strata=None, ties: str = "efron",
+          firth: bool = False) -> Start | Fit:
+    """Check and prepare one study; a failed (or, with no covariates, final) ``Fit``
+    when there is nothing to iterate: too few rows, no events, aliased terms."""
+    if ties not in ("efron", "breslow"):
+        raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    time, event, X, names = _as_inputs(y, X, names)
+    codes = _strata_codes(strata, time.shape[0])
+    n, p = X.shape
+    events = int(event.sum())
+    common = {"names": names, "n": n, "events": events}
+    problem = str(screen(np.array([n]), np.array([events]), p)[0])
+    if problem == "too_few_rows":
+        return failed(problem, f"{n} participant{'s' * (n != 1)} for {p} "
+                      f"coefficient{'s' * (p != 1)}: need more participants than "
+                      "coefficients", **common)
+    if problem == "no_events":
+        return failed(problem, f"no events among the {n} participants", **common)
+    P = prepare(time, event, X, codes, ties)
+    ev0 = evaluate(P, np.zeros(p))
+    if ev0 is None:  # pragma: no cover - cannot overflow at zero
+        return failed("not_converged", "the partial likelihood could not be evaluated",
+                      **common)
+    extra: dict = {"ties": ties, "firth": firth, "strata": int(P.sstart.size),
+                   "loglik_null": ev0.loglik}
+    if p == 0:
+        return Fit(coef=np.zeros(0), cov=np.zeros((0, 0)), loglik=ev0.loglik, extra=extra,
+                   **common)
+    bad, why = aliased_terms(ev0.info, names)
+    if bad:
+        return failed("collinear", why, **common,
+                      extra={**extra, "aliased": tuple(names[j] for j in bad)})
+    return Start(P, ev0, common, extra)
+
+
+def fit(y, X, *, names: Sequence[str], strata=None, ties: str = "efron",
         maxiter: int = 100, tol: float = 1e-10, **_) -> Fit:
     """Fit a Cox proportional hazards model by maximum partial likelihood.
 
@@ -446,15 +510,13 @@ def fit(y, X, *, names: Sequence[str], strata=None, ties: str = "efron", firth: 
         strata: optional ``n`` stratum codes: a baseline hazard per stratum
             (``strata()`` in ``coxph``/``stcox``).
         ties: ``"efron"`` (R ``coxph`` default) or ``"breslow"`` (Stata ``stcox`` default).
-        firth: Firth's penalised partial likelihood (``coxphf``): monotone likelihood is
-            no failure; ``loglik`` is then the penalised one, ``cov`` the inverse
-            information at the estimate.
         maxiter, tol: Newton iterations; converged when the relative change of the
-            log-likelihood is at most ``tol`` (Firth: of the standardised coefficients).
+            log-likelihood is at most ``tol``.
 
     Returns:
         A :class:`~ipdmeta.models.base.Fit`: ``cov`` the inverse observed information,
         ``loglik`` the partial log-likelihood, ``extra["loglik_null"]`` that at zero.
+        Firth's penalised fit: :func:`ipdmeta.models.cox_firth.fit`.
 
     Example:
         >>> import numpy as np
@@ -463,40 +525,11 @@ def fit(y, X, *, names: Sequence[str], strata=None, ties: str = "efron", firth: 
         >>> f.problem, f.reason.split(",")[0]
         ('separation', 'monotone likelihood: no events in treat=1')
     """
-    if ties not in ("efron", "breslow"):
-        raise InputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
-    time, event, X, names = _as_inputs(y, X, names)
-    codes = _strata_codes(strata, time.shape[0])
-    n, p = X.shape
-    events = int(event.sum())
-    common = {"names": names, "n": n, "events": events}
-    if n < 2 or n <= p:
-        return failed("too_few_rows", f"{n} participant{'s' * (n != 1)} for {p} "
-                      f"coefficient{'s' * (p != 1)}: need more participants than "
-                      "coefficients", **common)
-    if events == 0:
-        return failed("no_events", f"no events among the {n} participants", **common)
-    P = prepare(time, event, X, codes, ties)
-    ev0 = evaluate(P, np.zeros(p))
-    if ev0 is None:  # pragma: no cover - cannot overflow at zero
-        return failed("not_converged", "the partial likelihood could not be evaluated",
-                      **common)
-    extra: dict = {"ties": ties, "firth": bool(firth), "strata": int(P.sstart.size),
-                   "loglik_null": ev0.loglik}
-    if p == 0:
-        return Fit(coef=np.zeros(0), cov=np.zeros((0, 0)), loglik=ev0.loglik, extra=extra,
-                   **common)
-    bad, why = aliased_terms(ev0.info, names)
-    if bad:
-        return failed("collinear", why, **common,
-                      extra={**extra, "aliased": tuple(names[j] for j in bad)})
-    if firth:
-        from ipdmeta.models.cox_firth import fit_firth
-
-        return fit_firth(P, ev0, names=names, common=common, extra=extra, maxiter=maxiter,
-                         tol=tol)
-    res = newton(P, ev0, maxiter=maxiter, tol=tol)
-    return finish(P, res, common=common, extra=extra, names=names)
+    s = start(y, X, names=names, strata=strata, ties=ties)
+    if isinstance(s, Fit):
+        return s
+    res = newton(s.P, s.ev0, maxiter=maxiter, tol=tol)
+    return finish(s.P, res, common=s.common, extra=s.extra, names=s.common["names"])
 
 
 def recession_lp(P: Prep, max_pairs: int = 300_000) -> tuple[bool, np.ndarray | None]:

@@ -25,20 +25,20 @@ likelihood in Cox regression. Biometrics 57:114-119.
 
 Example:
     >>> import numpy as np
-    >>> from ipdmeta.models import cox
     >>> y = np.array([[1.0, 1], [2, 1], [3, 1]])
-    >>> f = cox.fit(y, np.array([[1.0], [1], [0]]), names=("x",), firth=True, ties="breslow")
+    >>> f = fit(y, np.array([[1.0], [1], [0]]), names=("x",), ties="breslow")
     >>> f.ok, round(f.estimate("x"), 4)
     (True, 1.3291)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-from ipdmeta.models.base import Fit
+from ipdmeta.models.base import Fit, failed
 from ipdmeta.models.cox import (
     Eval,
     Loop,
@@ -47,6 +47,7 @@ from ipdmeta.models.cox import (
     evaluate,
     finish,
     risk_sums,
+    start,
 )
 
 #: largest change of a standardised coefficient in one iteration (``coxphf``'s maxstep).
@@ -130,8 +131,6 @@ def fit_firth(P: Prep, ev0: Eval, *, names: tuple[str, ...], common: dict, extra
     """Penalised fit from the evaluation at zero; the result as a ``Fit``."""
     st0 = pen_state(P, ev0)
     if st0 is None:  # pragma: no cover - the information was checked for aliasing
-        from ipdmeta.models.base import failed
-
         return failed("not_converged", "the penalised likelihood could not be evaluated",
                       **common)
     res, st = firth_loop(P, st0, maxiter=maxiter, tol=tol)
@@ -140,3 +139,22 @@ def fit_firth(P: Prep, ev0: Eval, *, names: tuple[str, ...], common: dict, extra
     extra = {**extra, "loglik_unpenalised": st.ev.loglik,
              "loglik_null": st0.pll + logscale, "loglik_null_unpenalised": ev0.loglik}
     return finish(P, res, common=common, extra=extra, names=names, loglik=pll)
+
+
+def fit(y, X, *, names: Sequence[str], strata=None, ties: str = "efron", maxiter: int = 100,
+        tol: float = 1e-10, **_) -> Fit:
+    """Firth-penalised Cox model (``coxphf``): same call shape and result as
+    :func:`ipdmeta.models.cox.fit`; monotone likelihood is no failure, ``loglik`` is
+    the penalised log-likelihood and ``cov`` the inverse information at the estimate.
+
+    Example:
+        >>> y = np.array([[1.0, 1], [2, 1], [3, 0], [4, 0]])
+        >>> f = fit(y, np.array([[0.0], [0], [1], [1]]), names=("treat",))
+        >>> f.ok, bool(np.isfinite(f.estimate("treat")))
+        (True, True)
+    """
+    s = start(y, X, names=names, strata=strata, ties=ties, firth=True)
+    if isinstance(s, Fit):
+        return s
+    return fit_firth(s.P, s.ev0, names=s.common["names"], common=s.common, extra=s.extra,
+                     maxiter=maxiter, tol=tol)

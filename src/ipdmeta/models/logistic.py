@@ -5,8 +5,8 @@ The fit is Newton-Raphson (= IRLS for the canonical logit link) in
 Fisher information ``X'WX`` at the estimate.  A study whose likelihood has no
 maximum (complete or quasi-complete separation) is reported as failed with the
 term that separates, found with the linear-programming check of Konis (2007);
-``firth=True`` fits Firth's penalised likelihood instead (:mod:`ipdmeta.models.firth`),
-for which separation is no failure.
+Firth's penalised likelihood, for which separation is no failure, is
+:mod:`ipdmeta.models.firth` (the stage-1 option ``firth=True``).
 
 Example:
     >>> import numpy as np
@@ -24,7 +24,6 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import expit
 
-from ipdmeta.errors import InputError
 from ipdmeta.models._newton import (
     _fmt,
     column_scale,
@@ -35,35 +34,29 @@ from ipdmeta.models._newton import (
     strictly_separable,
     term_list,
 )
-from ipdmeta.models.base import Fit, failed
+from ipdmeta.models.base import Fit
 
 
 class LogisticFamily:
     """Binary outcome, logit link (see :class:`ipdmeta.models._newton.Family`)."""
 
     name = "logistic"
+    label = "logistic"
+    outcome_rule = "coded 0/1"
 
-    def check_outcome(self, y: np.ndarray) -> None:
-        """The outcome must be coded 0/1."""
-        bad = (y != 0) & (y != 1)
-        if bad.any():
-            raise InputError(f"the logistic outcome must be coded 0/1; found {_fmt(y[bad][0])}")
+    def valid_outcome(self, y: np.ndarray) -> np.ndarray:
+        """0 or 1."""
+        return (y == 0) | (y == 1)
 
-    def events_problem(self, y: np.ndarray, names: tuple[str, ...]) -> Fit | None:
+    def events_status(self, events: np.ndarray, n: np.ndarray) -> np.ndarray:
         """``no_events`` / ``all_events`` when the outcome does not vary."""
-        n, k = y.size, int(y.sum())
-        if k == 0:
-            return failed("no_events", f"no events among the {n} participants", names=names,
-                          n=n, events=0)
-        if k == n:
-            return failed("all_events", f"all {n} participants had the event", names=names,
-                          n=n, events=k)
-        return None
+        return np.where(events == 0, "no_events", np.where(events == n, "all_events", ""))
 
-    def start_eta(self, y: np.ndarray, offset: np.ndarray) -> float:
-        """Log-odds of the overall event rate."""
-        m = float(y.mean())
-        return float(np.log(m / (1 - m)))
+    def start_eta(self, y: np.ndarray, offset: np.ndarray, starts: np.ndarray,
+                  counts: np.ndarray) -> np.ndarray:
+        """Log-odds of each study's event rate."""
+        m = np.add.reduceat(y, starts) / counts
+        return np.log(m / (1 - m))
 
     def moments(self, eta: np.ndarray, y: np.ndarray
                 ) -> tuple[float, np.ndarray, np.ndarray] | None:
@@ -116,15 +109,14 @@ def _single_term_detail(x: np.ndarray, y: np.ndarray, name: str, up: bool) -> st
 LOGISTIC = LogisticFamily()
 
 
-def fit(y, X, *, names: Sequence[str], firth: bool = False, maxiter: int = 100,
-        tol: float = 1e-10, **_) -> Fit:
+def fit(y, X, *, names: Sequence[str], maxiter: int = 100, tol: float = 1e-10, **_) -> Fit:
     """Logistic regression of a 0/1 outcome ``y`` on the design ``X`` (intercept included).
 
     Returns a :class:`~ipdmeta.models.base.Fit` with log odds ratios and their
     covariance (as R's ``glm(binomial)``), ``events = sum(y)``; or a failed Fit
     (``too_few_rows``, ``no_events``, ``all_events``, ``collinear``, ``separation``,
-    ``not_converged``, ``runaway``).  ``firth=True`` gives Firth's penalised
-    estimates (:func:`ipdmeta.models.firth.fit`).
+    ``not_converged``, ``runaway``).  Firth's penalised estimates:
+    :func:`ipdmeta.models.firth.fit`.
 
     Example:
         >>> import numpy as np
@@ -136,8 +128,4 @@ def fit(y, X, *, names: Sequence[str], firth: bool = False, maxiter: int = 100,
         complete separation: 'treat' perfectly predicts the outcome (0 of 3 with treat=0 had
         the event; 3 of 3 with treat=1 had the event)
     """
-    if firth:
-        from ipdmeta.models import firth as _firth
-
-        return _firth.fit(y, X, names=names, maxiter=maxiter, tol=tol)
     return glm_fit(LOGISTIC, y, X, names=names, maxiter=maxiter, tol=tol)

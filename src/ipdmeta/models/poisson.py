@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
+from scipy.special import gammaln
 
-from ipdmeta.errors import InputError
 from ipdmeta.models._newton import (
     _fmt,
     column_scale,
@@ -31,7 +30,7 @@ from ipdmeta.models._newton import (
     recession_direction,
     term_list,
 )
-from ipdmeta.models.base import Fit, failed
+from ipdmeta.models.base import Fit
 
 #: a linear predictor above this overflows exp(): the step is rejected (halved)
 _ETA_MAX = 700.0
@@ -41,23 +40,23 @@ class PoissonFamily:
     """Count outcome, log link (see :class:`ipdmeta.models._newton.Family`)."""
 
     name = "poisson"
+    label = "Poisson"
+    outcome_rule = "a non-negative count"
 
-    def check_outcome(self, y: np.ndarray) -> None:
-        """Counts must be non-negative."""
-        if np.any(y < 0):
-            raise InputError(f"the Poisson outcome must be a non-negative count; found "
-                             f"{_fmt(y[y < 0][0])}")
+    def valid_outcome(self, y: np.ndarray) -> np.ndarray:
+        """Non-negative."""
+        return y >= 0
 
-    def events_problem(self, y: np.ndarray, names: tuple[str, ...]) -> Fit | None:
+    def events_status(self, events: np.ndarray, n: np.ndarray) -> np.ndarray:
         """``no_events`` when every count is zero."""
-        if not np.any(y > 0):
-            return failed("no_events", f"no events among the {y.size} participants",
-                          names=names, n=y.size, events=0)
-        return None
+        return np.where(events > 0, "", "no_events")
 
-    def start_eta(self, y: np.ndarray, offset: np.ndarray) -> float:
-        """Log of the overall event rate (events per unit exposure)."""
-        return float(np.log(y.sum()) - logsumexp(offset))
+    def start_eta(self, y: np.ndarray, offset: np.ndarray, starts: np.ndarray,
+                  counts: np.ndarray) -> np.ndarray:
+        """Log of each study's event rate (events per unit exposure)."""
+        top = np.maximum.reduceat(offset, starts)
+        lse = top + np.log(np.add.reduceat(np.exp(offset - np.repeat(top, counts)), starts))
+        return np.log(np.add.reduceat(y, starts)) - lse
 
     def moments(self, eta: np.ndarray, y: np.ndarray
                 ) -> tuple[float, np.ndarray, np.ndarray] | None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.plots._text import fmt_num, fmt_p, fmt_tau2, fmt_value
-from ipdmeta.tables import model_label
+from ipdmeta.report.tables import model_label
 
 if TYPE_CHECKING:
     from ipdmeta.pooling.results import MetaResult, Pooled

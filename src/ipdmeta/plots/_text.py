@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from matplotlib.backend_bases import RendererBase
@@ -147,3 +148,9 @@ def new_figure(**kwargs: Any) -> Figure:
     fig = Figure(**kwargs)
     FigureCanvasAgg(fig)
     return fig
+
+
+def save_figure(fig: Figure, path: str | Path | None, dpi: int = 300) -> None:
+    """Save ``fig`` to ``path`` (nothing when None); the format follows the suffix."""
+    if path is not None:
+        fig.savefig(path, dpi=dpi, format=Path(path).suffix.lstrip(".").lower() or None)

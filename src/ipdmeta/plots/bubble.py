@@ -17,11 +17,12 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ipdmeta.plots._text import new_figure
+from ipdmeta.plots._text import new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,7 +34,8 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
                 band: bool = True, pi: bool = False, size: float = 900.0,
                 xlabel: str | None = None, ylabel: str | None = None,
                 title: str | None = None, ax: Axes | None = None,
-                figsize: tuple[float, float] = (6.5, 4.5)) -> Figure:
+                figsize: tuple[float, float] = (6.5, 4.5), path: str | Path | None = None,
+                dpi: int = 300) -> Figure:
     """Draw the bubble plot of ``moderator`` for a ``MetaRegResult``.
 
     Args:
@@ -45,6 +47,7 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
             prediction-interval lines.
         size: bubble area (points²) of a study with 100% weight.
         xlabel, ylabel, title, ax, figsize: labels, an existing Axes, the figure size.
+        path, dpi: save the figure to this file (format from the suffix) at ``dpi``.
     """
     from matplotlib.ticker import FuncFormatter
 
@@ -79,4 +82,5 @@ def bubble_plot(result: Any, moderator: str, *, eform: bool = False, labels: boo
     if title:
         ax.set_title(title)
     ax.legend(fontsize="small", frameon=False)
+    save_figure(fig, path, dpi)
     return fig

@@ -50,7 +50,7 @@ from ipdmeta.plots._forest_layout import (
     x_range,
 )
 from ipdmeta.plots._forest_rows import Row, Table, TableOptions, build_table
-from ipdmeta.plots._text import TextMeasurer, fmt_tick, new_figure
+from ipdmeta.plots._text import TextMeasurer, fmt_tick, new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -247,8 +247,7 @@ def forest_plot(
         _draw(container, table, layout, ticks, limits, bool(eform), pal, favours=favours,
               xlabel=xlabel, title=title, null_line=null_line,
               pooled_line=pooled_line and overall, box_scale=box_scale, result=result)
-        if path is not None:
-            fig.savefig(path, dpi=dpi, format=Path(path).suffix.lstrip(".").lower() or None)
+        save_figure(fig, path, dpi)
     return fig
 
 

@@ -1,7 +1,7 @@
 """Funnel plot: study estimates against their standard error (or precision).
 
-Reads a ``MetaResult`` or a ``TrimFillResult`` through
-:func:`ipdmeta.pooling.bias.funnel_data`; the pooled line, the pseudo confidence
+Reads a ``MetaResult`` or a ``TrimFillResult`` through its ``funnel_data()`` method
+(:func:`ipdmeta.pooling.bias.funnel_data`); the pooled line, the pseudo confidence
 region ``center ± z·se`` and the optional contour-enhanced significance regions are
 drawn from those numbers.  Filled studies of trim-and-fill are open circles.
 
@@ -16,17 +16,19 @@ Example:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ipdmeta.errors import InputError
-from ipdmeta.plots._text import new_figure
-from ipdmeta.pooling.bias import FunnelData, funnel_data
+from ipdmeta.plots._text import new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from ipdmeta.pooling.bias import FunnelData
 
 
 CONTOUR_SHADES = ("0.55", "0.70", "0.82", "0.91", "0.96")
@@ -61,7 +63,8 @@ def _shade_contours(ax: Axes, data: FunnelData, se: np.ndarray, ypos: np.ndarray
 def funnel_plot(result: Any, *, yaxis: str = "se", contours: Any = None,
                 level: float | None = None, null: float = 0.0, eform: bool = False,
                 xlabel: str | None = None, title: str | None = None, ax: Axes | None = None,
-                figsize: tuple[float, float] = (6.0, 5.0)) -> Figure:
+                figsize: tuple[float, float] = (6.0, 5.0), path: str | Path | None = None,
+                dpi: int = 300) -> Figure:
     """Draw a funnel plot.
 
     Args:
@@ -74,17 +77,18 @@ def funnel_plot(result: Any, *, yaxis: str = "se", contours: Any = None,
         eform: label the x axis with exponentiated values (the axis stays on the
             analysis scale, so the funnel is symmetric).
         xlabel, title, ax, figsize: labels, an existing Axes, the figure size.
+        path, dpi: save the figure to this file (format from the suffix) at ``dpi``.
     """
     from matplotlib.ticker import FuncFormatter
 
 
     if yaxis not in ("se", "precision"):
         raise InputError(f"yaxis={yaxis!r}: use 'se' or 'precision'")
-    if isinstance(result, FunnelData):
-        data = result
-    else:
+    if hasattr(result, "funnel_data"):
         levels = (0.10, 0.05, 0.01) if contours is True else (contours or ())
-        data = funnel_data(result, level=level, contours=tuple(levels), null=null)
+        data = result.funnel_data(level=level, contours=tuple(levels), null=null)
+    else:   # already FunnelData
+        data = result
     if ax is None:
         fig = new_figure(figsize=figsize)
         ax = fig.add_subplot()
@@ -128,4 +132,5 @@ def funnel_plot(result: Any, *, yaxis: str = "se", contours: Any = None,
     ax.legend(handles=[*handles, *extra], labels=[*names, *(h.get_label() for h in extra)],
               fontsize="small", frameon=True, framealpha=0.9,
               loc="lower right" if yaxis == "se" else "upper right")
+    save_figure(fig, path, dpi)
     return fig

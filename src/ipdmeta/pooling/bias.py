@@ -35,9 +35,10 @@ import pandas as pd
 from scipy import stats
 
 from ipdmeta.errors import InputError
+from ipdmeta.pooling.influence import model_parts
 from ipdmeta.pooling.input import StudyTable
-from ipdmeta.pooling.metareg import RegFit, fit_regression, regression_spec
-from ipdmeta.pooling.pool import pool_table
+from ipdmeta.pooling.options import regression_spec
+from ipdmeta.pooling.regression import RegFit, fit_regression
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -89,8 +90,6 @@ def egger_test(result: Any, model: str = "rma", predictor: str = "sei",
         >>> round(egger_test(m).statistic, 4), round(egger_test(m, model="lm").pvalue, 4)
         (-0.8033, 0.1887)
     """
-    from ipdmeta.pooling.influence import model_parts
-
     if model not in ("rma", "lm"):
         raise InputError(f"model={model!r}: use 'rma' (meta-regression) or 'lm' (classic Egger)")
     if predictor not in PREDICTORS:
@@ -197,6 +196,10 @@ class TrimFillResult:
     result: MetaResult
     original: MetaResult
 
+    def funnel_data(self, **options: Any) -> FunnelData:
+        """What the funnel plot draws, the filled studies flagged (:func:`funnel_data`)."""
+        return funnel_data(self, **options)
+
     def funnel(self, **options: Any) -> Figure:
         """Funnel plot with the filled studies as open circles; see ``plots.funnel``."""
         from ipdmeta.plots.funnel import funnel_plot
@@ -240,8 +243,6 @@ def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0",
         estimator: "L0" (default), "R0" or "Q0".
         maxiter: iterations allowed.
     """
-    from ipdmeta.pooling.influence import model_parts
-
     if estimator not in ("L0", "R0", "Q0"):
         raise InputError(f"estimator={estimator!r}: use 'L0', 'R0' or 'Q0'")
     parts = model_parts(result)
@@ -278,7 +279,8 @@ def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0",
     filled_result = result
     if k0 > 0:
         table = StudyTable(y=all_y, v=all_v, labels=labels, data=frame)
-        filled_result = pool_table(table, result.spec, getattr(result, "measure", None))
+        filled_result = type(result).from_table(table, result.spec,
+                                                getattr(result, "measure", None))
     return TrimFillResult(k0=int(k0), se_k0=float(se_k0), side=side, estimator=estimator,
                           p_k0=0.5 ** (k0 + 1) if estimator == "R0" else float("nan"),
                           iterations=iterations, filled=frame, result=filled_result,

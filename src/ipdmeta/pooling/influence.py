@@ -38,9 +38,9 @@ from scipy import stats
 
 from ipdmeta.errors import ConvergenceError, InputError
 from ipdmeta.pooling.inference import critical_value
-from ipdmeta.pooling.metareg import RegFit, fit_regression
-from ipdmeta.pooling.pool import PoolSpec
+from ipdmeta.pooling.options import PoolSpec, regression_spec
 from ipdmeta.pooling.projection import Projection
+from ipdmeta.pooling.regression import RegFit, fit_regression
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,9 @@ class ModelParts:
 
 
 def model_parts(result: Any) -> ModelParts:
-    """Estimates, variances, design and fit of a ``MetaResult`` or ``MetaRegResult``."""
-    from ipdmeta.pooling.metareg import MetaRegResult, regression_spec
-
-    if isinstance(result, MetaRegResult):
+    """Estimates, variances, design and fit of a ``MetaResult`` or ``MetaRegResult`` (which
+    carries its design ``X`` and fit)."""
+    if getattr(result, "X", None) is not None:
         return ModelParts(result.estimates, result.variances, result.X, result.terms,
                           result.studies["study"].tolist(), result.spec, result.fit)
     spec, notes = result.spec, []

@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipdmeta.errors import InputError
+from ipdmeta.errors import InputError, missing_column
 
 ESTIMATE_NAMES = ("estimate", "yi", "_ES", "es", "effect", "logor", "loghr", "logrr")
 SE_NAMES = ("se", "sei", "_seES", "stderr", "std_err")
@@ -59,19 +58,11 @@ class StudyTable:
         return frame
 
 
-def _column_error(name: str, frame: pd.DataFrame, role: str) -> InputError:
-    close = difflib.get_close_matches(str(name), [str(c) for c in frame.columns], n=3,
-                                      cutoff=0.4)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return InputError(f"{role} column {name!r} is not in the table (columns: "
-                      f"{', '.join(map(str, frame.columns))}){hint}")
-
-
 def _pick(frame: pd.DataFrame, given: str | None, candidates: tuple[str, ...], role: str
           ) -> str | None:
     if given is not None:
         if given not in frame.columns:
-            raise _column_error(given, frame, role)
+            raise missing_column(given, frame, role)
         return given
     lower = {str(c).lower(): c for c in frame.columns}
     for name in candidates:
@@ -167,7 +158,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
     by_values = None
     if by is not None:
         if by not in frame.columns:
-            raise _column_error(by, frame, "by")
+            raise missing_column(by, frame, "by")
         if frame[by].isna().any():
             i = int(np.flatnonzero(frame[by].isna().to_numpy())[0])
             raise InputError(f"subgroup column {by!r} is missing in row {i} "
@@ -176,7 +167,7 @@ def read_study_table(data: Any, *, estimate: str | None = None, se: str | None =
     genq = None
     if weights is not None:
         if weights not in frame.columns:
-            raise _column_error(weights, frame, "weights")
+            raise missing_column(weights, frame, "weights")
         genq = _numeric(frame, weights, labels)
     return StudyTable(y=y, v=v, labels=labels, data=frame.reset_index(drop=True), by=by_values,
                       by_name=by, genq_weights=genq, excluded=excluded, measure=measure,

@@ -1,4 +1,4 @@
-"""Result objects of stage 2: one pooled estimate, subgroup results, the whole analysis.
+"""``MetaResult``: the result of ``pool()``, with its sensitivity and bias analyses.
 
 Example:
     >>> import ipdmeta as ipd
@@ -10,85 +10,37 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from ipdmeta.pooling.bias import (
+    EggerResult,
+    FunnelData,
+    TrimFillResult,
+    egger_test,
+    funnel_data,
+    trimfill,
+)
+from ipdmeta.pooling.estimate import (
+    NAN,
+    Pooled,
+    SubgroupResult,
+    fit_pooled,
+    study_weights,
+    subgroup_analysis,
+)
+from ipdmeta.pooling.influence import InfluenceResult, influence
+from ipdmeta.pooling.input import StudyTable
+from ipdmeta.pooling.options import PoolSpec, common_spec
+from ipdmeta.pooling.sensitivity import cumulative, leave_one_out
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ipdmeta.pooling.pool import PoolSpec
-
-NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class Pooled:
-    """One pooled estimate with its interval, test, heterogeneity and prediction interval.
-
-    ``model`` is "common" or "random"; ``method`` the tau² estimator; ``ci_method``
-    the interval method.  I² is in percent, as in metafor and Stata.
-    """
-
-    model: str
-    method: str
-    ci_method: str
-    level: float
-    k: int
-    estimate: float
-    se: float
-    ci_low: float
-    ci_high: float
-    z_or_t: float
-    pvalue: float
-    df: float | None
-    tau2: float
-    tau2_ci: tuple[float, float]
-    tau: float
-    tau_ci: tuple[float, float]
-    I2: float
-    I2_ci: tuple[float, float]
-    H2: float
-    H2_ci: tuple[float, float]
-    Q: float
-    Q_df: int
-    Q_pvalue: float
-    pi_low: float
-    pi_high: float
-    pi_method: str
-    iterations: int = 0
-    messages: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """All fields as a plain dictionary (tuples kept)."""
-        return asdict(self)
-
-
-@dataclass(frozen=True, eq=False)
-class SubgroupResult:
-    """Pooled result per subgroup and the test of difference between subgroups.
-
-    The test compares the subgroup estimates with Cochran's Q on their standard
-    errors (``Q_between`` on G − 1 df), as metan and RevMan do.
-    """
-
-    by: str
-    pooled: dict[Any, Pooled]
-    Q_between: float
-    Q_between_df: int
-    Q_between_pvalue: float
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """One row per subgroup: group, k, estimate, se, CI, p, tau², I², Q."""
-        rows = [{"group": g, "k": p.k, "estimate": p.estimate, "se": p.se,
-                 "ci_low": p.ci_low, "ci_high": p.ci_high, "pvalue": p.pvalue,
-                 "tau2": p.tau2, "I2": p.I2, "Q": p.Q, "Q_df": p.Q_df,
-                 "Q_pvalue": p.Q_pvalue, "pi_low": p.pi_low, "pi_high": p.pi_high}
-                for g, p in self.pooled.items()]
-        return pd.DataFrame(rows)
+__all__ = ["NAN", "MetaResult", "Pooled", "SubgroupResult"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +67,25 @@ class MetaResult:
     measure: str | None = None
     messages: tuple[str, ...] = ()
 
+    @classmethod
+    def from_table(cls, table: StudyTable, spec: PoolSpec, measure: str | None = None
+                   ) -> MetaResult:
+        """Pool a validated ``StudyTable``: ``pool()`` without the input handling."""
+        overall = fit_pooled(table.y, table.v, spec, table.genq_weights)
+        common = overall if spec.is_common else fit_pooled(table.y, table.v, common_spec(spec))
+        studies = table.study_frame(spec.level)
+        studies["weight"] = study_weights(table.v, overall.tau2)
+        subgroups = common_subgroups = None
+        if table.by is not None:
+            subgroups = subgroup_analysis(table, spec)
+            common_subgroups = (subgroups if spec.is_common
+                                else subgroup_analysis(table, common_spec(spec)))
+        return cls(overall=overall, common=common, studies=studies, spec=spec,
+                   data=table.data, estimates=table.y, variances=table.v,
+                   subgroups=subgroups, common_subgroups=common_subgroups,
+                   excluded=table.excluded, measure=measure or table.measure,
+                   messages=table.messages + overall.messages)
+
     @property
     def k(self) -> int:
         """Number of studies pooled."""
@@ -127,7 +98,6 @@ class MetaResult:
 
     def leave_one_out(self) -> pd.DataFrame:
         """Pooled result with each study left out in turn (metafor's ``leave1out``)."""
-        from ipdmeta.pooling.sensitivity import leave_one_out
         return leave_one_out(self)
 
     def cumulative(self, order: str | list | np.ndarray | None = None) -> pd.DataFrame:
@@ -136,12 +106,11 @@ class MetaResult:
         ``order`` is a column of the input table (for example "year") or a sequence
         of study labels.
         """
-        from ipdmeta.pooling.sensitivity import cumulative
         return cumulative(self, order)
 
     def to_frame(self) -> pd.DataFrame:
         """Study rows plus pooled rows, with a ``row_type`` column (metan's results set)."""
-        from ipdmeta.tables import result_frame
+        from ipdmeta.report.tables import result_frame
         return result_frame(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,7 +129,7 @@ class MetaResult:
     def summary(self, eform: bool | None = None, digits: int = 3,
                 show_studies: bool = True) -> str:
         """A printable table in the spirit of Stata's metan output."""
-        from ipdmeta.tables import meta_summary
+        from ipdmeta.report.tables import meta_summary
         return meta_summary(self, eform=self.eform_default if eform is None else eform,
                             digits=digits, show_studies=show_studies)
 
@@ -168,7 +137,7 @@ class MetaResult:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        from ipdmeta.report import result_html
+        from ipdmeta.report.html import result_html
         return result_html(self)
 
     def forest(self, **options: Any) -> Figure:
@@ -186,20 +155,21 @@ class MetaResult:
         from ipdmeta.plots.sensitivity import cumulative_plot
         return cumulative_plot(self, order, **options)
 
-    def influence(self) -> Any:
+    def influence(self) -> InfluenceResult:
         """Influence diagnostics (``ipdmeta.influence``): rstudent, DFFITS, Cook's D, ..."""
-        from ipdmeta.pooling.influence import influence
         return influence(self)
 
-    def egger(self, **options: Any) -> Any:
+    def egger(self, **options: Any) -> EggerResult:
         """Egger's regression test for funnel-plot asymmetry (``ipdmeta.egger_test``)."""
-        from ipdmeta.pooling.bias import egger_test
         return egger_test(self, **options)
 
-    def trimfill(self, **options: Any) -> Any:
+    def trimfill(self, **options: Any) -> TrimFillResult:
         """Trim-and-fill (``ipdmeta.trimfill``): the filled studies and re-pooled result."""
-        from ipdmeta.pooling.bias import trimfill
         return trimfill(self, **options)
+
+    def funnel_data(self, **options: Any) -> FunnelData:
+        """What the funnel plot draws (``ipdmeta.pooling.bias.funnel_data``)."""
+        return funnel_data(self, **options)
 
     def funnel(self, **options: Any) -> Figure:
         """Funnel plot (``ipdmeta.plots.funnel_plot``)."""

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.errors import ConvergenceError, InputError
-from ipdmeta.pooling.pool import fit_pooled
+from ipdmeta.pooling.estimate import fit_pooled
 
 if TYPE_CHECKING:
     from ipdmeta.pooling.results import MetaResult

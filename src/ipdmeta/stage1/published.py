@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipdmeta.aggregate import AggregateData
 from ipdmeta.errors import InputError
-from ipdmeta.io import read_data
+from ipdmeta.io.data import read_data
+from ipdmeta.stage1.table import AggregateData
 
 RATIO_MEASURES = ("HR", "OR", "RR", "IRR")
 KNOWN_KEYS = ("study", "estimate", "se", "variance", "ci_low", "ci_high", "oe", "v", "n",

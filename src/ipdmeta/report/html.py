@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ipdmeta.report.tables import model_label
+
 __all__ = ["ReportSection", "package_versions", "render_report", "write_report"]
 
 PACKAGES = ("ipdmeta", "numpy", "scipy", "pandas", "matplotlib", "formulaic")
@@ -229,7 +231,6 @@ def _stage1_table(result: Any, eform: bool) -> str:
 def _pooled_table(meta: Any, eform: bool) -> str:
     rows, pooled = [], [meta.common] + ([meta.overall] if meta.overall.model == "random"
                                        else [])
-    from ipdmeta.tables import model_label
     for p in pooled:
         stat = "t" if p.df is not None else "z"
         rows.append([_e(model_label(p)), str(p.k), _num(p.estimate, 3, eform),

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipdmeta._cli_parser import build_parser
+from ipdmeta.cli.parser import build_parser
 from ipdmeta.errors import IpdMetaError, SpecificationError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -130,7 +130,7 @@ def read_aggregate_table(args: argparse.Namespace) -> Any:
     frame = read_table(args.data)
     names = [args.estimate, args.se, args.variance]
     if not any(names) and ("_ES" in frame.columns or {"estimate", "se"} <= set(frame.columns)):
-        from ipdmeta.aggregate import read_aggregate
+        from ipdmeta.stage1.table import read_aggregate
         return read_aggregate(args.data)
     check_columns(frame, {"estimate": args.estimate, "se": args.se,
                           "variance": args.variance, "study": args.study,
@@ -139,7 +139,7 @@ def read_aggregate_table(args: argparse.Namespace) -> Any:
 
 
 def _check_pool_options(args: argparse.Namespace) -> None:
-    from ipdmeta.pooling.pool import make_spec
+    from ipdmeta.pooling.options import make_spec
     try:
         make_spec(args.method, args.ci, args.level, args.pi, args.tau2_ci)
     except IpdMetaError as err:
@@ -190,7 +190,7 @@ def command_line(argv: Sequence[str] | None) -> str:
 
 def python_call(name: str, data: str, kwargs: dict[str, Any], extra: str = "") -> str:
     """The Python code equivalent to a CLI analysis."""
-    from ipdmeta.stata import py
+    from ipdmeta.stata.codegen import py
     given = {k: v for k, v in kwargs.items() if v is not None}
     args = ", ".join(f"{k}={py(v)}" for k, v in given.items())
     return (f"import ipdmeta as ipd\n\ndata = ipd.read_data({py(data)})\n"
@@ -208,7 +208,7 @@ def emit(args: argparse.Namespace, result: Any, payload: dict[str, Any] | None =
 # ---------------------------------------------------------------------------- commands
 def stage1_kwargs(args: argparse.Namespace, frame: pd.DataFrame) -> dict[str, Any]:
     """Stage-1 keyword arguments, with every named column checked against the data."""
-    from ipdmeta.formula import parse_formula
+    from ipdmeta.stage1.formula import parse_formula
     try:
         variables = parse_formula(args.formula).variables
     except SpecificationError as err:
@@ -244,7 +244,7 @@ def aggregate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_site(args: argparse.Namespace) -> int:
     """``ipdmeta site``: stage 1 at one site, writing only shareable per-study results."""
-    from ipdmeta.site import DisclosureRules, site_stage1
+    from ipdmeta.stage1.site import DisclosureRules, site_stage1
     frame = read_table(args.data)
     s1 = {k: v for k, v in stage1_kwargs(args, frame).items() if v is not None}
     rules = DisclosureRules(args.min_participants, args.min_events, not args.no_counts)
@@ -294,7 +294,7 @@ def write_outputs(args: argparse.Namespace, res: Any, call: str, title: str,
         draw_forest(args, res, args.forest)
         files["forest"] = args.forest
     if args.report:
-        from ipdmeta.report import write_report
+        from ipdmeta.report.html import write_report
         write_report(res, args.report, title=args.title or title,
                      command=command_line(args.argv), call=call, forest=forest_kwargs(args),
                      eform=args.eform)
@@ -311,7 +311,7 @@ def cmd_pool(args: argparse.Namespace) -> int:
     """``ipdmeta pool``: stage 2 on a table of study estimates, or on site files."""
     from ipdmeta.pooling.pool import pool
     if _site_files(args.data):
-        from ipdmeta.site import read_site_results
+        from ipdmeta.stage1.site import read_site_results
         data = read_site_results(args.data)
         args.data = " ".join(args.data)
     elif len(args.data) > 1:
@@ -348,7 +348,7 @@ def cmd_metareg(args: argparse.Namespace) -> int:
     from ipdmeta.pooling.metareg import metareg
     data = read_aggregate_table(args)
     frame = data.to_frame() if hasattr(data, "to_frame") else data
-    from ipdmeta.formula import parse_formula
+    from ipdmeta.stage1.formula import parse_formula
     try:
         rhs = args.formula.split("~", 1)[-1]
         moderators = parse_formula("_y_ ~ " + rhs).variables[1:]
@@ -372,7 +372,7 @@ def cmd_metareg(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``ipdmeta report``: an HTML report of ``run`` (with --formula) or ``pool``."""
-    from ipdmeta.report import ReportSection, write_report
+    from ipdmeta.report.html import ReportSection, write_report
     sections = []
     if args.formula:
         from ipdmeta.analysis import ipdmeta
@@ -410,7 +410,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_stata(args: argparse.Namespace) -> int:
     """``ipdmeta stata``: translate and run Stata ipdmetan/metan/metareg command lines."""
-    from ipdmeta.stata import StataSession, read_do_file
+    from ipdmeta.stata.parse import read_do_file
+    from ipdmeta.stata.session import StataSession
     lines = list(args.commands)
     if args.do:
         lines = read_do_file(args.do) + lines
@@ -450,7 +451,7 @@ def cmd_stata(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """``ipdmeta demo``: the three example analyses into an output folder."""
-    from ipdmeta.demo import run_demo
+    from ipdmeta.cli.demo import run_demo
     files = run_demo(Path(args.out), quiet=args.quiet or args.json)
     if args.json:
         print(dumps({"files": [str(f) for f in files]}))
@@ -493,7 +494,7 @@ COMMANDS = {"run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_fo
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ipdmeta`` command; returns the exit code (0 ok, 1 failure, 2 usage)."""
-    from ipdmeta._stata_parse import StataSyntaxError
+    from ipdmeta.stata.parse import StataSyntaxError
     parser = build_parser(COMMANDS)
     try:
         args = parser.parse_args(None if argv is None else list(argv))
@@ -523,7 +524,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{where}: unexpected error ({type(err).__name__}: {err}); rerun with --debug "
               "for the traceback and please report it", file=sys.stderr)
         return EXIT_FAILURE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,30 +1,16 @@
-"""Translate Stata ``ipdmetan`` / ``metan`` / ``metareg`` command lines into ipdmeta calls.
-
-A small Stata command-line parser (nested parentheses, ``"quoted"`` and compound
-```"quoted"'`` strings, option abbreviations as Stata allows them) and a
-translator that turns each command into the equivalent ipdmeta call, prints that
-call as Python, and runs it.  Options that ipdmeta cannot honour are refused by
-name; none is silently ignored.
-
-Supported commands (see ``docs/stata.md`` for the full table):
-
-* ``ipdmetan, study() [options] : regress|logit|logistic|poisson|stcox ...``
-* ``metan ES seES [, options]`` and ``metan ES LCI UCI [, options]``
-* ``metareg ES x1 x2 [, wsse(seES) | wsvar(varES)] [options]``
-* helpers: ``use FILE [, clear]``, ``stset time, failure(event)``,
-  ``tabulate VAR, generate(STUB)``
+"""``StataSession``: translated Stata commands run one after another on the data in memory.
 
 Example:
-    >>> step = translate("ipdmetan, study(trial) re(reml, hksj) hr : stcox treat age",
-    ...                  stset=("time", "event"))
-    >>> step.call["formula"], step.call["method"], step.call["ci"]
-    ('Surv(time, event) ~ treat + age', 'REML', 'hksj')
+    >>> import ipdmeta as ipd
+    >>> s = StataSession(ipd.datasets.load("weight_gain"), graph_dir=None)
+    >>> step = s.run("ipdmetan, study(studyid) re(reml) : regress final_wt trt baseline_wt")
+    >>> step.result.meta.k
+    33
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -33,99 +19,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipdmeta._stata_parse import (
-    Command,
-    Option,
-    StataSyntaxError,
-    parse_command,
-    parse_options,
-    read_do_file,
-    split_top,
-)
-from ipdmeta._stata_translate import Step, translate
-
-__all__ = ["Command", "Option", "StataSession", "StataSyntaxError", "Step", "parse_command",
-           "parse_options", "python_code", "read_do_file", "split_top", "translate"]
+from ipdmeta.analysis import ipdmeta
+from ipdmeta.io import read_data
+from ipdmeta.pooling.metareg import metareg
+from ipdmeta.pooling.pool import pool
+from ipdmeta.stata.codegen import fraction, py
+from ipdmeta.stata.parse import StataSyntaxError
+from ipdmeta.stata.translate import Step, translate
 
 
-# ---------------------------------------------------------------------------- Python text
-def py(value: Any) -> str:
-    """A value as Python source: strings in double quotes, whole floats without '.0'.
-
-    Example:
-        >>> py(["a", 1.0, 0.5, ("x", "y")])
-        '["a", 1, 0.5, ("x", "y")]'
-    """
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(py(v) for v in value) + "]"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(py(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-    if isinstance(value, Path):
-        return py(str(value))
-    return repr(value)
-
-
-def _kwargs(d: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={py(v)}" for k, v in d.items())
-
-
-def python_code(step: Step) -> str:
-    """The ipdmeta Python code that does what ``step`` does (``data``: the data in memory).
-
-    Example:
-        >>> print(python_code(translate("metan es se, random")))
-        res = ipd.pool(data, estimate="es", se="se", method="DL")
-        print(res.summary())
-        res.forest()
-    """
-    c, lines = step.call, []
-    summary = f"print(res.summary({'eform=True' if step.eform else ''}))"
-    if step.kind == "use":
-        return f"data = ipd.read_data({py(c['path'])})"
-    if step.kind == "stset":
-        return f"# stset: survival outcome Surv({c['time']}, {c['event']}) in stcox formulas"
-    if step.kind == "tabulate":
-        v, stub = py(c["variable"]), c["stub"]
-        return (f"for i, level in enumerate(sorted(data[{v}].dropna().unique()), start=1):\n"
-                f"    data[f{py(stub + '{i}')}] = (data[{v}] == level).astype(float)")
-    if step.kind == "ipdmeta":
-        lines.append(f"res = ipd.ipdmeta(data, {_kwargs(c)})")
-    elif step.kind == "pool":
-        call = dict(c)
-        if "ci_low" in call:
-            lo, hi = call.pop("ci_low"), call.pop("ci_high")
-            level = call.get("level", 0.95)
-            lines.append(f"z = scipy.stats.norm.ppf(0.5 + {py(_fraction(level))} / 2)")
-            lines.append(f'data["_seES"] = (data[{py(hi)}] - data[{py(lo)}]) / (2 * z)')
-            call["se"] = "_seES"
-        if step.measure:
-            call["measure"] = step.measure
-        lines.append(f"res = ipd.pool(data, {_kwargs(call)})")
-    elif step.kind == "metareg":
-        call = dict(c)
-        formula = call.pop("formula")
-        lines.append(f"res = ipd.metareg(data, {py(formula)}, {_kwargs(call)})")
-    lines.append(summary)
-    if step.forest is not None and step.kind != "metareg":
-        lines.append(f"res.forest({_kwargs(step.forest)})")
-    if step.saving and step.kind == "ipdmeta":
-        lines.append(f'res.aggregate.save({py(step.saving)}, names="ipdmetan")')
-    elif step.saving:
-        lines.append(f"res.to_frame().to_csv({py(step.saving)}, index=False)")
-    return "\n".join(lines)
-
-
-def _fraction(level: float) -> float:
-    return level / 100 if level > 1 else level
-
-
-# ---------------------------------------------------------------------------- running
 class StataSession:
     """Runs translated Stata commands one after another on the data in memory.
 
@@ -133,13 +35,6 @@ class StataSession:
     outcome, ``tabulate ..., generate()`` adds dummies, ``saving()`` writes files
     (relative to ``workdir``), and forest plots are written to ``graph_dir`` as
     ``forest1.png``, ``forest2.png``...
-
-    Example:
-        >>> import ipdmeta as ipd, tempfile
-        >>> s = StataSession(ipd.datasets.load("weight_gain"), graph_dir=None)
-        >>> step = s.run("ipdmetan, study(studyid) re(reml) : regress final_wt trt baseline_wt")
-        >>> step.result.meta.k
-        33
     """
 
     def __init__(self, data: pd.DataFrame | None = None, *, stset: tuple[str, str] | None = None,
@@ -198,7 +93,6 @@ class StataSession:
         step.files.append(path)
 
     def _run_use(self, step: Step) -> None:
-        from ipdmeta.io import read_data
         path = self._path(step.call["path"])
         self.data = read_data(path)
         step.output = f"(loaded {path.name}: {len(self.data)} rows, {self.data.shape[1]} columns)"
@@ -218,7 +112,6 @@ class StataSession:
         step.output = "(new dummies: " + "; ".join(made) + ")"
 
     def _run_ipdmeta(self, step: Step) -> None:
-        from ipdmeta.analysis import ipdmeta
         res = ipdmeta(self.data, **step.call)
         step.result = res
         step.output = res.summary(eform=step.eform)
@@ -229,12 +122,11 @@ class StataSession:
             step.output += f"\n\n(aggregate data saved to {path})"
 
     def _run_pool(self, step: Step) -> None:
-        from ipdmeta.pooling.pool import pool
         call, frame = dict(step.call), self.data
         _require(frame, [v for k, v in call.items() if k in _COLUMN_KEYS])
         if "ci_low" in call:
             lo, hi = call.pop("ci_low"), call.pop("ci_high")
-            z = stats.norm.ppf(0.5 + _fraction(call.get("level", 0.95)) / 2)
+            z = stats.norm.ppf(0.5 + fraction(call.get("level", 0.95)) / 2)
             frame = frame.assign(_seES=(frame[hi] - frame[lo]) / (2 * z))
             call["se"] = "_seES"
         if "status" not in frame.columns:
@@ -253,7 +145,6 @@ class StataSession:
             step.files.append(path)
 
     def _run_metareg(self, step: Step) -> None:
-        from ipdmeta.pooling.metareg import metareg
         call = dict(step.call)
         formula = call.pop("formula")
         columns = [v for k, v in call.items() if k in _COLUMN_KEYS]

@@ -11,7 +11,7 @@
    with known, strictly increasing divisions (``read_parquet(..., index="trial",
    calculate_divisions=True)`` of data written sorted by study, or after
    ``set_index("trial")``);
-3. each partition is a task (:func:`ipdmeta.engines.fit_block`: batched fits of
+3. each partition is a task (:func:`ipdmeta.stage1.blocks.fit_block`: batched fits of
    its studies, per-study fits where needed) on the cluster: the ``client=``
    given, or a ``LocalCluster`` with ``n_jobs`` single-threaded worker processes
    (dask's nanny sets ``OMP_NUM_THREADS=1`` etc. in them), closed afterwards;
@@ -39,8 +39,10 @@ from typing import Any
 import pandas as pd
 
 from ipdmeta.errors import InputError
-from ipdmeta.formula import ModelFormula, categorical_levels
-from ipdmeta.stage1 import check_columns
+from ipdmeta.stage1.blocks import fit_block
+from ipdmeta.stage1.data import check_columns
+from ipdmeta.stage1.formula import ModelFormula, categorical_levels
+from ipdmeta.stage1.workers import progress_bar, workers
 
 #: at most this many complete rows are read to name the design's columns
 SAMPLE_ROWS = 500
@@ -86,7 +88,7 @@ def prepare_dask(ddf: Any, study: str, formula: ModelFormula, extra: Sequence[st
 
 
 def _levels(frame: Any, formula: ModelFormula) -> dict[str, list]:
-    """:func:`ipdmeta.formula.categorical_levels` of the whole dask frame (one pass over
+    """:func:`ipdmeta.stage1.formula.categorical_levels` of the whole dask frame (one pass over
     the columns concerned)."""
     import dask
 
@@ -125,8 +127,6 @@ def run_dask(plan: Any, data: Any, *, client: Any = None, n_jobs: int | None = N
     require_dask()
     import dask
     from distributed import Client, LocalCluster, as_completed
-
-    from ipdmeta.engines import fit_block, progress_bar, workers
 
     work = partial(fit_block, plan)
     cluster = None

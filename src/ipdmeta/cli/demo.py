@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from ipdmeta import datasets
-from ipdmeta.aggregate import read_aggregate
 from ipdmeta.analysis import ipdmeta
 from ipdmeta.pooling.metareg import metareg
-from ipdmeta.report import ReportSection, write_report
+from ipdmeta.report.html import ReportSection, write_report
+from ipdmeta.stage1.table import read_aggregate
 
 #: the analyses: (name, title, ipdmeta() arguments, forest options)
 ANALYSES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
@@ -61,7 +61,7 @@ ANALYSES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
 
 
 def _call(name: str, kwargs: dict[str, Any], forest: dict[str, Any]) -> str:
-    from ipdmeta.stata import py
+    from ipdmeta.stata.codegen import py
     args = ", ".join(f"{k}={py(v)}" for k, v in kwargs.items())
     fargs = ", ".join(f"{k}={py(v)}" for k, v in forest.items())
     return (f"import ipdmeta as ipd\n\ndata = ipd.datasets.load({py(name)})\n"

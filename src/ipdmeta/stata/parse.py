@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ipdmeta._stata_options import FOREST_OPTIONS, OptionSpec
 from ipdmeta.errors import SpecificationError
+from ipdmeta.stata.options import FOREST_OPTIONS, OptionSpec
 
 __all__ = ["FOREST_OPTIONS", "Command", "Option", "StataSyntaxError", "fv_term", "match",
            "numlist", "parse_command", "parse_options", "read_do_file", "split_top",

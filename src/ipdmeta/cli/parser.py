@@ -177,7 +177,7 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
         prog="ipdmeta", formatter_class=fmt, epilog=MAIN_EPILOG,
         description="Two-stage individual participant data (IPD) meta-analysis: "
                     "Stata's ipdmetan / metan / metareg in Python.")
-    from ipdmeta import __version__
+    from ipdmeta._version import __version__
     parser.add_argument("--version", action="version", version=f"ipdmeta {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from ipdmeta.pooling.metareg import MetaRegResult
     from ipdmeta.pooling.results import MetaResult, Pooled
 
 MODEL_LABELS = {"common": "Common effect (IV)", "DL": "Random (DL)", "REML": "Random (REML)",
@@ -177,3 +178,60 @@ def _pooled_row(p: Pooled, label: str, row_type: str, **extra) -> dict:
     return {"study": label, "estimate": p.estimate, "se": p.se, "ci_low": p.ci_low,
             "ci_high": p.ci_high, "weight": 100.0, "row_type": row_type, "k": p.k,
             "pvalue": p.pvalue, "tau2": p.tau2, "I2": p.I2, "Q": p.Q, **extra}
+
+
+CI_WORDS = {"z": "Wald z", "t": "t on {df} df", "hksj": "Knapp-Hartung t on {df} df",
+            "hksj-trunc": "Knapp-Hartung t (truncated) on {df} df"}
+
+
+def regression_summary(result: MetaRegResult, eform: bool = False, digits: int = 4) -> str:
+    """The printed table of a ``MetaRegResult`` (coefficients, heterogeneity, tests)."""
+    def pv(p: float) -> str:
+        text = fmt_p(p)
+        return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+    spec, fit = result.spec, result.fit
+    model = ("common effect" if spec.is_common
+             else f"mixed effects, tau² by {spec.method}")
+    tests = CI_WORDS[spec.ci].format(df=fit.df)
+    pct = round(100 * spec.level)
+    stat = "z" if fit.df is None else "t"
+    cols = ["exp(b)" if eform else "Coef.", "Std. err.", stat, f"P>|{stat}|", f"[{pct}% Conf.",
+            "Interval]"]
+    perm = result.permutation
+    if perm is not None:
+        cols += ["perm. p", "adj. p"]
+    table = TextTable("Term", cols, label_width=max(14, *(len(t) + 1 for t in result.terms)),
+                      width=11)
+    for r in result.coef.itertuples():
+        cells = [fmt(r.estimate, digits, eform), "." if eform else fmt(r.se, digits),
+                 f"{r.z_or_t:.2f}", fmt_p(r.pvalue), fmt(r.ci_low, digits, eform),
+                 fmt(r.ci_high, digits, eform)]
+        if perm is not None:
+            cells += [fmt_p(r.pvalue_perm), fmt_p(r.pvalue_perm_adj)]
+        table.add(r.term, cells)
+    table.add_rule()
+    m, df2 = result.QM_df
+    qm = f"chi²({m}) = {result.QM:.2f}" if df2 is None else f"F({m}, {df2}) = {result.QM:.2f}"
+    lines = [f"Meta-regression ({model}; {tests})   k = {result.k}",
+             f"Formula: {result.formula}", "", str(table), ""]
+    if not spec.is_common:
+        lo, hi = result.tau2_ci
+        lines.append(f"  Residual heterogeneity: tau² = {result.tau2:.{digits}f} "
+                     f"[{lo:.{digits}f}, {hi:.{digits}f}]; I² = {result.I2:.2f}%; "
+                     f"H² = {result.H2:.2f}")
+    else:
+        lines.append(f"  Residual heterogeneity: I² = {result.I2:.2f}%; H² = {result.H2:.2f}")
+    if np.isfinite(result.R2):
+        lines.append(f"  Heterogeneity accounted for: R² = {result.R2:.2f}%")
+    lines.append(f"  Test of residual heterogeneity: QE = {result.QE:.3f} on {result.QE_df} "
+                 f"df, {pv(result.QE_pvalue)}")
+    moderators = ", ".join(result.terms[j] for j in fit.btt)
+    lines.append(f"  Test of moderators ({moderators}): {qm}, {pv(result.QM_pvalue)}")
+    if perm is not None:
+        lines.append(f"  Permutation test ({'exact, ' if perm.exact else ''}{perm.permutations}"
+                     f" {perm.kind}): QM {pv(perm.QM_pvalue)}; adj. p = Westfall-Young "
+                     "max-|t| over the moderators")
+    if result.messages:
+        lines += ["", "Notes:"] + [f"  - {msg}" for msg in result.messages]
+    return "\n".join(lines)

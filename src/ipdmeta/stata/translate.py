@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ipdmeta._stata_options import (
+from ipdmeta.stata.codegen import python_code
+from ipdmeta.stata.options import (
     EFORM_MEASURES,
     FOREST_OPTIONS,
     IPDMETAN_OPTIONS,
@@ -22,7 +23,7 @@ from ipdmeta._stata_options import (
     STAGE1_COMMANDS,
     OptionSpec,
 )
-from ipdmeta._stata_parse import (
+from ipdmeta.stata.parse import (
     Command,
     Option,
     StataSyntaxError,
@@ -68,7 +69,6 @@ class Step:
     @property
     def python(self) -> str:
         """The equivalent ipdmeta Python code (``data`` is the data in memory)."""
-        from ipdmeta.stata import python_code
         return python_code(self)
 
 

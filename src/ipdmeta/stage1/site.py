@@ -24,8 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -35,10 +33,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipdmeta.aggregate import AggregateData
+from ipdmeta._version import __version__
 from ipdmeta.errors import InputError
+from ipdmeta.io.site_files import load_site_file, records, seal, write_site_file
+from ipdmeta.stage1.run import stage1
+from ipdmeta.stage1.table import AggregateData
 
-FORMAT = "ipdmeta-site/1"
 SPEC_KEYS = ("formula", "model", "poolvar", "ties", "firth", "interaction", "level", "measure")
 OPTION_KEYS = ("center", "strata", "exposure", "offset", "outcome", "time", "event",
                "covariates")
@@ -54,14 +54,6 @@ class DisclosureRules:
     min_participants: int = 10
     min_events: int = 3
     export_counts: bool = True
-
-
-def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
-
-
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(_canonical(obj).encode()).hexdigest()
 
 
 def model_spec(ad: AggregateData, options: dict[str, Any]) -> dict[str, Any]:
@@ -110,15 +102,6 @@ def apply_disclosure(frame: pd.DataFrame, rules: DisclosureRules
     return frame, withheld
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts with exact floats (repr round-trips) and None for NA."""
-    def plain(x: Any) -> Any:
-        if x is None or (isinstance(x, float | np.floating) and np.isnan(x)) or x is pd.NA:
-            return None
-        return x.item() if isinstance(x, np.generic) else x
-    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-
-
 def _shareable(frame: pd.DataFrame, keep: tuple[str, ...]) -> pd.DataFrame:
     cols = [c for c in (*SHARED_COLUMNS, *ARM_COLUMNS, *keep) if c in frame.columns]
     return frame[cols]
@@ -130,39 +113,15 @@ def site_stage1(data: Any, *, site: str, out: str | Path | None = None,
 
     ``options`` are those of ``ipd.stage1`` (study=, formula=, model=, poolvar=, ...).
     """
-    from ipdmeta.stage1 import stage1
-
     rules = rules or DisclosureRules()
     ad = stage1(data, **options)
     frame, withheld = apply_disclosure(_shareable(ad.to_frame(), ad.keep), rules)
-    spec = model_spec(ad, options)
-    records = _records(frame)
-    from ipdmeta import __version__
-    payload = {"format": FORMAT, "site": site, "ipdmeta_version": __version__,
-               "created": datetime.now(UTC).isoformat(timespec="seconds"),
-               "spec": spec, "spec_hash": _digest(spec), "disclosure": asdict(rules),
-               "withheld": withheld, "keep": list(ad.keep), "studies": records}
-    payload["content_hash"] = _digest({k: payload[k] for k in ("spec", "studies", "withheld",
-                                                               "site", "keep")})
+    payload = seal({"site": site, "ipdmeta_version": __version__,
+                    "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "spec": model_spec(ad, options), "disclosure": asdict(rules),
+                    "withheld": withheld, "keep": list(ad.keep), "studies": records(frame)})
     if out is not None:
-        Path(out).write_text(json.dumps(payload, indent=1))
-    return payload
-
-
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: not a readable site file ({err})") from err
-    if payload.get("format") != FORMAT:
-        raise InputError(f"{path}: not an ipdmeta site file (format {payload.get('format')!r})")
-    expected = _digest({k: payload.get(k) for k in ("spec", "studies", "withheld", "site",
-                                                    "keep")})
-    if payload.get("content_hash") != expected:
-        raise InputError(f"{path}: the content does not match its hash: the file was changed "
-                         "after the site wrote it; ask the site for a fresh copy")
-    if payload.get("spec_hash") != _digest(payload.get("spec")):
-        raise InputError(f"{path}: the model specification does not match its hash")
+        write_site_file(payload, out)
     return payload
 
 
@@ -178,7 +137,7 @@ def read_site_results(paths: list[str | Path] | str | Path) -> AggregateData:
     paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     if not paths:
         raise InputError("no site files given")
-    payloads = [_load(p) for p in paths]
+    payloads = [load_site_file(p) for p in paths]
     first = payloads[0]
     for path, p in zip(paths[1:], payloads[1:], strict=True):
         if p["spec_hash"] != first["spec_hash"]:

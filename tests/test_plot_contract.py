@@ -1,0 +1,48 @@
+"""Every plot function takes ``ax=`` and ``path=`` and returns the matplotlib Figure."""
+
+from __future__ import annotations
+
+import inspect
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+from matplotlib.figure import Figure
+
+import ipdmeta as ipd
+from ipdmeta import plots
+from ipdmeta.plots._text import new_figure
+
+BCG = ipd.datasets.load_bcg()
+
+
+def _calls():
+    m = ipd.pool(BCG, estimate="yi", variance="vi", study="trial", measure="RR")
+    mr = ipd.metareg(BCG, "~ ablat", estimate="yi", variance="vi", study="trial")
+    return {"forest_plot": (plots.forest_plot, (m,)),
+            "funnel_plot": (plots.funnel_plot, (m,)),
+            "bubble_plot": (plots.bubble_plot, (mr, "ablat")),
+            "leave_one_out_plot": (plots.leave_one_out_plot, (m,)),
+            "cumulative_plot": (plots.cumulative_plot, (m,))}
+
+
+def test_every_public_plot_is_checked() -> None:
+    drawing = {n for n in plots.__all__ if n.endswith("_plot")}
+    assert drawing == set(_calls())
+
+
+@pytest.mark.parametrize("name", sorted(_calls()))
+def test_plot_takes_path_and_ax(name: str, tmp_path) -> None:
+    fn, args = _calls()[name]
+    params = inspect.signature(fn).parameters
+    assert "ax" in params or "options" in params
+    path = tmp_path / f"{name}.png"
+    fig = fn(*args, path=path)
+    assert isinstance(fig, Figure)
+    assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if name in ("funnel_plot", "bubble_plot"):   # drawn into a given Axes
+        host = new_figure(figsize=(4, 3))
+        ax = host.add_subplot()
+        assert fn(*args, ax=ax) is host and ax.has_data()
