@@ -39,7 +39,43 @@ for (ties in c("efron", "breslow")) {
   out[[ties]] <- list(coef = unname(coef(f)), se = unname(sqrt(diag(vcov(f)))),
                       loglik = unname(f$loglik), names = names(coef(f)))
 }
+# The penalised partial likelihood at a fixed tau with tied times (Efron and Breslow):
+# survival::coxph with a ridge penalty (theta = 1 / tau^2, unscaled) on the trial-by-
+# treatment columns is the coxme inner problem, PPL = log PL - sum(b^2) / (2 tau^2).
+# Its var is the inverse penalised information, so the Laplace log integrated partial
+# likelihood follows as log PL(b) - penalty - 1/2 sum log(1 + tau^2 I_bb) with
+# I_bb = diag(solve(var))[b] - 1 / tau^2.  Data: the bundled hypertension trials.
+hyp <- read.csv("src/ipdmeta/datasets/hypertension.csv")
+trials <- sort(unique(hyp$trial))
+for (j in seq_along(trials)) hyp[[paste0("b", j)]] <- hyp$treat * (hyp$trial == trials[j])
+bnames <- paste0("b", seq_along(trials))
+ppl <- list()
+ctrl <- coxph.control(eps = 1e-12, toler.chol = 1e-15, iter.max = 200)
+for (ties in c("efron", "breslow")) {
+  s0 <- coxph(Surv(time, event) ~ treat + age + strata(trial), hyp, ties = ties,
+              control = ctrl)
+  for (tau in c(0.1, 0.3)) {
+    f <- as.formula(paste("Surv(time, event) ~ treat + age + strata(trial) + ridge(",
+                          paste(bnames, collapse = ", "), ", theta =", 1 / tau^2,
+                          ", scale = FALSE)"))
+    fit <- coxph(f, hyp, ties = ties, control = ctrl)
+    H <- solve(fit$var)
+    ib <- seq_along(trials) + 2
+    Ibb <- diag(H)[ib] - 1 / tau^2
+    b <- unname(coef(fit)[ib])
+    laplace <- fit$loglik[2] - sum(b^2) / (2 * tau^2) - 0.5 * sum(log1p(tau^2 * Ibb))
+    ppl[[length(ppl) + 1]] <- list(
+      ties = ties, tau = tau, coef = unname(coef(fit)[1:2]), b = b,
+      se = unname(sqrt(diag(fit$var))[1:2]), se_b = unname(sqrt(diag(fit$var))[ib]),
+      loglik_pl = fit$loglik[2], laplace = laplace)
+  }
+  ppl[[length(ppl) + 1]] <- list(ties = ties, tau = 0, coef = unname(coef(s0)),
+                                 se = unname(sqrt(diag(vcov(s0)))), loglik_pl = s0$loglik[2],
+                                 laplace = s0$loglik[2])
+}
+
 write_json(list(R = R.version.string, survival = format(packageVersion("survival")),
-                events = sum(back$status), n = nrow(back), coxph_strata = out),
+                events = sum(back$status), n = nrow(back), coxph_strata = out,
+                hypertension_ppl = ppl, trials = trials),
            "tests/reference/onestage_coxme.json", digits = NA, auto_unbox = TRUE)
 cat("events", sum(back$status), "n", nrow(back), "\n")

@@ -126,7 +126,9 @@ lmer_case <- function(name, data_name, formula, data, terms, call, kr = FALSE,
     out$kr <- list(se = unname(krt[terms, "Std. Error"]), df = unname(krt[terms, "df"]))
   }
   if (profile) {
-    # lme4's profile CI for the sd of the random slope (spline-interpolated profile)
+    # lme4's profile CI for the sd of the random slope (spline-interpolated profile).
+    # lme4 profiles the ML deviance also for a REML fit (the REML and ML fits of a model
+    # give the same interval), so ipdmeta's method = "ML" interval is compared with it.
     pr <- profile(fit, which = "theta_", signames = FALSE)
     ci <- confint(pr, level = 0.95)
     out$profile_sd_ci <- unname(ci[1, ])
@@ -157,6 +159,11 @@ cases[[length(cases) + 1]] <- lmer_case(
   exam, c("male", "standLRT"),
   list(study = "school", formula = "normexam ~ male + standLRT", model = "linear",
        method = "REML", intercepts = "stratified"))
+cases[[length(cases) + 1]] <- lmer_case(
+  "exam_lrt_ml", "exam", normexam ~ 0 + school + standLRT + male + (0 + standLRT | school),
+  exam, c("standLRT", "male"),
+  list(study = "school", formula = "normexam ~ standLRT + male", model = "linear",
+       method = "ML", intercepts = "stratified"))
 cases[[length(cases) + 1]] <- lmer_case(
   "exam_bystudy_ml", "exam", normexam ~ 0 + school + school:standLRT + male + (0 + male | school),
   exam, "male",
@@ -212,6 +219,7 @@ for (m in c("REML", "ML")) {
 
 # ---------------------------------------------------------------- glmer
 gctrl <- glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10, maxfun = 1e6),
+                      tolPwrss = 1e-13,
                       check.conv.singular = "ignore", check.conv.grad = "ignore",
                       check.conv.hess = "ignore", calc.derivs = FALSE)
 
@@ -241,8 +249,8 @@ fd_hessian <- function(f, x, local, h = 1e-4) {
 
 # nlminb from lme4's optimum, then Newton steps on the central-difference gradient and
 # Hessian; a scalar theta is reflected at 0 (the deviance is even in it).
-polish <- function(devfun, start, ntheta, local) {
-  lower <- c(rep(0, ntheta), rep(-Inf, length(start) - ntheta))
+polish <- function(devfun, start, ntheta, local, lower_theta) {
+  lower <- c(lower_theta, rep(-Inf, length(start) - ntheta))
   o <- nlminb(start, devfun, lower = lower,
               control = list(rel.tol = 1e-14, x.tol = 1e-12, eval.max = 2e4, iter.max = 2e3))
   x <- o$par
@@ -251,6 +259,7 @@ polish <- function(devfun, start, ntheta, local) {
     H <- fd_hessian(devfun, x, local)
     xn <- x - solve(H, g)
     if (ntheta == 1) xn[1] <- abs(xn[1])
+    if (any(xn[seq_len(ntheta)] < lower[seq_len(ntheta)])) next
     if (devfun(xn) <= devfun(x) + 1e-10) x <- xn
   }
   list(par = x, value = devfun(x), grad = fd_grad(devfun, x),
@@ -265,7 +274,7 @@ glmer_case <- function(name, data_name, formula, data, family, nAGQ, terms, call
                   devFunOnly = TRUE)
   start <- c(getME(fit, "theta"), fixef(fit))
   local <- c(rep(FALSE, ntheta), startsWith(names(fixef(fit)), call$study))
-  pol <- polish(devfun, unname(start), ntheta, local)
+  pol <- polish(devfun, unname(start), ntheta, local, getME(fit, "lower"))
   x <- pol$par
   names(x) <- names(start)
   cov <- 2 * solve(pol$hessian)

@@ -124,10 +124,15 @@ class Arrow:
         return -self.AinvB @ self.inv_WW
 
     @cached_property
+    def A_inv(self) -> np.ndarray:
+        """``A_i^{-1}`` for every trial (K, a, a)."""
+        return sym(_chol_solve(self.chol_A, np.broadcast_to(np.eye(self.A.shape[1]),
+                                                            self.A.shape)))
+
+    @cached_property
     def inv_LL(self) -> np.ndarray:
         """The local diagonal blocks of the inverse (K, a, a)."""
-        Ainv = _chol_solve(self.chol_A, np.broadcast_to(np.eye(self.A.shape[1]), self.A.shape))
-        return sym(Ainv - self.inv_LW @ np.swapaxes(self.AinvB, 1, 2))
+        return sym(self.A_inv - self.inv_LW @ np.swapaxes(self.AinvB, 1, 2))
 
     def inv_trial(self) -> np.ndarray:
         """Per trial, the (a+g)×(a+g) block of the inverse on its local and the global

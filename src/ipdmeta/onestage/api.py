@@ -15,7 +15,7 @@ Example:
     >>> res = onestage(wg, study="studyid", formula="final_wt ~ trt + baseline_wt",
     ...                model="linear")
     >>> res.measure, res.k, round(res.estimate, 3), res.df_method
-    ('MD', 33, -1.592, 'satterthwaite')
+    ('MD', 33, -1.27, 'satterthwaite')
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ipdmeta.onestage import cox, ddf, glmm, linear
 from ipdmeta.onestage._optim import numerical_hessian, profile_interval
 from ipdmeta.onestage.design import Design, build_design
 from ipdmeta.onestage.results import Convergence, OneStageResult
-from ipdmeta.pooling.pool import normalise_level
+from ipdmeta.pooling.options import normalise_level
 
 #: a random-effect sd (relative to the residual sd for linear models) below this is zero,
 #: lme4's ``isSingular`` tolerance

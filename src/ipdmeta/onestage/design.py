@@ -42,17 +42,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ipdmeta.errors import InputError, SpecificationError
-from ipdmeta.formula import (
+from ipdmeta.errors import InputError, SpecificationError, missing_column
+from ipdmeta.onestage._blocks import segment_gram, segment_sums
+from ipdmeta.stage1.data import as_frame
+from ipdmeta.stage1.formula import (
     ModelFormula,
     apply_levels,
     categorical_levels,
     interaction_name,
     parse_formula,
 )
-from ipdmeta.onestage._blocks import segment_gram, segment_sums
-from ipdmeta.pooling.input import _column_error
-from ipdmeta.stage1 import as_frame, normalise_model, resolve_poolvar
+from ipdmeta.stage1.run import normalise_model, parse_interaction, resolve_poolvar
 
 #: a column is aliased within a trial when its residual sum of squares on the
 #: preceding columns is below ``ALIAS_TOL`` times its own (uncentred) sum of squares
@@ -118,23 +118,6 @@ class Design:
             return None
         ev = self.y[:, 1] if self.model == "cox" else self.y
         return round(float(ev.sum()))
-
-
-def _as_list(value: str | Sequence[str] | None) -> list[str]:
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _interaction(interaction: str | Sequence[str] | None) -> tuple[str, str] | None:
-    if interaction is None:
-        return None
-    parts = ([p.strip() for p in interaction.replace("*", ":").replace("#", ":").split(":")]
-             if isinstance(interaction, str) else list(interaction))
-    if len(parts) != 2 or not all(isinstance(p, str) and p for p in parts):
-        raise SpecificationError(f"interaction= takes two column names, e.g. ('treat', "
-                                 f"'age'); got {interaction!r}")
-    return parts[0], parts[1]
 
 
 def _check_outcome(model: str, y: np.ndarray, formula: ModelFormula) -> None:
@@ -276,13 +259,13 @@ def build_design(data: Any, study: str, formula: str, model: str | None = None, 
                                  "logistic) models")
     if exposure and model != "poisson":
         raise SpecificationError("exposure= is for Poisson models; use offset= instead")
-    inter = _interaction(interaction)
+    inter = parse_interaction(interaction)
     frame = as_frame(data)
     extra = [*(inter or ()), *(c for c in (exposure, offset) if c)]
     needed = list(dict.fromkeys([*spec.variables, *extra]))
     for name, role in [(study, "study"), *((c, "model") for c in needed)]:
         if name not in frame.columns:
-            raise _column_error(name, frame, role)
+            raise missing_column(name, frame, role)
     if frame[study].isna().any():
         rows = np.flatnonzero(frame[study].isna().to_numpy())
         raise InputError(f"study column {study!r} is missing in {rows.size} row(s) (first: "
@@ -355,8 +338,9 @@ def build_design(data: Any, study: str, formula: str, model: str | None = None, 
     _global_aliasing(L, W, local_ok, global_names, starts, counts, has_constant, stratified,
                      study)
     L = np.where(np.repeat(local_ok, counts, axis=0), L, 0.0)
-    zvar = segment_sums(Z[:, :1] ** 2, starts)[:, 0] - segment_sums(Z[:, :1], starts)[:, 0] ** 2 / counts
-    flat = int(np.sum(zvar <= 1e-12 * np.maximum(segment_sums(Z[:, :1] ** 2, starts)[:, 0], 1e-300)))
+    z2 = segment_sums(Z[:, 0] ** 2, starts)
+    zvar = z2 - segment_sums(Z[:, 0], starts) ** 2 / counts
+    flat = int(np.sum(zvar <= 1e-12 * np.maximum(z2, 1e-300)))
     if flat:
         notes.append(f"'{rand}' does not vary within {flat} of the {len(labels)} trials; "
                      "they inform the other coefficients only")

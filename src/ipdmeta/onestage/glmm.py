@@ -27,7 +27,7 @@ Example:
     >>> d = build_design(df, study="trial", formula="y ~ treat", model="logistic")
     >>> fit = fit_glmm(d, nagq=7)
     >>> fit.converged, round(float(fit.beta_w[0]), 4), round(float(fit.G[0, 0]), 4)
-    (True, -0.5567, 0.0405)
+    (True, -0.4148, 0.084)
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ Example:
     ...     "se": [0.4], "df": [9.0], "statistic": [3.75], "ci_low": [0.6], "ci_high": [2.4],
     ...     "pvalue": [0.005]}), tau2=0.2, tau2_ci=(0.0, 1.1), loglik=-100.0, n_params=4,
     ...     n=200, k=10)
-    >>> r
-    OneStageResult(linear, stratified intercepts, REML: treat = 1.5 (se 0.4), tau2 = 0.2, k = 10, n = 200)
+    >>> r  # doctest: +NORMALIZE_WHITESPACE
+    OneStageResult(linear, stratified intercepts, REML: treat = 1.5 (se 0.4), tau2 = 0.2,
+    k = 10, n = 200)
     >>> round(r.aic, 1), r.estimate
     (208.0, 1.5)
 """
@@ -236,7 +237,7 @@ class OneStageResult:
                                          if self.df_method == "kenward-roger" else ""))
         lines += ["", "Random effects (by trial):"]
         for r in self.random_effects.itertuples():
-            lines.append(f"  {str(r.term):<28} variance {r.variance:.{digits}g}"
+            lines.append(f"  {r.term!s:<28} variance {r.variance:.{digits}g}"
                          f"   sd {r.sd:.{digits}g}")
         lo, hi = self.tau2_ci
         if np.isfinite(lo):

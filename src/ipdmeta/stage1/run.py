@@ -146,7 +146,13 @@ def _sample_names(formula: ModelFormula, sample: pd.DataFrame, model: str
     return list(names), term_columns
 
 
-def _interaction(interaction: str | Sequence[str] | None) -> tuple[str, str] | None:
+def parse_interaction(interaction: str | Sequence[str] | None) -> tuple[str, str] | None:
+    """``("treat", "age")`` from ``interaction=`` ("treat:age", "treat*age", a pair), or None.
+
+    Example:
+        >>> parse_interaction("treat*age")
+        ('treat', 'age')
+    """
     if interaction is None:
         return None
     parts = ([p.strip() for p in interaction.replace("*", ":").replace("#", ":").split(":")]
@@ -249,7 +255,7 @@ def stage1(data: Any, study: str, formula: str | None = None, model: str | None 
     model = normalise_model(model, spec)
     strata_cols = list(dict.fromkeys([*spec.strata, *_as_list(strata)]))
     fit_options = _options(model, ties, firth, strata_cols, exposure, offset)
-    inter = _interaction(interaction)
+    inter = parse_interaction(interaction)
     keep = [c for c in dict.fromkeys(_as_list(keep)) if c != study]   # study is a column
     engines.check_engine(engine, data)
     level = normalise_level(level)
