@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import matplotlib
@@ -18,10 +19,16 @@ from ipdmeta.plots._text import new_figure
 BCG = ipd.datasets.load_bcg()
 
 
+@functools.cache
 def _calls():
     m = ipd.pool(BCG, estimate="yi", variance="vi", study="trial", measure="RR")
     mr = ipd.metareg(BCG, "~ ablat", estimate="yi", variance="vi", study="trial")
+    wg = ipd.datasets.load("weight_gain")
+    one = ipd.onestage(wg, study="studyid", formula="final_wt ~ trt", model="linear",
+                       tau2_ci=False)
+    two = ipd.ipdmeta(wg, study="studyid", formula="final_wt ~ trt", model="linear")
     return {"forest_plot": (plots.forest_plot, (m,)),
+            "compare_plot": (plots.compare_plot, (one.compare(two),)),
             "funnel_plot": (plots.funnel_plot, (m,)),
             "bubble_plot": (plots.bubble_plot, (mr, "ablat")),
             "leave_one_out_plot": (plots.leave_one_out_plot, (m,)),
@@ -42,7 +49,7 @@ def test_plot_takes_path_and_ax(name: str, tmp_path) -> None:
     fig = fn(*args, path=path)
     assert isinstance(fig, Figure)
     assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if name in ("funnel_plot", "bubble_plot"):   # drawn into a given Axes
+    if name in ("funnel_plot", "bubble_plot", "compare_plot"):   # drawn into a given Axes
         host = new_figure(figsize=(4, 3))
         ax = host.add_subplot()
         assert fn(*args, ax=ax) is host and ax.has_data()

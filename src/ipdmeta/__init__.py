@@ -13,6 +13,8 @@ from ipdmeta._version import __version__
 from ipdmeta.analysis import IPDMetaResult, ipdmeta
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.io import read_data
+from ipdmeta.onestage import OneStageResult, onestage
+from ipdmeta.onestage.compare import Comparison
 from ipdmeta.pooling.bias import (
     TrimFillResult,
     egger_test,
@@ -32,6 +34,7 @@ from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
 
 __all__ = [
     "AggregateData",
+    "Comparison",
     "ConvergenceError",
     "DisclosureRules",
     "IPDMetaResult",
@@ -40,6 +43,7 @@ __all__ = [
     "IpdMetaError",
     "MetaRegResult",
     "MetaResult",
+    "OneStageResult",
     "Pooled",
     "SpecificationError",
     "SubgroupResult",
@@ -52,6 +56,7 @@ __all__ = [
     "influence",
     "ipdmeta",
     "metareg",
+    "onestage",
     "pool",
     "rank_test",
     "ranktest",

@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ipdmeta.errors import InputError
+from ipdmeta.errors import InputError, SpecificationError
+from ipdmeta.onestage.api import onestage
+from ipdmeta.onestage.compare import Comparison
+from ipdmeta.onestage.results import OneStageResult
 from ipdmeta.pooling.options import make_spec
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled
@@ -48,10 +51,15 @@ class IPDMetaResult:
     Attributes:
         aggregate: the stage-1 table (:class:`~ipdmeta.stage1.table.AggregateData`).
         meta: the stage-2 result (:class:`~ipdmeta.pooling.results.MetaResult`).
+        one_stage: with ``ipdmeta(..., one_stage=True)``, the one-stage fit
+            (:class:`~ipdmeta.onestage.results.OneStageResult`), and ``comparison``
+            the two side by side (:class:`~ipdmeta.onestage.compare.Comparison`).
     """
 
     aggregate: AggregateData
     meta: MetaResult
+    one_stage: OneStageResult | None = None
+    comparison: Comparison | None = None
 
     @property
     def overall(self) -> Pooled:
@@ -88,6 +96,9 @@ class IPDMetaResult:
         stage2 = replace(self.meta, excluded=self.meta.excluded.iloc[0:0])
         lines += ["", "Stage 2: " + stage2.summary(eform=eform, digits=digits,
                                                     show_studies=False)]
+        if self.one_stage is not None and self.comparison is not None:
+            lines += ["", "=" * 78, "", self.one_stage.summary(eform=eform), "",
+                      self.comparison.summary(eform=eform, digits=digits)]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -165,7 +176,8 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             level: float = 0.95, pi: str = "hts", tau2_ci: str = "qp",
             aggregate: Any = None, aggregate_columns: dict[str, str] | None = None,
             aggregate_measure: str | None = None, aggregate_scale: str | None = None,
-            relabel: bool = False, **stage1_options: Any) -> IPDMetaResult:
+            relabel: bool = False, one_stage: bool | dict[str, Any] = False,
+            **stage1_options: Any) -> IPDMetaResult:
     """Two-stage IPD meta-analysis: the model in each study, then pooling.
 
     Stata's ``ipdmetan, study(trial): stcox treat ...`` in one call.
@@ -185,11 +197,17 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             IPD model's; default: the same); ``aggregate_scale`` is "ratio" or "log"
             for ratio measures; ``relabel=True`` renames clashing study labels. See
             :func:`ipdmeta.stage1.published.combine`.
+        one_stage: also fit the one-stage model (:func:`ipdmeta.onestage.api.onestage`:
+            stratified intercepts, a random effect of the treatment) on the same data and
+            attach it with the comparison; a dict gives its options (``{"intercepts":
+            "random", "nagq": 1, "covariates_by_study": True}`` ...).  The formula, model,
+            ``interaction=``, ``ties=``, ``exposure=``/``offset=`` and ``level`` are shared.
         **stage1_options: any other option of :func:`~ipdmeta.stage1.stage1`
             (``interaction=``, ``ties=``, ``strata=``, ``firth=``, ``engine=`` ...).
 
     Returns:
-        :class:`IPDMetaResult` with ``.aggregate`` (stage 1) and ``.meta`` (stage 2).
+        :class:`IPDMetaResult` with ``.aggregate`` (stage 1) and ``.meta`` (stage 2)
+        (and ``.one_stage``, ``.comparison`` with ``one_stage=``).
 
     Example:
         >>> from ipdmeta import datasets
@@ -212,4 +230,30 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
         ad = combine(ad, aggregate, columns=aggregate_columns, measure=aggregate_measure,
                      scale=aggregate_scale, level=level, relabel=relabel)
     meta = pool(ad, method=method, ci=ci, by=by, level=level, pi=pi, tau2_ci=tau2_ci)
-    return IPDMetaResult(aggregate=ad, meta=meta)
+    if one_stage is False or one_stage is None:
+        return IPDMetaResult(aggregate=ad, meta=meta)
+    one = _one_stage(data, study, ad, one_stage, level, stage1_options)
+    return IPDMetaResult(aggregate=ad, meta=meta, one_stage=one, comparison=one.compare(meta))
+
+
+#: stage-1 options the one-stage model shares, and those it has no counterpart for
+_SHARED = ("interaction", "ties", "exposure", "offset")
+_NOT_ONE_STAGE = ("strata", "firth")
+
+
+def _one_stage(data: Any, study: str, ad: AggregateData, options: bool | dict[str, Any],
+               level: float, stage1_options: dict[str, Any]) -> OneStageResult:
+    """The one-stage fit beside a two-stage analysis (same formula, model, options)."""
+    extra = dict(options) if isinstance(options, dict) else {}
+    used = [k for k in _NOT_ONE_STAGE if stage1_options.get(k)]
+    if used:
+        raise SpecificationError(f"one_stage=True cannot mirror {', '.join(used)}= (the "
+                                 "one-stage model stratifies by trial only and has no Firth "
+                                 "correction); fit ipd.onestage() separately")
+    shared = {k: stage1_options[k] for k in _SHARED if stage1_options.get(k) is not None}
+    if ad.model != "cox":
+        shared.pop("ties", None)
+    if ad.interaction is None and ad.poolvar and "random" not in extra:
+        extra["random"] = ad.poolvar
+    return onestage(data, study=study, formula=ad.formula, model=ad.model, level=level,
+                    **{**shared, **extra})

@@ -247,6 +247,26 @@ fd_hessian <- function(f, x, local, h = 1e-4) {
   H
 }
 
+# The Hessian for the standard errors: central differences (step 1e-4) of numDeriv's
+# Richardson gradient.  Moving all trial intercepts at once gives the intercepts' diagonal
+# (each enters only its own trial's deviance); moving each other parameter gives its
+# column.  Second differences of the deviance itself carry ~1e-5 relative noise.
+grad_hessian <- function(f, x, local, h = 1e-4) {
+  n <- length(x)
+  g <- function(z) numDeriv::grad(f, z)
+  H <- matrix(0, n, n)
+  e <- ifelse(local, h * pmax(1, abs(x)), 0)
+  dl <- (g(x + e) - g(x - e)) / (2 * e)
+  H[cbind(which(local), which(local))] <- dl[local]
+  for (j in which(!local)) {
+    ej <- replace(numeric(n), j, h * max(1, abs(x[j])))
+    col <- (g(x + ej) - g(x - ej)) / (2 * ej[j])
+    H[, j] <- col
+    H[j, ] <- col
+  }
+  H
+}
+
 # nlminb from lme4's optimum, then Newton steps on the central-difference gradient and
 # Hessian; a scalar theta is reflected at 0 (the deviance is even in it).
 polish <- function(devfun, start, ntheta, local, lower_theta) {
@@ -263,7 +283,7 @@ polish <- function(devfun, start, ntheta, local, lower_theta) {
     if (devfun(xn) <= devfun(x) + 1e-10) x <- xn
   }
   list(par = x, value = devfun(x), grad = fd_grad(devfun, x),
-       hessian = fd_hessian(devfun, x, local))
+       hessian = grad_hessian(devfun, x, local))
 }
 
 glmer_case <- function(name, data_name, formula, data, family, nAGQ, terms, call,

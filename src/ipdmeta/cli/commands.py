@@ -88,8 +88,12 @@ def result_dict(result: Any) -> dict[str, Any]:
         if hasattr(result, "to_dict"):
             return result.to_dict()
         ad = result.aggregate
-        return {"stage1": {**ad.metadata(), "studies": ad.to_frame()},
-                "stage2": result.meta.to_dict()}
+        out = {"stage1": {**ad.metadata(), "studies": ad.to_frame()},
+               "stage2": result.meta.to_dict()}
+        if getattr(result, "one_stage", None) is not None:
+            out["one_stage"] = result.one_stage.to_dict()
+            out["comparison"] = result.comparison.to_frame()
+        return out
     return result.to_dict()
 
 
@@ -276,15 +280,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     k = frame[args.study].nunique()
     progress(args, f"stage 1: fitting the model in {k} studies; stage 2: {args.method}, "
                    f"ci={args.ci}")
+    one = one_stage_kwargs(args)
+    if one is not None:
+        progress(args, "one-stage model: fitting the mixed model to all trials at once")
+    extra = {"one_stage": one or True} if one is not None else {}
     res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2,
-                  **aggregate_kwargs(args))
+                  **aggregate_kwargs(args), **extra)
     files: dict[str, str] = {}
+    if args.compare_plot:
+        res.comparison.plot(path=args.compare_plot, dpi=args.dpi)
+        files["compare_plot"] = args.compare_plot
+        progress(args, f"comparison plot written to {args.compare_plot}")
     if args.save:
         files["aggregate"] = str(res.aggregate.save(args.save, names=args.names))
         progress(args, f"aggregate data saved to {args.save} (names: {args.names})")
-    call = python_call("ipdmeta", args.data, {**s1, **s2})
+    call = python_call("ipdmeta", args.data, {**s1, **s2, **(
+        {"one_stage": one or True} if one is not None else {})})
     write_outputs(args, res, call, "ipdmeta analysis", files)
     return EXIT_OK
+
+
+def one_stage_kwargs(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``one_stage=`` options of ``ipdmeta()`` (None without --one-stage)."""
+    given = {"intercepts": args.intercepts, "nagq": args.nagq,
+             "covariates_by_study": True if args.covariates_by_study else None,
+             "residual_variance": args.residual_variance, "method": args.one_stage_method,
+             "df": args.df}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not args.one_stage:
+        if given or args.compare_plot:
+            names = [f"--{k.replace('_', '-')}" for k in given] or ["--compare-plot"]
+            raise UsageError(f"{', '.join(names)} need --one-stage")
+        return None
+    return given
 
 
 def write_outputs(args: argparse.Namespace, res: Any, call: str, title: str,

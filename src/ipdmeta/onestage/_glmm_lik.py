@@ -34,20 +34,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, gammaln, log_expit, logsumexp
+from scipy.special import gammaln, logsumexp
 
 from ipdmeta.onestage._blocks import segment_sums
 
 
 def _cumulant(family: str, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                      np.ndarray]:
-    """``b(eta)``, mean, variance and d variance / d eta of the canonical family."""
+    """``b(eta)``, mean, variance and d variance / d eta of the canonical family (one
+    exponential per row)."""
     if family == "logistic":
-        mu = expit(eta)
-        v = mu * (1 - mu)
-        return -log_expit(-eta), mu, v, v * (1 - 2 * mu)
+        e = np.exp(-np.abs(eta))
+        inv = 1.0 / (1.0 + e)
+        mu = np.where(eta >= 0, inv, e * inv)
+        v = e * inv * inv
+        return np.maximum(eta, 0.0) + np.log1p(e), mu, v, v * (1 - 2 * mu)
     mu = np.exp(eta)
     return mu, mu, mu, mu
+
+
+@dataclass(frozen=True)
+class ModeState:
+    """The conditional modes and the row quantities there."""
+
+    u: np.ndarray           # (K, r)
+    eta: np.ndarray         # (n,)
+    b: np.ndarray
+    mu: np.ndarray
+    v: np.ndarray
+    dv: np.ndarray
+    gval: np.ndarray        # (K,) g_i at the mode
+    converged: bool
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,60 +100,62 @@ class Likelihood:
         self.u = np.zeros((starts.size, Z.shape[1]))   # warm start of the modes
 
     # ------------------------------------------------------------- conditional modes
-    def _g(self, eta0: np.ndarray, ZL: np.ndarray, u: np.ndarray) -> np.ndarray:
-        eta = eta0 + np.einsum("nr,nr->n", ZL, u[self.trial])
-        b = _cumulant(self.family, eta)[0]
-        return segment_sums(self.y * eta - b, self.starts) - 0.5 * np.sum(u * u, axis=1)
-
     def modes(self, eta0: np.ndarray, Lam: np.ndarray, tol: float = 1e-11,
-              maxiter: int = 100) -> tuple[np.ndarray, bool]:
-        """Conditional modes of every trial by Newton with per-trial step halving."""
+              maxiter: int = 100) -> ModeState:
+        """Conditional modes of every trial by Newton's method (from the last modes); a
+        trial whose ``g_i`` would decrease has its step halved.  One pass over the rows
+        per iteration."""
         ZL = self.Z @ Lam
         r = Lam.shape[0]
         u = self.u.copy()
-        gu = self._g(eta0, ZL, u)
-        for _ in range(maxiter):
-            eta = eta0 + np.einsum("nr,nr->n", ZL, u[self.trial])
-            _, mu, v, _ = _cumulant(self.family, eta)
-            grad = segment_sums(ZL * (self.y - mu)[:, None], self.starts) - u
-            Hm = segment_sums((ZL[:, :, None] * ZL[:, None, :]) * v[:, None, None],
-                              self.starts) + np.eye(r)
-            step = np.linalg.solve(Hm, grad[..., None])[..., 0]
-            t = np.ones(u.shape[0])
-            for _ in range(30):
-                gn = self._g(eta0, ZL, u + t[:, None] * step)
-                bad = ~(gn >= gu - 1e-12 * np.abs(gu))
-                if not bad.any():
-                    break
-                t = np.where(bad, t / 2, t)
-            u = u + t[:, None] * step
-            gu = self._g(eta0, ZL, u)
-            if np.max(np.abs(t[:, None] * step)) < tol:
+        u_old = g_old = step = None
+        t = np.ones(u.shape[0])
+        for _ in range(maxiter + 30):
+            eta = eta0 + (ZL[:, 0] * u[self.trial, 0] if r == 1
+                          else np.einsum("nr,nr->n", ZL, u[self.trial]))
+            b, mu, v, dv = _cumulant(self.family, eta)
+            gval = segment_sums(self.y * eta - b, self.starts) - 0.5 * np.sum(u * u, axis=1)
+            if g_old is not None:
+                bad = ~(gval >= g_old - 1e-12 * np.abs(g_old))
+                if bad.any() and np.max(t[bad]) > 1e-9:
+                    t = np.where(bad, t / 2, t)
+                    u = np.where(bad[:, None], u_old + t[:, None] * step, u)
+                    continue
+            resid = self.y - mu
+            if r == 1:
+                grad = segment_sums(ZL[:, 0] * resid, self.starts)[:, None] - u
+                new = grad / (1.0 + segment_sums(ZL[:, 0] ** 2 * v, self.starts))[:, None]
+            else:
+                grad = segment_sums(ZL * resid[:, None], self.starts) - u
+                Hm = segment_sums((ZL[:, :, None] * ZL[:, None, :]) * v[:, None, None],
+                                  self.starts) + np.eye(r)
+                new = np.linalg.solve(Hm, grad[..., None])[..., 0]
+            if np.max(np.abs(new)) < tol:
                 self.u = u
-                return u, True
+                return ModeState(u, eta, b, mu, v, dv, gval, True)
+            u_old, g_old, step = u, gval, new
+            t = np.ones(u.shape[0])
+            u = u + step
         self.u = u
-        return u, False
+        return ModeState(u, eta, b, mu, v, dv, gval, False)
 
     # ------------------------------------------------------------- likelihood and gradient
     def evaluate(self, eta0: np.ndarray, Lam: np.ndarray) -> Evaluation:
         """Per-trial log-likelihood and its gradient pieces at ``eta0 = offset + X beta``."""
-        u, ok = self.modes(eta0, Lam)
+        m = self.modes(eta0, Lam)
         if self.nagq > 1:
-            return self._agq(eta0, Lam, u, ok)
-        return self._laplace(eta0, Lam, u, ok)
+            return self._agq(eta0, Lam, m)
+        return self._laplace(Lam, m)
 
-    def _laplace(self, eta0: np.ndarray, Lam: np.ndarray, u: np.ndarray, ok: bool
-                 ) -> Evaluation:
+    def _laplace(self, Lam: np.ndarray, m: ModeState) -> Evaluation:
         ZL = self.Z @ Lam
         r = Lam.shape[0]
-        eta = eta0 + np.einsum("nr,nr->n", ZL, u[self.trial])
-        b, mu, v, dv = _cumulant(self.family, eta)
+        u, mu, v, dv, ok = m.u, m.mu, m.v, m.dv, m.converged
         A = segment_sums((self.Z[:, :, None] * self.Z[:, None, :]) * v[:, None, None],
                          self.starts)                               # sum v z z'
         H = Lam.T[None] @ A @ Lam[None] + np.eye(r)
         Hinv = np.linalg.inv(H)
-        gval = segment_sums(self.y * eta - b, self.starts) - 0.5 * np.sum(u * u, axis=1)
-        ll = gval - 0.5 * np.linalg.slogdet(H)[1] + self.const
+        ll = m.gval - 0.5 * np.linalg.slogdet(H)[1] + self.const
         q = np.einsum("nr,nrs,ns->n", ZL, Hinv[self.trial], ZL)     # z' Lam H^-1 Lam' z
         c = -0.5 * segment_sums(ZL * (dv * q)[:, None], self.starts)  # (K, r)
         Hc = np.einsum("krs,ks->kr", Hinv, c)
@@ -148,13 +167,11 @@ class Likelihood:
                 - A @ Lam[None] @ Hinv + S1[:, :, None] * Hc[:, None, :])
         return Evaluation(ll, u, H, omega, dLam, ok)
 
-    def _agq(self, eta0: np.ndarray, Lam: np.ndarray, u: np.ndarray, ok: bool
-             ) -> Evaluation:
+    def _agq(self, eta0: np.ndarray, Lam: np.ndarray, m: ModeState) -> Evaluation:
         lam = float(Lam[0, 0])
         z = self.Z[:, 0]
         tr = self.trial
-        eta = eta0 + lam * z * u[tr, 0]
-        _, mu, v, dv = _cumulant(self.family, eta)
+        u, mu, v, dv, ok = m.u, m.mu, m.v, m.dv, m.converged
         T2 = segment_sums(z * z * v, self.starts)
         T3 = segment_sums(z**3 * dv, self.starts)
         h = 1 + lam * lam * T2

@@ -37,11 +37,12 @@ import numpy as np
 import pandas as pd
 
 from ipdmeta.errors import InputError
-from ipdmeta.onestage.results import OneStageResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from ipdmeta.onestage.results import OneStageResult
 
 CI_NAMES = {"z": "Wald z", "t": "t", "hksj": "HKSJ", "hksj-trunc": "HKSJ (truncated)",
             "pl": "profile likelihood"}

@@ -43,7 +43,9 @@ from ipdmeta.onestage.design import Design
 
 #: start values of the random-effect scale tried before the joint maximisation
 START_GRID = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+#: relative steps of the central (standard errors) and forward (Newton steps) differences
 STEP = 1e-5
+FORWARD_STEP = 1e-7
 
 
 class Problem:
@@ -76,7 +78,7 @@ class Problem:
         d = self.design
         eta = self.lik.offset + d.W @ bw
         if self.a:
-            eta = eta + np.einsum("na,na->n", d.L, np.repeat(bl, d.counts, axis=0))
+            eta += np.einsum("na,na->n", d.L, bl[self.lik.trial])
         return eta
 
     def per_trial(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,36 +98,45 @@ class Problem:
             return -np.inf, np.zeros(x.size)
         return total, np.r_[gl.ravel(), gw.sum(axis=0)]
 
-    def hessian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Block-arrow Hessian ``(A (K,a,a), B (K,a,m), D (m,m))``, m = g + nl, by central
-        differences of the per-trial gradient (all trials' locals moved at once)."""
+    def hessian(self, x: np.ndarray, central: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Block-arrow Hessian ``(A (K,a,a), B (K,a,m), D (m,m))``, m = g + nl, by
+        differences of the per-trial gradient (all trials' locals moved at once): central
+        (``2 (a + m)`` gradients, for standard errors) or forward (``a + m + 1``, for the
+        Newton steps)."""
         K, a, m = self.K, self.a, self.g + self.nl
         A = np.zeros((K, a, a))
         B1 = np.zeros((K, a, m))
         B2 = np.zeros((K, a, m))
         D = np.zeros((m, m))
         bl, _, _ = self.unpack(x)
+        base = None if central else self.per_trial(x)[1:]
+
+        def diff(xp: np.ndarray, xm: np.ndarray, h) -> tuple[np.ndarray, np.ndarray]:
+            _, glp, gwp = self.per_trial(xp)
+            glm, gwm = base if base is not None else self.per_trial(xm)[1:]
+            scale = h if base is not None else 2 * h
+            return (glp - glm) / scale, (gwp - gwm) / scale
+
         for c in range(a):
-            h = STEP * np.maximum(1.0, np.abs(bl[:, c]))
+            h = (STEP if central else FORWARD_STEP) * np.maximum(1.0, np.abs(bl[:, c]))
             e = np.zeros((K, a))
             e[:, c] = h
             xp, xm = x.copy(), x.copy()
             xp[:K * a] += e.ravel()
             xm[:K * a] -= e.ravel()
-            _, glp, gwp = self.per_trial(xp)
-            _, glm, gwm = self.per_trial(xm)
-            A[:, :, c] = (glp - glm) / (2 * h[:, None])
-            B1[:, c, :] = (gwp - gwm) / (2 * h[:, None])
+            dl, dw = diff(xp, xm, h[:, None])
+            A[:, :, c] = dl
+            B1[:, c, :] = dw
         for j in range(m):
             k = K * a + j
-            h = STEP * max(1.0, abs(x[k]))
+            h = (STEP if central else FORWARD_STEP) * max(1.0, abs(x[k]))
             xp, xm = x.copy(), x.copy()
             xp[k] += h
             xm[k] -= h
-            _, glp, gwp = self.per_trial(xp)
-            _, glm, gwm = self.per_trial(xm)
-            B2[:, :, j] = (glp - glm) / (2 * h)
-            D[:, j] = (gwp - gwm).sum(axis=0) / (2 * h)
+            dl, dw = diff(xp, xm, h)
+            B2[:, :, j] = dl
+            D[:, j] = dw.sum(axis=0)
         A = sym(A) - (~self.design.local_ok)[:, :, None] * np.eye(a)[None]
         return A, 0.5 * (B1 + B2), sym(D)
 
@@ -133,7 +144,7 @@ class Problem:
         keep = free[self.K * self.a:]
 
         def make(x: np.ndarray) -> ArrowCurvature:
-            A, B, D = self.hessian(x)
+            A, B, D = self.hessian(x, central=False)
             return ArrowCurvature(-A, -B[:, :, keep], -D[np.ix_(keep, keep)])
         return make
 

@@ -9,9 +9,10 @@ Example:
 from __future__ import annotations
 
 from ipdmeta.plots.bubble import bubble_plot
+from ipdmeta.plots.compare import compare_plot
 from ipdmeta.plots.forest import forest_axes, forest_plot
 from ipdmeta.plots.funnel import funnel_plot
 from ipdmeta.plots.sensitivity import cumulative_plot, leave_one_out_plot
 
-__all__ = ["bubble_plot", "cumulative_plot", "forest_axes", "forest_plot", "funnel_plot",
-           "leave_one_out_plot"]
+__all__ = ["bubble_plot", "compare_plot", "cumulative_plot", "forest_axes", "forest_plot",
+           "funnel_plot", "leave_one_out_plot"]

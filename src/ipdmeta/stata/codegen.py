@@ -24,6 +24,8 @@ def py(value: Any) -> str:
     Example:
         >>> py(["a", 1.0, 0.5, ("x", "y")])
         '["a", 1, 0.5, ("x", "y")]'
+        >>> py({"nagq": 1})
+        '{"nagq": 1}'
     """
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
@@ -35,6 +37,8 @@ def py(value: Any) -> str:
         return "[" + ", ".join(py(v) for v in value) + "]"
     if isinstance(value, tuple):
         return "(" + ", ".join(py(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py(k)}: {py(v)}" for k, v in value.items()) + "}"
     if isinstance(value, Path):
         return py(str(value))
     return repr(value)
@@ -70,6 +74,8 @@ def python_code(step: Step) -> str:
         if step.measure:
             call["measure"] = step.measure
         lines.append(f"res = ipd.pool(data, {_kwargs(call)})")
+    elif step.kind == "onestage":
+        lines.append(f"res = ipd.onestage(data, {_kwargs(c)})")
     elif step.kind == "metareg":
         call = dict(c)
         formula = call.pop("formula")

@@ -21,6 +21,7 @@ from scipy import stats
 
 from ipdmeta.analysis import ipdmeta
 from ipdmeta.io import read_data
+from ipdmeta.onestage.api import onestage
 from ipdmeta.pooling.metareg import metareg
 from ipdmeta.pooling.pool import pool
 from ipdmeta.stata.codegen import fraction, py
@@ -68,7 +69,8 @@ class StataSession:
     def run(self, line: str) -> Step:
         """Translate and run one command; returns the Step with ``result`` and ``output``."""
         step = self.translate(line)
-        if step.kind in ("ipdmeta", "pool", "metareg", "tabulate") and self.data is None:
+        if step.kind in ("ipdmeta", "pool", "metareg", "onestage", "tabulate") and (
+                self.data is None):
             raise StataSyntaxError(f"no data in memory for {step.command!r}: give --data FILE "
                                    "or run 'use FILE' first")
         getattr(self, f"_run_{step.kind}")(step)
@@ -120,6 +122,11 @@ class StataSession:
             path = res.aggregate.save(self._path(step.saving), names="ipdmetan")
             step.files.append(path)
             step.output += f"\n\n(aggregate data saved to {path})"
+
+    def _run_onestage(self, step: Step) -> None:
+        res = onestage(self.data, **step.call)
+        step.result = res
+        step.output = res.summary(eform=step.eform)
 
     def _run_pool(self, step: Step) -> None:
         call, frame = dict(step.call), self.data

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ipdmeta.stata.codegen import python_code
+from ipdmeta.stata.mixed import is_mixed, mixed_call
 from ipdmeta.stata.options import (
     EFORM_MEASURES,
     FOREST_OPTIONS,
@@ -47,7 +48,7 @@ from ipdmeta.stata.parse import (
 class Step:
     """One translated command: what to call, with which arguments, and its result.
 
-    ``kind`` is "ipdmeta", "pool", "metareg", "use", "tabulate" or "stset";
+    ``kind`` is "ipdmeta", "pool", "metareg", "onestage", "use", "tabulate" or "stset";
     ``call`` the keyword arguments of the ipdmeta function, ``forest`` those of
     the forest plot (None: no plot), ``saving`` the file for the aggregate data.
     After :meth:`StataSession.run`, ``result`` holds the result object and
@@ -378,6 +379,9 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
         '~ C(intervention)'
     """
     line = " ".join(line.strip().rstrip(";").split())
+    if line and is_mixed(line.split()[0]):
+        call, eform, notes = mixed_call(line)
+        return Step(command=line, kind="onestage", call=call, eform=eform, notes=notes)
     colons = [i for i, _ in _scan(line, ":")]
     prefix, after = (line[:colons[0]], line[colons[0] + 1:]) if colons else (line, None)
     cmd = parse_command(prefix)
@@ -419,4 +423,5 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
         return Step(command=line, kind="tabulate",
                     call={"variable": cmd.words[0], "stub": words(gen[0].args or "")[0]})
     raise StataSyntaxError(f"command {cmd.name!r} is not supported; use ipdmetan, metan, "
-                           "metareg, use, stset or tabulate ... generate()")
+                           "metareg, mixed, melogit, mepoisson, use, stset or tabulate ... "
+                           "generate()")
