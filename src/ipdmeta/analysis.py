@@ -233,7 +233,8 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
     if one_stage is False or one_stage is None:
         return IPDMetaResult(aggregate=ad, meta=meta)
     one = _one_stage(data, study, ad, one_stage, level, stage1_options)
-    return IPDMetaResult(aggregate=ad, meta=meta, one_stage=one, comparison=one.compare(meta))
+    two = IPDMetaResult(aggregate=ad, meta=meta)
+    return replace(two, one_stage=one, comparison=one.compare(two))
 
 
 #: stage-1 options the one-stage model shares, and those it has no counterpart for

@@ -153,3 +153,15 @@ def _chol_solve(L: np.ndarray, b: np.ndarray) -> np.ndarray:
     y = np.linalg.solve(L, b)
     return np.linalg.solve(np.swapaxes(L, -1, -2), y)
 
+
+def lower_root(G: np.ndarray) -> np.ndarray:
+    """A lower-triangular ``L`` with ``L L' = G`` for a positive semi-definite ``G`` (the
+    Cholesky factor; a zero pivot gives a zero column, as lme4's relative factor)."""
+    r = G.shape[0]
+    L = np.zeros((r, r))
+    for j in range(r):
+        d = G[j, j] - L[j, :j] @ L[j, :j]
+        L[j, j] = np.sqrt(max(d, 0.0))
+        for i in range(j + 1, r):
+            L[i, j] = (G[i, j] - L[i, :j] @ L[j, :j]) / L[j, j] if L[j, j] > 0 else 0.0
+    return L

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, stats
@@ -47,7 +47,6 @@ class Optimum:
     iterations: int
     converged: bool
     message: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 class DenseCurvature:

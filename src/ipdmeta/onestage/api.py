@@ -29,6 +29,7 @@ from scipy import stats
 
 from ipdmeta.errors import SpecificationError
 from ipdmeta.onestage import cox, ddf, glmm, linear
+from ipdmeta.onestage._blocks import lower_root
 from ipdmeta.onestage._optim import numerical_hessian, profile_interval
 from ipdmeta.onestage.design import Design, build_design
 from ipdmeta.onestage.results import Convergence, OneStageResult
@@ -140,7 +141,7 @@ def _linear(design: Design, method: str, by_study: bool, df_method: str, level: 
     coef = coef_table(design.global_names, st.beta_w, se, df, level)
     r = cp.r
     tril = np.tril_indices(r)
-    Lam = linear.to_lower(_chol(fit.G)[tril], r)
+    Lam = linear.to_lower(lower_root(fit.G)[tril], r)
     nl = r * (r + 1) // 2
     x_abs = np.r_[Lam[tril], np.log(fit.s2 if by_study else fit.s2[:1])]
     tau = float(np.sqrt(fit.G[0, 0]))
@@ -160,7 +161,7 @@ def _linear(design: Design, method: str, by_study: bool, df_method: str, level: 
     b, V = linear.blups(cp, fit)
     fixed = dict(zip(design.global_names, st.beta_w, strict=True))
     sig = np.sqrt(np.mean(fit.s2))
-    other = None if r == 1 else float(_chol(fit.G / fit.s2.mean())[1, 1])
+    other = None if r == 1 else float(lower_root(fit.G / fit.s2.mean())[1, 1])
     status, reason = _status(tau / sig, other, fit.converged, hess_ok, design.random,
                              fit.optimum.message)
     return dict(coef=coef, G=fit.G, tau2_ci=tuple(t * t for t in tau_ci), loglik=fit.loglik,
@@ -176,11 +177,6 @@ def _linear(design: Design, method: str, by_study: bool, df_method: str, level: 
                 status=status, reason=reason,
                 estimation=("REML" if reml else "ML") + (", residual variance by trial"
                                                           if by_study else ""))
-
-
-def _chol(G: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots allowed)."""
-    return ddf._lower_root(G)
 
 
 def _glmm(design: Design, nagq: int, level: float, want_ci: bool) -> dict[str, Any]:
@@ -227,7 +223,7 @@ def _cox(design: Design, ties: str, level: float, want_ci: bool) -> dict[str, An
     status, reason = _status(tau, None, fit.converged, hess_ok, design.random,
                              fit.optimum.message)
     return dict(coef=coef, G=np.array([[fit.tau2]]), tau2_ci=tuple(t * t for t in tau_ci),
-                loglik=fit.loglik, n_params=design.W.shape[1] + 1,
+                loglik=fit.loglik, n_params=design.n_fixed + 1,
                 blups=blup_table(design, fit.b[:, None], V, fixed, level),
                 study_coef=study_table(design, fit.beta_l, fit.cov_local),
                 convergence=Convergence(fit.converged, fit.optimum.iterations,
@@ -363,6 +359,9 @@ def onestage(data: Any, study: str, formula: str, model: str | None = None, *,
     else:
         out = _glmm(design, quad, level, tau2_ci)
     G = out.pop("G")
+    if out["status"] == "boundary":      # report the boundary as exactly 0, as lme4 does
+        G = G.copy()
+        G[0, :] = G[:, 0] = 0.0
     return OneStageResult(model=model, formula=design.formula, study_var=study,
                           random=design.random, poolvar=design.poolvar,
                           intercepts=design.intercepts, method=method,

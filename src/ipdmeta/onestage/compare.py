@@ -75,12 +75,14 @@ class Comparison:
         label = f"exp({self.poolvar})" if eform else self.poolvar
         lines = [f"One-stage versus two-stage IPD meta-analysis of '{self.poolvar}' "
                  f"({self.measure})", "",
-                 f"{'Approach':<11}{'Model':<44}{label[:12]:>12}{f'[{pct}% CI':>11}{']':>9}"
-                 f"{'p':>8}{'tau²':>9}"]
+                 f"{'Approach':<11}{label[:14]:>14}{f'[{pct}% CI':>11}{']':>9}{'p':>9}"
+                 f"{'tau²':>10}{'k':>5}{'n':>8}"]
         for r in self.table.itertuples():
             p = "<0.001" if r.pvalue < 0.001 else f"{r.pvalue:.3f}"
-            lines.append(f"{r.approach:<11}{r.model[:43]:<44}{f(r.estimate):>12}"
-                         f"{f(r.ci_low):>11}{f(r.ci_high):>9}{p:>8}{r.tau2:>9.4g}")
+            n = "." if not np.isfinite(r.n) else str(int(r.n))
+            lines.append(f"{r.approach:<11}{f(r.estimate):>14}{f(r.ci_low):>11}"
+                         f"{f(r.ci_high):>9}{p:>9}{r.tau2:>10.4g}{r.k:>5}{n:>8}")
+        lines += [""] + [f"  {r.approach}: {r.model}" for r in self.table.itertuples()]
         one, two = self.table.iloc[1], self.table.iloc[0]
         lines += ["", f"Difference (one − two): {one.estimate - two.estimate:+.4g} on the "
                       f"analysis scale ({(one.estimate - two.estimate) / two.se:+.2f} "
@@ -127,7 +129,8 @@ def compare(one: OneStageResult, two_stage: Any, level: float | None = None) -> 
     two_n = int(ad.table["n"].sum()) if ad is not None and "n" in ad.table.columns else np.nan
     model2 = (f"{'random' if o.model == 'random' else 'common'} effects ({o.method}, "
               f"{CI_NAMES.get(o.ci_method, o.ci_method)})")
-    model1 = (f"{one.estimation}, {one.intercepts} intercepts"
+    layout = "stratified baselines" if one.model == "cox" else f"{one.intercepts} intercepts"
+    model1 = (f"{one.estimation}, {layout}"
               + (f", {one.df_method.replace('-', ' ').title()} df"
                  if one.df_method != "z" else ""))
     table = pd.DataFrame([

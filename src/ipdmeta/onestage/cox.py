@@ -124,7 +124,7 @@ class Problem:
         self.K, self.a, self.g = design.K, design.L.shape[1], design.W.shape[1]
         self.ok = np.column_stack([design.local_ok, np.ones(self.K, dtype=bool)])
         self.tau = 1.0
-        self._cache: tuple[bytes, float, tuple] | None = None
+        self._cache: tuple[bytes, tuple] | None = None
 
     @property
     def size(self) -> int:
@@ -140,8 +140,8 @@ class Problem:
         key = x.tobytes() + np.float64(self.tau).tobytes()
         if self._cache is None or self._cache[0] != key:
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                self._cache = (key, 0.0, self.pl.evaluate(self.coef(x)))
-        return self._cache[2]
+                self._cache = (key, self.pl.evaluate(self.coef(x)))
+        return self._cache[1]
 
     def fun(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         ll, U, _ = self._eval(x)

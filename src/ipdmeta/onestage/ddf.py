@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ipdmeta.onestage._blocks import sym
+from ipdmeta.onestage._blocks import lower_root, sym
 from ipdmeta.onestage._optim import numerical_hessian
 from ipdmeta.onestage.linear import (
     CrossProducts,
@@ -56,22 +56,10 @@ from ipdmeta.onestage.linear import (
 def _varpar(cp: CrossProducts, fit: LinearFit) -> np.ndarray:
     """lmerTest's variance parameters: (theta, sigma), or (Lambda, sigma_i) by trial."""
     sig = np.sqrt(fit.s2)
-    Lam = _lower_root(fit.G)
+    Lam = lower_root(fit.G)
     if fit.by_study:
         return np.r_[Lam[tril_index(cp.r)], sig]
     return np.r_[(Lam / sig[0])[tril_index(cp.r)], sig[0]]
-
-
-def _lower_root(G: np.ndarray) -> np.ndarray:
-    """A lower-triangular L with L L' = G for a singular G (pivot-free, zero pivots)."""
-    r = G.shape[0]
-    L = np.zeros((r, r))
-    for j in range(r):
-        d = G[j, j] - L[j, :j] @ L[j, :j]
-        L[j, j] = np.sqrt(max(d, 0.0))
-        for i in range(j + 1, r):
-            L[i, j] = (G[i, j] - L[i, :j] @ L[j, :j]) / L[j, j] if L[j, j] > 0 else 0.0
-    return L
 
 
 def _unpack(cp: CrossProducts, phi: np.ndarray, by_study: bool

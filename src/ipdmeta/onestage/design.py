@@ -174,9 +174,8 @@ def _centre(M: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray
     return M - np.repeat(means, counts, axis=0)
 
 
-def _local_aliasing(L: np.ndarray, names: Sequence[str], starts: np.ndarray,
-                    counts: np.ndarray, has_constant: bool, first_is_intercept: bool
-                    ) -> np.ndarray:
+def _local_aliasing(L: np.ndarray, starts: np.ndarray, counts: np.ndarray,
+                    has_constant: bool, first_is_intercept: bool) -> np.ndarray:
     """(K, a): True where trial i's local column is estimable (not zero, not aliased)."""
     K, a = starts.size, L.shape[1]
     keep = np.ones((K, a), dtype=bool)
@@ -333,7 +332,7 @@ def build_design(data: Any, study: str, formula: str, model: str | None = None, 
     z_cols = [X[:, names.index(rand)]] + ([np.ones(n)] if intercepts == "random" else [])
     Z = np.column_stack(z_cols)
     has_constant = intercepts == "stratified"
-    local_ok = _local_aliasing(L, local_names, starts, counts, has_constant, stratified)
+    local_ok = _local_aliasing(L, starts, counts, has_constant, stratified)
     notes += _local_notes(local_ok, local_names, labels, stratified)
     _global_aliasing(L, W, local_ok, global_names, starts, counts, has_constant, stratified,
                      study)

@@ -256,17 +256,11 @@ class LinearFit:
         return self.optimum.converged
 
 
-def _start_theta(cp: CrossProducts) -> np.ndarray:
-    """lme4's start: the identity relative factor."""
-    return np.eye(cp.r)[tril_index(cp.r)]
-
-
-def fit_profiled(cp: CrossProducts, reml: bool, theta0: np.ndarray | None = None
-                 ) -> LinearFit:
-    """Maximise the profiled (restricted) likelihood over the relative factor."""
+def fit_profiled(cp: CrossProducts, reml: bool) -> LinearFit:
+    """Maximise the profiled (restricted) likelihood over the relative factor, from lme4's
+    start (the identity)."""
     fun = profiled_fun(cp, reml)
-    x0 = _start_theta(cp) if theta0 is None else theta0
-    opt = maximize(fun, x0, dense_curvature(lambda x: fun(x)[1]))
+    opt = maximize(fun, np.eye(cp.r)[tril_index(cp.r)], dense_curvature(lambda x: fun(x)[1]))
     T = canonical(to_lower(opt.x, cp.r))
     ll, s2, _ = profiled_loglik(cp, T[tril_index(cp.r)], reml)
     Lam = np.sqrt(s2) * T

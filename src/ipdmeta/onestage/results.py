@@ -208,18 +208,21 @@ class OneStageResult:
         for ratio measures)."""
         eform = self.model != "linear" if eform is None else eform
         pct = round(self.level * 100)
-        lines = [f"One-stage IPD meta-analysis: {FAMILY[self.model]} ({self.estimation})",
-                 f"  {self.formula}; trials: {self.study_var} ({self.intercepts} intercepts"
-                 + (", baseline hazard stratified" if self.model == "cox" else "")
-                 + f"); random: {', '.join(self.random_effects['term'].astype(str))}"
-                 if len(self.random_effects) else self.formula,
+        layout = ("baseline hazard stratified by trial" if self.model == "cox"
+                  else f"{self.intercepts} trial intercepts")
+        random = ", ".join(self.random_effects["term"].astype(str))
+        lines = [f"One-stage IPD meta-analysis: {FAMILY[self.model]}",
+                 f"  {self.formula}; trials: {self.study_var}; {layout}; random by trial: "
+                 f"{random}",
+                 f"  estimation: {self.estimation}",
                  f"  {self.k} trials, {self.n} participants"
                  + (f", {self.events} events" if self.events is not None else "")
                  + (f" ({self.n_dropped_rows} rows dropped for missing values)"
                     if self.n_dropped_rows else ""), ""]
         label = ("exp(b)" if eform else "Estimate")
         dfcol = self.df_method != "z"
-        head = (f"{'Term':<22}{label:>11}{'Std.Err.':>11}" + (f"{'df':>9}" if dfcol else "")
+        se_label = "SE (log)" if eform else "Std.Err."
+        head = (f"{'Term':<22}{label:>11}{se_label:>11}" + (f"{'df':>9}" if dfcol else "")
                 + f"{'t' if dfcol else 'z':>9}{'p':>9}{f'[{pct}% CI':>12}{']':>10}")
         lines += [head, "-" * len(head)]
         for r in self.coef.itertuples():
