@@ -6,8 +6,8 @@ Contraception and Mmmec), stratified intercepts as fixed factors
 (``y ~ 0 + factor(cluster) + treat + (0 + treat | cluster)``) or random intercepts.
 lmer fits use bobyqa with rhoend = 1e-12; glmer fits are polished on lme4's own deviance
 function to a gradient of about 1e-7.  Estimates, standard errors and variance
-components are compared at 1e-5 (relative), log-likelihoods and lme4's deviance function
-at given parameters at 1e-8.
+components are compared at 1e-5 (relative), log-likelihoods at 1e-9 and lme4's deviance
+function at given parameters at 1e-10 (lmer) and 1e-8 (glmer).
 """
 
 from __future__ import annotations
@@ -219,7 +219,9 @@ def _saturated(case: dict, y: np.ndarray) -> float:
 @pytest.mark.parametrize("name", GLMM)
 def test_glmer_deviance_function(name: str) -> None:
     """-2 x our Laplace / adaptive-quadrature log-likelihood at given (theta, beta) equals
-    lme4's deviance function there (so the approximation itself is lme4's)."""
+    lme4's deviance function there (so the approximation itself is lme4's).  At 1e-8:
+    with two random effects lme4's penalised least squares stops ~1e-9 (relative) short
+    of the conditional modes, which ipdmeta finds to 1e-11."""
     case = CASES[name]
     kw = _kwargs(case)
     d = build_design(_data(case), study=kw["study"], formula=kw["formula"], model=kw["model"],
@@ -228,7 +230,7 @@ def test_glmer_deviance_function(name: str) -> None:
     sat = _saturated(case, d.y)
     for par, value in zip(case["devfun"]["par"], case["devfun"]["value"], strict=True):
         ll, _ = prob.fun(_glmm_params(case, prob, par))
-        _close(-2 * (ll - sat), value, rtol=1e-9)
+        _close(-2 * (ll - sat), value, rtol=1e-8)
     # lme4's logLik is -deviance/2 at its own fit
     _close(case["loglik_lme4_fit"], -case["deviance_lme4_fit"] / 2, rtol=1e-12)
 

@@ -5,7 +5,7 @@
 # variances, varIdent).
 #
 # Run from the repository root:   Rscript tests/reference/onestage_lme4.R
-# Needs: lme4, lmerTest, pbkrtest, nlme, numDeriv, mlmRev, jsonlite.
+# Needs: lme4, lmerTest, pbkrtest, nlme, mlmRev, jsonlite.
 # Writes tests/reference/data/onestage_<data>.csv and tests/reference/onestage_lme4.json.
 #
 # Real data with trial-like clusters, "treatment" a covariate that varies within them:
@@ -31,7 +31,6 @@ suppressPackageStartupMessages({
   library(lmerTest)
   library(pbkrtest)
   library(nlme)
-  library(numDeriv)
   library(mlmRev)
   library(jsonlite)
 })
@@ -223,19 +222,20 @@ gctrl <- glmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10, maxfu
                       check.conv.singular = "ignore", check.conv.grad = "ignore",
                       check.conv.hess = "ignore", calc.derivs = FALSE)
 
-# Central differences on lme4's deviance function.  The trial intercepts enter only their
-# own trial's deviance, so their mixed second derivatives are zero and are not evaluated.
-fd_grad <- function(f, x, h = 1e-5) {
+# Central differences on lme4's deviance function, with steps relative to the size of the
+# column each parameter multiplies (scale).  The trial intercepts enter only their own
+# trial's deviance, so their mixed second derivatives are zero and are not evaluated.
+fd_grad <- function(f, x, scale, h = 1e-5) {
   vapply(seq_along(x), function(i) {
-    e <- replace(numeric(length(x)), i, h * max(1, abs(x[i])))
+    e <- replace(numeric(length(x)), i, h * max(1, abs(x[i])) / scale[i])
     (f(x + e) - f(x - e)) / (2 * e[i])
   }, 0.0)
 }
-fd_hessian <- function(f, x, local, h = 1e-4) {
+fd_hessian <- function(f, x, local, scale, h = 1e-4) {
   n <- length(x)
   H <- matrix(0, n, n)
   f0 <- f(x)
-  step <- h * pmax(1, abs(x))
+  step <- h * pmax(1, abs(x)) / scale
   unit <- function(i) replace(numeric(n), i, step[i])
   for (i in seq_len(n)) H[i, i] <- (f(x + unit(i)) - 2 * f0 + f(x - unit(i))) / step[i]^2
   for (i in which(!local)) for (j in seq_len(n)) {
@@ -249,14 +249,14 @@ fd_hessian <- function(f, x, local, h = 1e-4) {
 
 # nlminb from lme4's optimum, then Newton steps on the central-difference gradient and
 # Hessian; a scalar theta is reflected at 0 (the deviance is even in it).
-polish <- function(devfun, start, ntheta, local, lower_theta) {
+polish <- function(devfun, start, ntheta, local, lower_theta, scale) {
   lower <- c(lower_theta, rep(-Inf, length(start) - ntheta))
   o <- nlminb(start, devfun, lower = lower,
               control = list(rel.tol = 1e-14, x.tol = 1e-12, eval.max = 2e4, iter.max = 2e3))
   x <- o$par
   for (i in 1:3) {
-    g <- fd_grad(devfun, x)
-    H <- fd_hessian(devfun, x, local)
+    g <- fd_grad(devfun, x, scale)
+    H <- fd_hessian(devfun, x, local, scale)
     xn <- x - solve(H, g)
     if (ntheta == 1) xn[1] <- abs(xn[1])
     if (any(xn[seq_len(ntheta)] < lower[seq_len(ntheta)])) next
@@ -264,8 +264,8 @@ polish <- function(devfun, start, ntheta, local, lower_theta) {
   }
   # the Hessian for the standard errors with a step of 1e-3: steps from 3e-3 to 3e-4 give
   # the same standard errors to 1e-7, while 1e-4 (lme4's own) is off by ~1e-5 (rounding)
-  list(par = x, value = devfun(x), grad = fd_grad(devfun, x),
-       hessian = fd_hessian(devfun, x, local, h = 1e-3))
+  list(par = x, value = devfun(x), grad = fd_grad(devfun, x, scale),
+       hessian = fd_hessian(devfun, x, local, scale, h = 1e-3))
 }
 
 glmer_case <- function(name, data_name, formula, data, family, nAGQ, terms, call,
@@ -276,7 +276,8 @@ glmer_case <- function(name, data_name, formula, data, family, nAGQ, terms, call
                   devFunOnly = TRUE)
   start <- c(getME(fit, "theta"), fixef(fit))
   local <- c(rep(FALSE, ntheta), startsWith(names(fixef(fit)), call$study))
-  pol <- polish(devfun, unname(start), ntheta, local, getME(fit, "lower"))
+  scale <- c(rep(max(abs(getME(fit, "Z"))), ntheta), apply(abs(getME(fit, "X")), 2, max))
+  pol <- polish(devfun, unname(start), ntheta, local, getME(fit, "lower"), scale)
   x <- pol$par
   names(x) <- names(start)
   cov <- 2 * solve(pol$hessian)

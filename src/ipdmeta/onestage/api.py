@@ -146,6 +146,8 @@ def _linear(design: Design, method: str, by_study: bool, df_method: str, level: 
     x_abs = np.r_[Lam[tril], np.log(fit.s2 if by_study else fit.s2[:1])]
     tau = float(np.sqrt(fit.G[0, 0]))
     tau_ci = (np.nan, np.nan)
+    H = numerical_hessian(lambda x: linear.absolute_fun(cp, reml, by_study)(x)[1], x_abs)
+    hess_ok = bool(np.all(np.linalg.eigvalsh(-H[1:, 1:] if tau == 0 else -H) > 0))
     if want_ci:
         free = np.ones(x_abs.size, dtype=bool)
         free[0] = False
@@ -153,11 +155,9 @@ def _linear(design: Design, method: str, by_study: bool, df_method: str, level: 
         def prof(t: float) -> float:
             x0 = x_abs.copy()
             x0[0] = t
-            return linear.fit_absolute(cp, reml, by_study, x0, free=free).loglik
+            return linear.fit_absolute(cp, reml, by_study, x0, free=free, hessian=H).loglik
         tau_ci = profile_interval(prof, tau, fit.loglik, level, scale=max(tau, 0.1 * np.sqrt(
             np.mean(fit.s2))))
-    H = numerical_hessian(lambda x: linear.absolute_fun(cp, reml, by_study)(x)[1], x_abs)
-    hess_ok = bool(np.all(np.linalg.eigvalsh(-H[1:, 1:] if tau == 0 else -H) > 0))
     b, V = linear.blups(cp, fit)
     fixed = dict(zip(design.global_names, st.beta_w, strict=True))
     sig = np.sqrt(np.mean(fit.s2))

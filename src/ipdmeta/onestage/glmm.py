@@ -61,6 +61,11 @@ class Problem:
                               design.starts, nagq)
         self.tril = np.tril_indices(self.r)
         self.ok = design.local_ok.ravel()
+        # difference steps are relative to the size of the column a parameter multiplies
+        col = np.max(np.abs(self.X), axis=0) if len(self.X) else np.ones(self.X.shape[1])
+        zs = float(np.max(np.abs(design.Z))) or 1.0
+        self.col_scale = np.where(col > 0, col, 1.0)
+        self.global_scale = np.r_[self.col_scale[self.a:], np.full(self.nl, zs)]
 
     @property
     def size(self) -> int:
@@ -118,8 +123,9 @@ class Problem:
             scale = h if base is not None else 2 * h
             return (glp - glm) / scale, (gwp - gwm) / scale
 
+        step = STEP if central else FORWARD_STEP
         for c in range(a):
-            h = (STEP if central else FORWARD_STEP) * np.maximum(1.0, np.abs(bl[:, c]))
+            h = step * np.maximum(1.0, np.abs(bl[:, c])) / self.col_scale[c]
             e = np.zeros((K, a))
             e[:, c] = h
             xp, xm = x.copy(), x.copy()
@@ -130,7 +136,7 @@ class Problem:
             B1[:, c, :] = dw
         for j in range(m):
             k = K * a + j
-            h = (STEP if central else FORWARD_STEP) * max(1.0, abs(x[k]))
+            h = step * max(1.0, abs(x[k])) / self.global_scale[j]
             xp, xm = x.copy(), x.copy()
             xp[k] += h
             xm[k] -= h
@@ -183,6 +189,7 @@ class GlmmFit:
     hessian_ok: bool
     nagq: int
     problem: Problem
+    hessian: tuple[np.ndarray, np.ndarray, np.ndarray]   # (A, B, D) at the estimates
 
     @property
     def G(self) -> np.ndarray:
@@ -245,16 +252,26 @@ def finish(prob: Problem, opt: Optimum) -> GlmmFit:
     ev = prob.lik.evaluate(prob.eta0(x), Lam)
     return GlmmFit(x=x, beta_l=bl, beta_w=bw, Lam=Lam, loglik=ll, cov=cov,
                    cov_local=cov_local, u=ev.u, H=ev.H, optimum=opt, hessian_ok=hess_ok,
-                   nagq=prob.lik.nagq, problem=prob)
+                   nagq=prob.lik.nagq, problem=prob, hessian=(A, B, D))
 
 
 def profile_loglik(prob: Problem, fit: GlmmFit, tau: float) -> float:
     """The log-likelihood maximised over everything else with the random treatment sd
-    (the first diagonal entry of ``Lambda``) fixed at ``tau``."""
+    (the first diagonal entry of ``Lambda``) fixed at ``tau``.
+
+    Newton steps with the Hessian at the estimates (the chord method: one gradient per
+    step; the profile points lie near the estimates), to 1e-7 in the parameters, which
+    is 1e-12 in the log-likelihood; full Newton if that stalls."""
     x = fit.x.copy()
     base = prob.K * prob.a + prob.g
     x[base] = tau
-    opt = maximise(prob, x, _free(prob, (0,)))
+    free = _free(prob, (0,))
+    keep = free[base - prob.g:]
+    A, B, D = fit.hessian
+    chord = ArrowCurvature(-A, -B[:, :, keep], -D[np.ix_(keep, keep)])
+    opt = maximize(prob.fun, x, lambda _: chord, free=free, maxiter=100, xtol=1e-7)
+    if not opt.converged:
+        opt = maximise(prob, opt.x, free)
     return opt.value
 
 

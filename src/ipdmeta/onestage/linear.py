@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ipdmeta.onestage._blocks import Arrow, segment_gram, sym
-from ipdmeta.onestage._optim import Optimum, dense_curvature, maximize
+from ipdmeta.onestage._optim import DenseCurvature, Optimum, dense_curvature, maximize
 from ipdmeta.onestage.design import Design
 
 LOG2PI = float(np.log(2 * np.pi))
@@ -270,10 +270,19 @@ def fit_profiled(cp: CrossProducts, reml: bool) -> LinearFit:
 
 
 def fit_absolute(cp: CrossProducts, reml: bool, by_study: bool, x0: np.ndarray,
-                 free: np.ndarray | None = None) -> LinearFit:
-    """Maximise over ``(vech Lambda, log sigma^2)``; ``free`` fixes some (profiles)."""
+                 free: np.ndarray | None = None, hessian: np.ndarray | None = None
+                 ) -> LinearFit:
+    """Maximise over ``(vech Lambda, log sigma^2)``; ``free`` fixes some (profiles).
+    ``hessian``: use this Hessian for every Newton step (the chord method; for profile
+    points near the estimates), with full Newton if that stalls."""
     fun = absolute_fun(cp, reml, by_study)
-    opt = maximize(fun, x0, dense_curvature(lambda x: fun(x)[1]), free=free)
+    opt = None
+    if hessian is not None:
+        fixed = DenseCurvature(hessian)
+        opt = maximize(fun, x0, lambda _: fixed, free=free, maxiter=100, xtol=1e-8)
+    if opt is None or not opt.converged:
+        opt = maximize(fun, x0 if opt is None else opt.x, dense_curvature(
+            lambda x: fun(x)[1]), free=free)
     nl = cp.r * (cp.r + 1) // 2
     Lam = canonical(to_lower(opt.x[:nl], cp.r))
     s2 = np.exp(opt.x[nl:]) if by_study else np.full(cp.K, np.exp(opt.x[nl]))
