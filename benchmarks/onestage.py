@@ -35,7 +35,7 @@ import argparse
 import time
 
 import numpy as np
-from _bench import COVS, RHS, best_of, machine, r_version, run_rscript, simulate, table
+from _bench import COVS, RHS, machine, r_version, run_rscript, simulate, table
 
 import ipdmeta as ipd
 
@@ -44,14 +44,14 @@ suppressPackageStartupMessages(library(lme4))
 args <- commandArgs(trailingOnly = TRUE)
 d <- read.csv(args[1])
 model <- args[3]; q <- as.integer(args[4]); f <- as.formula(args[5])
-t0 <- proc.time()[["elapsed"]]
+t0 <- proc.time()
 fit <- if (model == "linear") lmer(f, data = d, REML = TRUE) else
   glmer(f, data = d, family = if (model == "logistic") binomial else poisson, nAGQ = q)
-secs <- proc.time()[["elapsed"]] - t0
+dt <- proc.time() - t0
 est <- fixef(fit)[["treat"]]; se <- sqrt(diag(as.matrix(vcov(fit))))[["treat"]]
 tau2 <- as.data.frame(VarCorr(fit))$vcov[1]
 write.csv(data.frame(est = est, se = se, tau2 = tau2), args[2], row.names = FALSE)
-cat(secs, "\n")
+cat(dt[["elapsed"]], dt[["user.self"]] + dt[["sys.self"]], "\n")
 """
 
 
@@ -60,16 +60,22 @@ def r_formula(model: str) -> str:
     return f"y ~ 0 + factor(trial) + {RHS} + (0 + treat | trial)"
 
 
-def fit_statsmodels(data) -> tuple[float, tuple[float, float, float]]:
-    """Seconds and (estimate, se, tau²) of statsmodels MixedLM (REML)."""
+def timed(fn):
+    """(wall seconds, CPU seconds, result) of one call."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w, time.process_time() - c, out
+
+
+def fit_statsmodels(data) -> tuple[float, float, tuple[float, float, float]]:
+    """Wall and CPU seconds and (estimate, se, tau²) of statsmodels MixedLM (REML)."""
     import statsmodels.formula.api as smf
 
-    t0 = time.perf_counter()
-    m = smf.mixedlm(f"y ~ 0 + C(trial) + {RHS}", data, groups=data["trial"],
-                    re_formula="0 + treat").fit(reml=True)
-    secs = time.perf_counter() - t0
-    return secs, (float(m.params["treat"]), float(m.bse["treat"]),
-                  float(m.cov_re.iloc[0, 0]))
+    wall, cpu, m = timed(lambda: smf.mixedlm(f"y ~ 0 + C(trial) + {RHS}", data,
+                                             groups=data["trial"],
+                                             re_formula="0 + treat").fit(reml=True))
+    return wall, cpu, (float(m.params["treat"]), float(m.bse["treat"]),
+                       float(m.cov_re.iloc[0, 0]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,11 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     def ours(ci: bool):
         return ipd.onestage(data, study="trial", formula=formula, model=args.model,
                             nagq=nagq, tau2_ci=ci)
-    secs, res = best_of(lambda: ours(False), args.repeat)
-    secs_ci, res_ci = best_of(lambda: ours(True), 1)
+    runs = [timed(lambda: ours(False)) for _ in range(args.repeat)]
+    wall, cpu, res = min(runs, key=lambda r: r[0])
+    wall_ci, cpu_ci, res_ci = timed(lambda: ours(True))
     mine = np.array([res.estimate, res.se, res.tau2])
-    rows = [["ipdmeta onestage", f"{secs:.2f}", *(f"{v:.6f}" for v in mine), "0"],
-            ["ipdmeta, with tau² profile CI", f"{secs_ci:.2f}",
+    rows = [["ipdmeta onestage", f"{wall:.2f}", f"{cpu:.2f}", *(f"{v:.6f}" for v in mine),
+             "0"],
+            ["ipdmeta, with tau² profile CI", f"{wall_ci:.2f}", f"{cpu_ci:.2f}",
              *(f"{v:.6f}" for v in mine), "0"]]
     if "R" not in args.skip:
         out = run_rscript(R_CODE, data[["trial", "y", *COVS]], args.model, nagq or 1,
@@ -102,16 +110,17 @@ def main(argv: list[str] | None = None) -> int:
         if out is not None:
             stdout, frame = out
             theirs = frame.to_numpy(float)[0]
+            r_wall, r_cpu = map(float, stdout.split()[-2:])
             label = ("lme4 lmer (REML)" if args.model == "linear"
                      else f"lme4 glmer (nAGQ = {nagq})")
-            rows.append([label, f"{float(stdout.split()[-1]):.2f}",
+            rows.append([label, f"{r_wall:.2f}", f"{r_cpu:.2f}",
                          *(f"{v:.6f}" for v in theirs),
                          f"{np.max(np.abs(theirs - mine)):.1e}"])
     if args.model == "linear" and "statsmodels" not in args.skip:
-        sm_secs, sm = fit_statsmodels(data)
-        rows.append(["statsmodels MixedLM (REML)", f"{sm_secs:.2f}",
+        sm_wall, sm_cpu, sm = fit_statsmodels(data)
+        rows.append(["statsmodels MixedLM (REML)", f"{sm_wall:.2f}", f"{sm_cpu:.2f}",
                      *(f"{v:.6f}" for v in sm), f"{np.max(np.abs(np.array(sm) - mine)):.1e}"])
-    head = ["tool", "seconds", "treat", "se", "tau²", "max diff vs ipdmeta"]
+    head = ["tool", "wall s", "CPU s", "treat", "se", "tau²", "max diff vs ipdmeta"]
     what = (f"{args.model}, {args.trials} trials x {args.n}, stratified intercepts, random "
             f"treatment effect" + (f", nagq = {nagq}" if nagq else "") + f"; {res.estimation}")
     print(what)

@@ -186,6 +186,16 @@ def test_homogeneous_effects_give_boundary_status() -> None:
     assert "Status: boundary" in res.summary()
 
 
+def test_separation_is_a_status_naming_the_term() -> None:
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"trial": np.repeat(np.arange(6), 40), "treat": np.tile([0, 1], 120)})
+    df["y"] = np.where(df.treat == 1, 1, (rng.random(240) < 0.3).astype(int))
+    res = onestage(df, study="trial", formula="y ~ treat", model="logistic", nagq=3,
+                   tau2_ci=False)
+    assert res.status == "not_converged" and "'treat' runs away" in res.reason
+    assert "separation" in res.summary()
+
+
 def test_exam_sex_effect_is_homogeneous_across_schools() -> None:
     exam = pd.read_csv(REF / "onestage_exam.csv")
     res = onestage(exam, study="school", formula="normexam ~ male + standLRT",

@@ -43,6 +43,9 @@ DF_METHODS = {"satterthwaite": "satterthwaite", "kenward-roger": "kenward-roger"
               "wald": "z", "normal": "z"}
 #: default quadrature points with one random effect (Stata's melogit/mepoisson default)
 DEFAULT_NAGQ = 7
+#: a log-scale estimate beyond RUNAWAY_EST without an se below RUNAWAY_SE has run away
+RUNAWAY_EST = 10.0
+RUNAWAY_SE = 10.0
 
 
 # ----------------------------------------------------------------- tables
@@ -122,6 +125,21 @@ def _status(tau_rel: float, other_rel: float | None, converged: bool, hessian_ok
         reasons.insert(0, f"the optimiser did not converge ({message or 'stopped early'}); "
                           "the estimates are shown but should not be used")
     return status, "; ".join(reasons)
+
+
+def _runaway(out: dict[str, Any], model: str) -> None:
+    """A log-scale estimate beyond 10 with a huge or missing se has no finite maximum
+    (separation / monotone likelihood): say so instead of the optimiser's symptoms."""
+    c = out["coef"]
+    bad = c[(c["estimate"].abs() > RUNAWAY_EST) & ~(c["se"] < RUNAWAY_SE)]
+    if model == "linear" or bad.empty:
+        return
+    terms = ", ".join(f"'{t}'" for t in bad["term"])
+    out["status"] = "not_converged"
+    out["reason"] = (f"the estimate of {terms} runs away ({bad['estimate'].iloc[0]:.3g} on the "
+                     "log scale): the likelihood has no finite maximum (separation or "
+                     "monotone likelihood, e.g. no events in one arm of every trial); the "
+                     "estimates are not usable")
 
 
 # ----------------------------------------------------------------- families
@@ -358,6 +376,7 @@ def onestage(data: Any, study: str, formula: str, model: str | None = None, *,
         out = _cox(design, ties, level, tau2_ci)
     else:
         out = _glmm(design, quad, level, tau2_ci)
+    _runaway(out, model)
     G = out.pop("G")
     if out["status"] == "boundary":      # report the boundary as exactly 0, as lme4 does
         G = G.copy()
