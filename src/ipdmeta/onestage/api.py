@@ -165,7 +165,9 @@ def _linear(design: Design, method: str, by_study: bool, df_method: str, level: 
     tau = float(np.sqrt(fit.G[0, 0]))
     tau_ci = (np.nan, np.nan)
     H = numerical_hessian(lambda x: linear.absolute_fun(cp, reml, by_study)(x)[1], x_abs)
-    hess_ok = bool(np.all(np.linalg.eigvalsh(-H[1:, 1:] if tau == 0 else -H) > 0))
+    sig = np.sqrt(np.mean(fit.s2))
+    inner = -H[1:, 1:] if tau / sig < SINGULAR_TOL else -H   # the boundary: tau's row is flat
+    hess_ok = bool(np.all(np.linalg.eigvalsh(inner) > 0))
     if want_ci:
         free = np.ones(x_abs.size, dtype=bool)
         free[0] = False
@@ -178,7 +180,6 @@ def _linear(design: Design, method: str, by_study: bool, df_method: str, level: 
             np.mean(fit.s2))))
     b, V = linear.blups(cp, fit)
     fixed = dict(zip(design.global_names, st.beta_w, strict=True))
-    sig = np.sqrt(np.mean(fit.s2))
     other = None if r == 1 else float(lower_root(fit.G / fit.s2.mean())[1, 1])
     status, reason = _status(tau / sig, other, fit.converged, hess_ok, design.random,
                              fit.optimum.message)
@@ -233,7 +234,6 @@ def _cox(design: Design, ties: str, level: float, want_ci: bool) -> dict[str, An
     tau_ci = (np.nan, np.nan)
     if want_ci:
         tau_ci = profile_interval(fit.profile, tau, fit.loglik, level, scale=max(tau, 0.05))
-        fit.profile(tau)   # leave the warm start at the estimate
     a = design.L.shape[1]
     V = fit.cov_local[:, a:, a:]
     fixed = dict(zip(design.global_names, fit.beta_w, strict=True))
