@@ -23,6 +23,7 @@ Usage::
     python benchmarks/onestage.py --model logistic --trials 100 --n 1000 --nagq 1
     python benchmarks/onestage.py --model logistic --trials 100 --n 1000 --nagq 7 --markdown
     python benchmarks/onestage.py --model linear --trials 100 --n 1000
+    python benchmarks/onestage.py --model logistic --intercepts random --nagq 1
 
 Example (the lme4 formula):
     >>> r_formula("logistic")
@@ -49,14 +50,17 @@ fit <- if (model == "linear") lmer(f, data = d, REML = TRUE) else
   glmer(f, data = d, family = if (model == "logistic") binomial else poisson, nAGQ = q)
 dt <- proc.time() - t0
 est <- fixef(fit)[["treat"]]; se <- sqrt(diag(as.matrix(vcov(fit))))[["treat"]]
-tau2 <- as.data.frame(VarCorr(fit))$vcov[1]
+vc <- as.data.frame(VarCorr(fit))
+tau2 <- vc$vcov[vc$var1 == "treat" & is.na(vc$var2)]
 write.csv(data.frame(est = est, se = se, tau2 = tau2), args[2], row.names = FALSE)
 cat(dt[["elapsed"]], dt[["user.self"]] + dt[["sys.self"]], "\n")
 """
 
 
-def r_formula(model: str) -> str:
+def r_formula(model: str, intercepts: str = "stratified") -> str:
     """The lme4 formula of the benchmark model."""
+    if intercepts == "random":
+        return f"y ~ {RHS} + (treat | trial)"
     return f"y ~ 0 + factor(trial) + {RHS} + (0 + treat | trial)"
 
 
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--nagq", type=int, default=1)
     ap.add_argument("--tau", type=float, default=0.3)
+    ap.add_argument("--intercepts", choices=["stratified", "random"], default="stratified")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip", nargs="*", default=[], choices=["R", "statsmodels"])
     ap.add_argument("--markdown", action="store_true")
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def ours(ci: bool):
         return ipd.onestage(data, study="trial", formula=formula, model=args.model,
-                            nagq=nagq, tau2_ci=ci)
+                            nagq=nagq, intercepts=args.intercepts, tau2_ci=ci)
     runs = [timed(lambda: ours(False)) for _ in range(args.repeat)]
     wall, cpu, res = min(runs, key=lambda r: r[0])
     wall_ci, cpu_ci, res_ci = timed(lambda: ours(True))
@@ -106,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
              *(f"{v:.6f}" for v in mine), "0"]]
     if "R" not in args.skip:
         out = run_rscript(R_CODE, data[["trial", "y", *COVS]], args.model, nagq or 1,
-                          r_formula(args.model))
+                          r_formula(args.model, args.intercepts))
         if out is not None:
             stdout, frame = out
             theirs = frame.to_numpy(float)[0]
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(["statsmodels MixedLM (REML)", f"{sm_wall:.2f}", f"{sm_cpu:.2f}",
                      *(f"{v:.6f}" for v in sm), f"{np.max(np.abs(np.array(sm) - mine)):.1e}"])
     head = ["tool", "wall s", "CPU s", "treat", "se", "tau²", "max diff vs ipdmeta"]
-    what = (f"{args.model}, {args.trials} trials x {args.n}, stratified intercepts, random "
+    what = (f"{args.model}, {args.trials} trials x {args.n}, {args.intercepts} intercepts, random "
             f"treatment effect" + (f", nagq = {nagq}" if nagq else "") + f"; {res.estimation}")
     print(what)
     print(table(head, rows) if args.markdown else "\n".join(

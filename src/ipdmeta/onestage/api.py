@@ -175,7 +175,12 @@ def _linear(design: Design, method: str, by_study: bool, df_method: str, level: 
         def prof(t: float) -> float:
             x0 = x_abs.copy()
             x0[0] = t
-            return linear.fit_absolute(cp, reml, by_study, x0, free=free, hessian=H).loglik
+            use = free
+            if t == 0 and r == 2:   # the covariance t * lambda_21 vanishes: fold it in
+                x0[2], x0[1] = np.hypot(x0[1], x0[2]), 0.0
+                use = free.copy()
+                use[1] = False
+            return linear.fit_absolute(cp, reml, by_study, x0, free=use, hessian=H).loglik
         tau_ci = profile_interval(prof, tau, fit.loglik, level, scale=max(tau, 0.1 * np.sqrt(
             np.mean(fit.s2))))
     b, V = linear.blups(cp, fit)

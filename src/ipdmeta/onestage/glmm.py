@@ -265,7 +265,12 @@ def profile_loglik(prob: Problem, fit: GlmmFit, tau: float) -> float:
     x = fit.x.copy()
     base = prob.K * prob.a + prob.g
     x[base] = tau
-    free = _free(prob, (0,))
+    fixed: tuple[int, ...] = (0,)
+    if tau == 0 and prob.r == 2:   # the covariance tau * lambda_21 vanishes: fold it in
+        x[base + 2] = np.hypot(x[base + 1], x[base + 2])
+        x[base + 1] = 0.0
+        fixed = (0, 1)
+    free = _free(prob, fixed)
     keep = free[base - prob.g:]
     A, B, D = fit.hessian
     chord = ArrowCurvature(-A, -B[:, :, keep], -D[np.ix_(keep, keep)])
