@@ -212,7 +212,8 @@ def _glmm(design: Design, nagq: int, level: float, want_ci: bool) -> dict[str, A
     tau = float(fit.Lam[0, 0])
     tau_ci = (np.nan, np.nan)
     if want_ci:
-        tau_ci = profile_interval(lambda t: glmm.profile_loglik(prob, fit, t), tau,
+        solved: dict[float, np.ndarray] = {}
+        tau_ci = profile_interval(lambda t: glmm.profile_loglik(prob, fit, t, solved), tau,
                                   fit.loglik, level, scale=max(tau, 0.05))
     b, V = glmm.blups(fit)
     fixed = dict(zip(design.global_names, fit.beta_w, strict=True))

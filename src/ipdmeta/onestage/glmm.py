@@ -255,15 +255,20 @@ def finish(prob: Problem, opt: Optimum) -> GlmmFit:
                    nagq=prob.lik.nagq, problem=prob, hessian=(A, B, D))
 
 
-def profile_loglik(prob: Problem, fit: GlmmFit, tau: float) -> float:
+def profile_loglik(prob: Problem, fit: GlmmFit, tau: float,
+                   solved: dict[float, np.ndarray] | None = None) -> float:
     """The log-likelihood maximised over everything else with the random treatment sd
     (the first diagonal entry of ``Lambda``) fixed at ``tau``.
 
     Newton steps with the Hessian at the estimates (the chord method: one gradient per
-    step; the profile points lie near the estimates), to 1e-7 in the parameters, which
-    is 1e-12 in the log-likelihood; full Newton if that stalls."""
-    x = fit.x.copy()
+    step; the profile points lie near the estimates), started from the nearest profile
+    point already ``solved`` (a dict it adds to), to 1e-6 in the parameters (1e-10 in the
+    log-likelihood); full Newton if that stalls."""
     base = prob.K * prob.a + prob.g
+    solved = {} if solved is None else solved
+    near = min(solved, key=lambda s: abs(s - tau), default=None)
+    x = (fit.x if near is None or abs(near - tau) > abs(fit.Lam[0, 0] - tau)
+         else solved[near]).copy()
     x[base] = tau
     fixed: tuple[int, ...] = (0,)
     if tau == 0 and prob.r == 2:   # the covariance tau * lambda_21 vanishes: fold it in
@@ -274,9 +279,10 @@ def profile_loglik(prob: Problem, fit: GlmmFit, tau: float) -> float:
     keep = free[base - prob.g:]
     A, B, D = fit.hessian
     chord = ArrowCurvature(-A, -B[:, :, keep], -D[np.ix_(keep, keep)])
-    opt = maximize(prob.fun, x, lambda _: chord, free=free, maxiter=100, xtol=1e-7)
+    opt = maximize(prob.fun, x, lambda _: chord, free=free, maxiter=60, xtol=1e-6)
     if not opt.converged:
         opt = maximise(prob, opt.x, free)
+    solved[tau] = opt.x
     return opt.value
 
 
