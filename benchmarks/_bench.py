@@ -33,17 +33,24 @@ FORMULAS = {"linear": f"y ~ {RHS}", "logistic": f"y ~ {RHS}", "poisson": f"y ~ {
 
 
 # ----------------------------------------------------------------------------- data
-def simulate(trials: int, n: int, model: str, seed: int = 2024, unit: float = 0.25
-             ) -> pd.DataFrame:
+def simulate(trials: int, n: int, model: str, seed: int = 2024, unit: float = 0.25,
+             tau: float = 0.0, intercept_sd: float = 0.0) -> pd.DataFrame:
     """``trials`` trials of ``n`` participants: a 0/1 treatment and four normal
     covariates (5 covariates), and an outcome of ``model`` (Cox: times rounded up to
     multiples of ``unit``, so there are ties (0: not rounded); uniform censoring on
-    5-30)."""
+    5-30).  ``tau`` > 0 adds a normal random treatment effect with that sd per trial and
+    ``intercept_sd`` trial-specific intercepts (drawn from a second stream, so the data
+    with both 0 are unchanged)."""
     rng = np.random.default_rng(seed)
     N = trials * n
     X = rng.normal(size=(N, 5))
     X[:, 0] = rng.integers(0, 2, N)
     lp = X @ BETA
+    if tau > 0 or intercept_sd > 0:
+        extra = np.random.default_rng([seed, 1])
+        b = extra.normal(0, tau, trials)
+        a = extra.normal(0, intercept_sd, trials)
+        lp = lp + np.repeat(a, n) + X[:, 0] * np.repeat(b, n)
     out = {"trial": np.repeat(np.arange(1, trials + 1, dtype=np.int64), n),
            **{c: X[:, j] for j, c in enumerate(COVS)}}
     out["treat"] = X[:, 0].astype(np.int64)

@@ -26,7 +26,12 @@ def _calls():
     ml = ipd.pool(BCG, estimate="yi", variance="vi", study="trial", method="ML")
     counts = ipd.pool(BCG.assign(n1=BCG.tpos + BCG.tneg, n0=BCG.cpos + BCG.cneg),
                       estimate="yi", variance="vi", study="trial", measure="RR")
+    wg = ipd.datasets.load("weight_gain")
+    one = ipd.onestage(wg, study="studyid", formula="final_wt ~ trt", model="linear",
+                       tau2_ci=False)
+    two = ipd.ipdmeta(wg, study="studyid", formula="final_wt ~ trt", model="linear")
     return {"forest_plot": (plots.forest_plot, (m,)),
+            "compare_plot": (plots.compare_plot, (one.compare(two),)),
             "funnel_plot": (plots.funnel_plot, (m,)),
             "bubble_plot": (plots.bubble_plot, (mr, "ablat")),
             "leave_one_out_plot": (plots.leave_one_out_plot, (m,)),

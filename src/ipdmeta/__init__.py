@@ -15,6 +15,8 @@ from ipdmeta.effects import effect_sizes
 from ipdmeta.errors import ConvergenceError, InputError, IpdMetaError, SpecificationError
 from ipdmeta.io import read_data
 from ipdmeta.ipdover import IPDOverResult, ipdover
+from ipdmeta.onestage import OneStageResult, onestage
+from ipdmeta.onestage.compare import Comparison
 from ipdmeta.pooling.bias import (
     TrimFillResult,
     egger_test,
@@ -47,6 +49,7 @@ from ipdmeta.stage1.site import DisclosureRules, read_site_results, site_stage1
 
 __all__ = [
     "AggregateData",
+    "Comparison",
     "ConvergenceError",
     "CountsMetaResult",
     "DisclosureRules",
@@ -57,6 +60,7 @@ __all__ = [
     "IpdMetaError",
     "MetaRegResult",
     "MetaResult",
+    "OneStageResult",
     "Pooled",
     "ResultsSet",
     "SpecificationError",
@@ -78,6 +82,7 @@ __all__ = [
     "ipdover",
     "lrt",
     "metareg",
+    "onestage",
     "peters_test",
     "pool",
     "rank_test",

@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ipdmeta.errors import InputError
+from ipdmeta.errors import InputError, SpecificationError
+from ipdmeta.onestage.api import onestage
+from ipdmeta.onestage.compare import Comparison
+from ipdmeta.onestage.results import OneStageResult
 from ipdmeta.pooling.options import SPEC_OPTIONS, make_spec
 from ipdmeta.pooling.pool import pool
 from ipdmeta.pooling.results import MetaResult, Pooled
@@ -55,6 +58,9 @@ class IPDMetaResult:
         left_columns, right_columns: the columns of ``ipdmeta(left_columns=...)``,
             shown beside the forest plot and saved with the results set by default.
         column_totals: their values on the pooled rows (subgroups and overall).
+        one_stage: with ``ipdmeta(..., one_stage=True)``, the one-stage fit
+            (:class:`~ipdmeta.onestage.results.OneStageResult`), and ``comparison``
+            the two side by side (:class:`~ipdmeta.onestage.compare.Comparison`).
     """
 
     aggregate: AggregateData
@@ -62,6 +68,8 @@ class IPDMetaResult:
     left_columns: tuple[str, ...] = ()
     right_columns: tuple[str, ...] = ()
     column_totals: pd.DataFrame | None = None
+    one_stage: OneStageResult | None = None
+    comparison: Comparison | None = None
 
     @property
     def overall(self) -> Pooled:
@@ -98,6 +106,9 @@ class IPDMetaResult:
         stage2 = replace(self.meta, excluded=self.meta.excluded.iloc[0:0])
         lines += ["", "Stage 2: " + stage2.summary(eform=eform, digits=digits,
                                                     show_studies=False)]
+        if self.one_stage is not None and self.comparison is not None:
+            lines += ["", "=" * 78, "", self.one_stage.summary(eform=eform), "",
+                      self.comparison.summary(eform=eform, digits=digits)]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -228,6 +239,7 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             right_columns: str | Sequence[str] | None = None,
             label: str | Sequence[str] | None = None,
             pool_options: dict[str, Any] | None = None,
+            one_stage: bool | dict[str, Any] = False,
             **stage1_options: Any) -> IPDMetaResult:
     """Two-stage IPD meta-analysis: the model in each study, then pooling.
 
@@ -263,11 +275,17 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
             (Stata's ``label(namevar= yearvar=)``).
         pool_options: further options of :func:`ipdmeta.pool` (``pi_level``, ``I2``,
             ``reps``, ``seed``, ``npts``), e.g. ``{"I2": "q", "pi_level": 0.8}``.
+        one_stage: also fit the one-stage model (:func:`ipdmeta.onestage.api.onestage`:
+            stratified intercepts, a random effect of the treatment) on the same data and
+            attach it with the comparison; a dict gives its options (``{"intercepts":
+            "random", "nagq": 1, "covariates_by_study": True}`` ...).  The formula, model,
+            ``interaction=``, ``ties=``, ``exposure=``/``offset=`` and ``level`` are shared.
         **stage1_options: any other option of :func:`~ipdmeta.stage1.stage1`
             (``interaction=``, ``ties=``, ``strata=``, ``firth=``, ``engine=`` ...).
 
     Returns:
-        :class:`IPDMetaResult` with ``.aggregate`` (stage 1) and ``.meta`` (stage 2).
+        :class:`IPDMetaResult` with ``.aggregate`` (stage 1) and ``.meta`` (stage 2)
+        (and ``.one_stage``, ``.comparison`` with ``one_stage=``).
 
     Example:
         >>> from ipdmeta import datasets
@@ -304,10 +322,37 @@ def ipdmeta(data: Any, study: str, formula: str | None = None, model: str | None
     if specs:
         totals = column_totals(data, specs, by=by if by in data.columns else None,
                                stage1=ad)
-    return IPDMetaResult(aggregate=ad, meta=meta,
-                         left_columns=tuple(s.name for s in specs[:n_left]),
-                         right_columns=tuple(s.name for s in specs[n_left:]),
-                         column_totals=totals)
+    two = IPDMetaResult(aggregate=ad, meta=meta,
+                        left_columns=tuple(s.name for s in specs[:n_left]),
+                        right_columns=tuple(s.name for s in specs[n_left:]),
+                        column_totals=totals)
+    if one_stage is False or one_stage is None:
+        return two
+    one = _one_stage(data, study, ad, one_stage, level, stage1_options)
+    return replace(two, one_stage=one, comparison=one.compare(two))
+
+
+#: stage-1 options the one-stage model shares, and those it has no counterpart for
+_SHARED = ("interaction", "ties", "exposure", "offset")
+_NOT_ONE_STAGE = ("strata", "firth")
+
+
+def _one_stage(data: Any, study: str, ad: AggregateData, options: bool | dict[str, Any],
+               level: float, stage1_options: dict[str, Any]) -> OneStageResult:
+    """The one-stage fit beside a two-stage analysis (same formula, model, options)."""
+    extra = dict(options) if isinstance(options, dict) else {}
+    used = [k for k in _NOT_ONE_STAGE if stage1_options.get(k)]
+    if used:
+        raise SpecificationError(f"one_stage=True cannot mirror {', '.join(used)}= (the "
+                                 "one-stage model stratifies by trial only and has no Firth "
+                                 "correction); fit ipd.onestage() separately")
+    shared = {k: stage1_options[k] for k in _SHARED if stage1_options.get(k) is not None}
+    if ad.model != "cox":
+        shared.pop("ties", None)
+    if ad.interaction is None and ad.poolvar and "random" not in extra:
+        extra["random"] = ad.poolvar
+    return onestage(data, study=study, formula=ad.formula, model=ad.model, level=level,
+                    **{**shared, **extra})
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str]:

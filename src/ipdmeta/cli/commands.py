@@ -48,6 +48,7 @@ from ipdmeta.cli.helpers import (
     emit,
     forest_kwargs,
     ipdmeta_stage2,
+    one_stage_kwargs,
     pool_kwargs,
     progress,
     python_call,
@@ -137,7 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``ipdmeta run``: both stages on participant data."""
     from ipdmeta.analysis import ipdmeta
     check_outputs(args, {"--save": args.save, "--saving": args.saving,
-                         "--forest": args.forest, "--report": args.report},
+                         "--forest": args.forest, "--report": args.report,
+                         "--compare-plot": args.compare_plot},
                   [args.data, args.aggregate])
     frame = read_table(args.data)
     progress(args, f"read {args.data}: {len(frame)} rows, {frame.shape[1]} columns")
@@ -149,9 +151,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     k = frame[args.study].nunique()
     progress(args, f"stage 1: fitting the model in {k} studies; stage 2: {args.method}, "
                    f"ci={args.ci}")
+    one = one_stage_kwargs(args)
+    if one is not None:
+        progress(args, "one-stage model: fitting the mixed model to all trials at once")
+    extra = {"one_stage": one or True} if one is not None else {}
     res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2,
-                  **aggregate_kwargs(args))
+                  **aggregate_kwargs(args), **extra)
     files: dict[str, str] = {}
+    if args.compare_plot:
+        res.comparison.plot(path=args.compare_plot, dpi=args.dpi)
+        files["compare_plot"] = args.compare_plot
+        progress(args, f"comparison plot written to {args.compare_plot}")
     if args.save:
         files["aggregate"] = str(res.aggregate.save(args.save, names=args.names,
                                                    overwrite=args.force))
@@ -164,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       "the stage-1 table")
         files["results_set"] = str(res.save(args.saving, **shown))
         progress(args, f"results set saved to {args.saving}")
-    call = python_call("ipdmeta", args.data, {**s1, **s2})
+    call = python_call("ipdmeta", args.data, {**s1, **s2, **extra})
     write_outputs(args, res, call, "ipdmeta analysis", files)
     return EXIT_OK
 

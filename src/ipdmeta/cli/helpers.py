@@ -71,9 +71,28 @@ def result_dict(result: Any) -> dict[str, Any]:
         if hasattr(result, "to_dict"):
             return result.to_dict()
         ad = result.aggregate
-        return {"stage1": {**ad.metadata(), "studies": ad.to_frame()},
-                "stage2": result.meta.to_dict()}
+        out = {"stage1": {**ad.metadata(), "studies": ad.to_frame()},
+               "stage2": result.meta.to_dict()}
+        if getattr(result, "one_stage", None) is not None:
+            out["one_stage"] = result.one_stage.to_dict()
+            out["comparison"] = result.comparison.to_frame()
+        return out
     return result.to_dict()
+
+
+def one_stage_kwargs(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ``one_stage=`` options of ``ipdmeta()`` (None without --one-stage)."""
+    given = {"intercepts": args.intercepts, "nagq": args.nagq,
+             "covariates_by_study": True if args.covariates_by_study else None,
+             "residual_variance": args.residual_variance, "method": args.one_stage_method,
+             "df": args.df}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not args.one_stage:
+        if given or args.compare_plot:
+            names = [f"--{k.replace('_', '-')}" for k in given] or ["--compare-plot"]
+            raise UsageError(f"{', '.join(names)} need --one-stage")
+        return None
+    return given
 
 
 def progress(args: argparse.Namespace, message: str) -> None:

@@ -309,6 +309,26 @@ def _forest(p: argparse.ArgumentParser, path: str | None = "--forest") -> None:
     g.add_argument("--dpi", type=int, default=200, help="resolution of PNG files (200)")
 
 
+def _one_stage(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("one-stage model beside the two-stage one (ipd.onestage)")
+    g.add_argument("--one-stage", action="store_true",
+                   help="also fit the one-stage mixed model and compare the two")
+    g.add_argument("--intercepts", choices=["stratified", "random"],
+                   help="trial intercepts: stratified (default) or random")
+    g.add_argument("--nagq", type=int, help="quadrature points, logistic/Poisson (1 = "
+                                            "Laplace; default 7, or 1 with random intercepts)")
+    g.add_argument("--covariates-by-study", action="store_true",
+                   help="trial-specific effects of the covariates other than the treatment")
+    g.add_argument("--residual-variance", choices=["common", "by_study"],
+                   help="linear models: one residual variance, or one per trial")
+    g.add_argument("--one-stage-method", choices=["REML", "ML"],
+                   help="linear models: REML (default) or ML")
+    g.add_argument("--df", choices=["satterthwaite", "kenward-roger", "z"],
+                   help="linear models: t tests' degrees of freedom (default satterthwaite)")
+    g.add_argument("--compare-plot", metavar="FILE",
+                   help="image of the one-stage vs two-stage comparison (png, pdf, svg)")
+
+
 def _output(p: argparse.ArgumentParser, eform: bool = True, writes: bool = True) -> None:
     g = p.add_argument_group("output")
     if eform:
@@ -362,6 +382,7 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     g.add_argument("--report", metavar="FILE", help="write an HTML report")
     g.add_argument("--title", help="report title")
     _published(p)
+    _one_stage(p)
     _output(p)
 
     p = add("site", "stage 1 at one site: write only shareable per-study results")

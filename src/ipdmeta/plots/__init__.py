@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 from ipdmeta.plots.bubble import bubble_plot
+from ipdmeta.plots.compare import compare_plot
 from ipdmeta.plots.diagnostics import baujat_plot, qq_plot, radial_plot
 from ipdmeta.plots.forest import forest_axes, forest_plot
 from ipdmeta.plots.funnel import funnel_plot
@@ -19,6 +20,6 @@ from ipdmeta.plots.results_forest import results_set_plot
 from ipdmeta.plots.selection import selection_plot
 from ipdmeta.plots.sensitivity import cumulative_plot, leave_one_out_plot
 
-__all__ = ["baujat_plot", "bubble_plot", "cumulative_plot", "forest_axes", "forest_plot",
-           "funnel_plot", "gosh_plot", "labbe_plot", "leave_one_out_plot", "profile_plot",
-           "qq_plot", "radial_plot", "results_set_plot", "selection_plot"]
+__all__ = ["baujat_plot", "bubble_plot", "compare_plot", "cumulative_plot", "forest_axes",
+           "forest_plot", "funnel_plot", "gosh_plot", "labbe_plot", "leave_one_out_plot",
+           "profile_plot", "qq_plot", "radial_plot", "results_set_plot", "selection_plot"]

@@ -189,7 +189,13 @@ def _sample_names(formula: ModelFormula, sample: pd.DataFrame, model: str
     return list(names), term_columns
 
 
-def _interaction(interaction: str | Sequence[str] | None) -> tuple[str, str] | None:
+def parse_interaction(interaction: str | Sequence[str] | None) -> tuple[str, str] | None:
+    """``("treat", "age")`` from ``interaction=`` ("treat:age", "treat*age", a pair), or None.
+
+    Example:
+        >>> parse_interaction("treat*age")
+        ('treat', 'age')
+    """
     if interaction is None:
         return None
     parts = ([p.strip() for p in interaction.replace("*", ":").replace("#", ":").split(":")]
@@ -363,7 +369,7 @@ def stage1(data: Any, study: str, formula: str | None = None,
                                      f"model={name!r}")
         strata_cols = list(dict.fromkeys([*spec.strata, *_as_list(strata)]))
         fit_options = _options(name, ties, firth, strata_cols, exposure, offset, scale)
-        inter = _interaction(interaction)
+        inter = parse_interaction(interaction)
         if inter is not None and name == "logrank":
             raise SpecificationError("interaction= needs a regression model (model='cox'); the "
                                      "log-rank model compares the two groups of one variable")

@@ -224,6 +224,9 @@ def python_code(step: Step) -> str:
         return "\n".join(_pool(step))
     if step.kind == "metareg":
         return "\n".join(_metareg(step))
+    if step.kind == "onestage":
+        return (f"res = ipd.onestage(data, {kwargs(c)})\n"
+                f"print(res.summary({'eform=True' if step.eform else ''}))")
     lines, frame = rows(step)
     if step.kind == "forestplot":
         options = _with_path(step.forest or {}, step.forest_path)

@@ -23,6 +23,7 @@ from ipdmeta.errors import InputError
 from ipdmeta.io import read_data
 from ipdmeta.io.output import output_path, writing
 from ipdmeta.ipdover import ipdover
+from ipdmeta.onestage.api import onestage
 from ipdmeta.pooling.metareg import metareg
 from ipdmeta.pooling.options import normalise_level
 from ipdmeta.pooling.pool import pool
@@ -106,6 +107,11 @@ class StataSession:
         getattr(self, f"_run_{step.kind}")(step)
         self.steps.append(step)
         return step
+
+    def _run_onestage(self, step: Step) -> None:
+        res = onestage(self.data, **step.call)
+        step.result = res
+        step.output = res.summary(eform=step.eform)
 
     def _path(self, name: str) -> Path:
         p = Path(name)

@@ -19,7 +19,8 @@ from ipdmeta.stata.expressions import Selection
 KINDS = {"ipdmeta": "ipd.ipdmeta", "pool": "ipd.pool", "arms": "ipd.summarise_arms + ipd.pool",
          "metareg": "ipd.metareg", "ipdover": "ipd.ipdover",
          "forestplot": "ipd.forest_from_results", "use": "ipd.read_data", "stset": "(none)",
-         "sort": "DataFrame.sort_values", "tabulate": "dummies"}
+         "sort": "DataFrame.sort_values", "tabulate": "dummies",
+         "onestage": "ipd.onestage"}
 
 
 @dataclass

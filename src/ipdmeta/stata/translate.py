@@ -15,6 +15,7 @@ from ipdmeta.stata.helpers import helper_name, translate_helper
 from ipdmeta.stata.ipdmetan import translate_ipdmetan, translate_ipdmetan_syntax2
 from ipdmeta.stata.metan import translate_metan
 from ipdmeta.stata.metareg import translate_metareg
+from ipdmeta.stata.mixed import is_mixed, mixed_call
 from ipdmeta.stata.over import translate_forestplot, translate_ipdover
 from ipdmeta.stata.parse import StataSyntaxError, _scan, parse_command
 from ipdmeta.stata.step import Step
@@ -22,8 +23,8 @@ from ipdmeta.stata.step import Step
 __all__ = ["COMMANDS", "Step", "translate"]
 
 #: the commands translated (data commands: see :mod:`ipdmeta.stata.helpers`)
-COMMANDS = ("ipdmetan", "metan", "metareg", "ipdover", "forestplot", "use", "stset", "sort",
-            "tabulate")
+COMMANDS = ("ipdmetan", "metan", "metareg", "ipdover", "forestplot", "mixed", "melogit",
+            "mepoisson", "use", "stset", "sort", "tabulate")
 
 
 def _mi(line: str, stset: tuple[str, str] | None) -> Step:
@@ -48,6 +49,9 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
     line = " ".join(line.strip().rstrip(";").split())
     if re.match(r"^mi\s+est(i(m(a(te?)?)?)?)?\b", line):     # mi estimate: ipdmetan ...
         return _mi(line, stset)
+    if line and is_mixed(line.split()[0]):                  # one-stage: mixed, melogit ...
+        call, eform, notes = mixed_call(line)
+        return Step(command=line, kind="onestage", call=call, eform=eform, notes=notes)
     colons = [i for i, _ in _scan(line, ":")]
     prefix, after = (line[:colons[0]], line[colons[0] + 1:]) if colons else (line, None)
     cmd = parse_command(prefix)
