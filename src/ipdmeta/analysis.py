@@ -346,6 +346,9 @@ def _one_stage(data: Any, study: str, ad: AggregateData, options: bool | dict[st
         raise SpecificationError(f"one_stage=True cannot mirror {', '.join(used)}= (the "
                                  "one-stage model stratifies by trial only and has no Firth "
                                  "correction); fit ipd.onestage() separately")
+    if ad.formula is None:
+        raise SpecificationError("one_stage=True fits the stage-1 formula to all trials at "
+                                 "once: give formula= (a model=callable has none)")
     shared = {k: stage1_options[k] for k in _SHARED if stage1_options.get(k) is not None}
     if ad.model != "cox":
         shared.pop("ties", None)

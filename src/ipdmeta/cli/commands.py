@@ -154,11 +154,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     one = one_stage_kwargs(args)
     if one is not None:
         progress(args, "one-stage model: fitting the mixed model to all trials at once")
-    extra = {"one_stage": one or True} if one is not None else {}
+    extra: dict[str, Any] = {"one_stage": one or True} if one is not None else {}
     res = ipdmeta(frame, **{k: v for k, v in s1.items() if v is not None}, **s2,
                   **aggregate_kwargs(args), **extra)
     files: dict[str, str] = {}
     if args.compare_plot:
+        assert res.comparison is not None   # --compare-plot needs --one-stage (checked)
         res.comparison.plot(path=args.compare_plot, dpi=args.dpi)
         files["compare_plot"] = args.compare_plot
         progress(args, f"comparison plot written to {args.compare_plot}")

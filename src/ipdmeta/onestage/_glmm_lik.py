@@ -108,7 +108,9 @@ class Likelihood:
         ZL = self.Z @ Lam
         r = Lam.shape[0]
         u = self.u.copy()
-        u_old = g_old = step = None
+        # the last accepted modes, their g_i and the step from them (none before the first)
+        g_old: np.ndarray | None = None
+        u_old = step = u
         t = np.ones(u.shape[0])
         for _ in range(maxiter + 30):
             eta = eta0 + (ZL[:, 0] * u[self.trial, 0] if r == 1
@@ -124,7 +126,8 @@ class Likelihood:
             resid = self.y - mu
             if r == 1:
                 grad = segment_sums(ZL[:, 0] * resid, self.starts)[:, None] - u
-                new = grad / (1.0 + segment_sums(ZL[:, 0] ** 2 * v, self.starts))[:, None]
+                new: np.ndarray = grad / (1.0 + segment_sums(ZL[:, 0] ** 2 * v,
+                                                             self.starts))[:, None]
             else:
                 grad = segment_sums(ZL * resid[:, None], self.starts) - u
                 Hm = segment_sums((ZL[:, :, None] * ZL[:, None, :]) * v[:, None, None],

@@ -104,13 +104,15 @@ def dense_curvature(grad: Callable[[np.ndarray], np.ndarray]
     return lambda x: DenseCurvature(numerical_hessian(grad, x))
 
 
-def maximize(fun: FunGrad, x0: np.ndarray, curvature: Callable[[np.ndarray], object], *,
+def maximize(fun: FunGrad, x0: np.ndarray,
+             curvature: Callable[[np.ndarray], DenseCurvature | ArrowCurvature], *,
              free: np.ndarray | None = None, maxiter: int = 200, xtol: float = 1e-10,
              max_step: float = 2.0) -> Optimum:
     """Damped Newton ascent of ``fun`` from ``x0`` (parameters where ``free`` is False
-    stay fixed).  ``curvature(x)`` returns an object whose ``solve(g, mu)`` gives the
-    step for the free parameters.  ``fun`` returns ``-inf`` where it is undefined.  A step
-    that would change a parameter by more than ``max_step`` × (1 + |value|) is shortened."""
+    stay fixed).  ``curvature(x)`` returns a curvature whose ``solve(g, mu)`` gives the
+    step for the free parameters (a dense one is restricted to them here).  ``fun``
+    returns ``-inf`` where it is undefined.  A step that would change a parameter by more
+    than ``max_step`` × (1 + |value|) is shortened."""
     x = np.asarray(x0, dtype=float).copy()
     free = np.ones(x.size, dtype=bool) if free is None else np.asarray(free, dtype=bool)
     f, g = fun(x)
@@ -118,11 +120,11 @@ def maximize(fun: FunGrad, x0: np.ndarray, curvature: Callable[[np.ndarray], obj
         return Optimum(x, f, g, 0, False, "the likelihood is not finite at the start values")
     for it in range(1, maxiter + 1):
         curv = curvature(x)
-        if hasattr(curv, "restrict") and not free.all():
+        if isinstance(curv, DenseCurvature) and not free.all():
             curv = curv.restrict(free)
         gf = g[free]
         mu, step = 0.0, None
-        scale = getattr(curv, "scale", 1.0)
+        scale = curv.scale
         for _ in range(60):
             try:
                 step = curv.solve(gf, mu)

@@ -381,6 +381,7 @@ def onestage(data: Any, study: str, formula: str, model: str | None = None, *,
     elif model == "cox":
         out = _cox(design, ties, level, tau2_ci)
     else:
+        assert quad is not None     # _nagq gives a number for logistic and Poisson models
         out = _glmm(design, quad, level, tau2_ci)
     _runaway(out, model)
     G = out.pop("G")

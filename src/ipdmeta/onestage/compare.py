@@ -77,11 +77,11 @@ class Comparison:
                  f"({self.measure})", "",
                  f"{'Approach':<11}{label[:14]:>14}{f'[{pct}% CI':>11}{']':>9}{'p':>9}"
                  f"{'tau²':>10}{'k':>5}{'n':>8}"]
-        for r in self.table.itertuples():
-            p = "<0.001" if r.pvalue < 0.001 else f"{r.pvalue:.3f}"
-            n = "." if not np.isfinite(r.n) else str(int(r.n))
-            lines.append(f"{r.approach:<11}{f(r.estimate):>14}{f(r.ci_low):>11}"
-                         f"{f(r.ci_high):>9}{p:>9}{r.tau2:>10.4g}{r.k:>5}{n:>8}")
+        for r in self.table.to_dict("records"):
+            p = "<0.001" if r["pvalue"] < 0.001 else f"{r['pvalue']:.3f}"
+            n = "." if not np.isfinite(r["n"]) else str(int(r["n"]))
+            lines.append(f"{r['approach']:<11}{f(r['estimate']):>14}{f(r['ci_low']):>11}"
+                         f"{f(r['ci_high']):>9}{p:>9}{r['tau2']:>10.4g}{r['k']:>5}{n:>8}")
         lines += [""] + [f"  {r.approach}: {r.model}" for r in self.table.itertuples()]
         one, two = self.table.iloc[1], self.table.iloc[0]
         lines += ["", f"Difference (one − two): {one.estimate - two.estimate:+.4g} on the "

@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,7 +204,7 @@ class CoxFit:
     b: np.ndarray             # (K,) BLUPs of the random treatment effect
     optimum: Optimum
     tau_converged: bool
-    profile: object           # tau -> Laplace log IPL (original scale)
+    profile: Callable[[float], float]   # tau -> Laplace log IPL (original scale)
 
     @property
     def converged(self) -> bool:

@@ -46,6 +46,7 @@ from ipdmeta.onestage._optim import numerical_hessian
 from ipdmeta.onestage.linear import (
     CrossProducts,
     LinearFit,
+    State,
     evaluate,
     gradient,
     tril_index,
@@ -202,7 +203,7 @@ def kenward_roger(cp: CrossProducts, fit: LinearFit) -> tuple[np.ndarray, np.nda
     return se, df
 
 
-def _full_inverse(cp: CrossProducts, st) -> np.ndarray:
+def _full_inverse(cp: CrossProducts, st: State) -> np.ndarray:
     """The dense ``(X'V^{-1}X)^{-1}`` over the estimable fixed effects."""
     ar = st.arrow
     K, a, g = cp.K, cp.a, cp.g

@@ -277,7 +277,7 @@ def build_design(data: Any, study: str, formula: str, model: str | None = None, 
         raise InputError(f"no row of the data is complete for the model's columns "
                          f"({', '.join(needed)})")
     sub = apply_levels(sub, categorical_levels(sub, spec))
-    codes, labels = pd.factorize(sub[study], sort=True)
+    codes, uniques = pd.factorize(sub[study], sort=True)
     order = np.argsort(codes, kind="stable")
     sub = sub.iloc[order]
     codes = codes[order]
@@ -299,7 +299,7 @@ def build_design(data: Any, study: str, formula: str, model: str | None = None, 
     if not np.all(np.isfinite(X)):
         raise InputError("the design has non-finite values; check the covariates")
     off = _offset(sub, exposure, offset)
-    labels = tuple(labels[np.unique(codes)])
+    labels = tuple(uniques[np.unique(codes)])
     # trials without information under stratified intercepts / baselines
     notes: list[str] = []
     dropped_rows: list[dict] = []

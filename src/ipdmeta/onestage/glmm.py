@@ -32,10 +32,12 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from ipdmeta.errors import ConvergenceError
 from ipdmeta.onestage._blocks import Arrow, segment_sums, sym
 from ipdmeta.onestage._glmm_lik import Likelihood
 from ipdmeta.onestage._optim import ArrowCurvature, Optimum, maximize
@@ -117,7 +119,8 @@ class Problem:
         bl, _, _ = self.unpack(x)
         base = None if central else self.per_trial(x)[1:]
 
-        def diff(xp: np.ndarray, xm: np.ndarray, h) -> tuple[np.ndarray, np.ndarray]:
+        def diff(xp: np.ndarray, xm: np.ndarray,
+                 h: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
             _, glp, gwp = self.per_trial(xp)
             glm, gwm = base if base is not None else self.per_trial(xm)[1:]
             scale = h if base is not None else 2 * h
@@ -146,7 +149,7 @@ class Problem:
         A = sym(A) - (~self.design.local_ok)[:, :, None] * np.eye(a)[None]
         return A, 0.5 * (B1 + B2), sym(D)
 
-    def curvature(self, free: np.ndarray):
+    def curvature(self, free: np.ndarray) -> Callable[[np.ndarray], ArrowCurvature]:
         keep = free[self.K * self.a:]
 
         def make(x: np.ndarray) -> ArrowCurvature:
@@ -222,13 +225,18 @@ def fit_glmm(design: Design, nagq: int, maxiter: int = 200) -> GlmmFit:
     x = prob.start()
     first = maximise(prob, x, _free(prob, True), maxiter)
     x = first.x
-    best, best_ll = None, -np.inf
+    best: np.ndarray | None = None
+    best_ll = -np.inf
     for s in START_GRID:
         xs = x.copy()
         xs[base:] = (s * np.eye(prob.r))[prob.tril]
         ll, _ = prob.fun(xs)
         if ll > best_ll:
             best, best_ll = xs, ll
+    if best is None:
+        raise ConvergenceError("the likelihood is not finite at any start value of the "
+                               "random-effect scale; check the outcome and covariates of "
+                               "the trials (separation, no events)")
     opt = maximise(prob, best, _free(prob, False), maxiter)
     return finish(prob, opt)
 

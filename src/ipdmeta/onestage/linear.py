@@ -50,7 +50,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ipdmeta.onestage._blocks import Arrow, segment_gram, sym
-from ipdmeta.onestage._optim import DenseCurvature, Optimum, dense_curvature, maximize
+from ipdmeta.onestage._optim import (
+    DenseCurvature,
+    FunGrad,
+    Optimum,
+    dense_curvature,
+    maximize,
+)
 from ipdmeta.onestage.design import Design
 
 LOG2PI = float(np.log(2 * np.pi))
@@ -201,7 +207,7 @@ def profiled_loglik(cp: CrossProducts, theta: np.ndarray, reml: bool
     return -0.5 * float(dev), float(s2), st
 
 
-def profiled_fun(cp: CrossProducts, reml: bool):
+def profiled_fun(cp: CrossProducts, reml: bool) -> FunGrad:
     def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
         try:
             ll, s2, _ = profiled_loglik(cp, theta, reml)
@@ -216,7 +222,7 @@ def profiled_fun(cp: CrossProducts, reml: bool):
     return fun
 
 
-def absolute_fun(cp: CrossProducts, reml: bool, by_study: bool):
+def absolute_fun(cp: CrossProducts, reml: bool, by_study: bool) -> FunGrad:
     """log-likelihood in ``(vech Lambda, log sigma^2)`` (one or K residual variances)."""
     nl = cp.r * (cp.r + 1) // 2
 

@@ -225,23 +225,24 @@ class OneStageResult:
         head = (f"{'Term':<22}{label:>11}{se_label:>11}" + (f"{'df':>9}" if dfcol else "")
                 + f"{'t' if dfcol else 'z':>9}{'p':>9}{f'[{pct}% CI':>12}{']':>10}")
         lines += [head, "-" * len(head)]
-        for r in self.coef.itertuples():
-            est, lo, hi = r.estimate, r.ci_low, r.ci_high
+        for r in self.coef.to_dict("records"):
+            est, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
             if eform:
                 est, lo, hi = np.exp(est), np.exp(lo), np.exp(hi)
-            p = "<0.001" if r.pvalue < 0.001 else f"{r.pvalue:.3f}"
-            lines.append(f"{str(r.term)[:21]:<22}{est:>11.{digits}f}{r.se:>11.{digits}f}"
-                         + (f"{r.df:>9.2f}" if dfcol else "")
-                         + f"{r.statistic:>9.3f}{p:>9}{lo:>12.{digits}f}{hi:>10.{digits}f}")
+            p = "<0.001" if r["pvalue"] < 0.001 else f"{r['pvalue']:.3f}"
+            lines.append(f"{str(r['term'])[:21]:<22}{est:>11.{digits}f}{r['se']:>11.{digits}f}"
+                         + (f"{r['df']:>9.2f}" if dfcol else "")
+                         + f"{r['statistic']:>9.3f}{p:>9}{lo:>12.{digits}f}"
+                         f"{hi:>10.{digits}f}")
         lines += ["-" * len(head)]
         if dfcol:
             lines.append(f"  t tests with {self.df_method.replace('-', ' ').title()} degrees "
                          "of freedom" + ("; Kenward-Roger adjusted standard errors"
                                          if self.df_method == "kenward-roger" else ""))
         lines += ["", "Random effects (by trial):"]
-        for r in self.random_effects.itertuples():
-            lines.append(f"  {r.term!s:<28} variance {r.variance:.{digits}g}"
-                         f"   sd {r.sd:.{digits}g}")
+        for re_row in self.random_effects.itertuples():
+            lines.append(f"  {re_row.term!s:<28} variance {re_row.variance:.{digits}g}"
+                         f"   sd {re_row.sd:.{digits}g}")
         lo, hi = self.tau2_ci
         if np.isfinite(lo):
             lines.append(f"  tau² of '{self.random}': {self.tau2:.{digits}g}  "

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from ipdmeta.plots._text import fmt_num, fmt_tau2, fmt_tick, new_figure, save_figure
+from ipdmeta.plots._text import (
+    figure_of,
+    fmt_num,
+    fmt_tau2,
+    fmt_tick,
+    new_figure,
+    save_figure,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -64,7 +71,7 @@ def compare_plot(comparison: Any, *, eform: bool | None = None, xlabel: str | No
         fig = new_figure(figsize=figsize or (9.5, 0.32 * rows + 1.4))
         ax = fig.add_axes((0.18, 2.1 / (rows + 3), 0.42, 1 - 3.0 / (rows + 3)))
     else:
-        fig = ax.figure
+        fig = figure_of(ax)
     f = np.exp if eform else (lambda v: v)
     y_two = np.arange(k, 0, -1) + 3.0
     tr = ax.get_yaxis_transform()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ipdmeta.errors import InputError
-from ipdmeta.plots._text import new_figure, save_figure
+from ipdmeta.plots._text import figure_of, new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -66,7 +66,7 @@ def gosh_plot(result: GoshResult, *, x: str = "I2", y: str | None = None,
         top = fig.add_subplot(grid[0, 0], sharex=ax)
         right = fig.add_subplot(grid[1, 1], sharey=ax)
     else:
-        fig, top, right = ax.figure, None, None
+        fig, top, right = figure_of(ax), None, None
     alpha = float(np.clip(30 / np.sqrt(len(xs)), 0.02, 0.6))
     colour = np.full(len(xs), "0.2", dtype=object)
     if highlight is not None:
@@ -75,7 +75,7 @@ def gosh_plot(result: GoshResult, *, x: str = "I2", y: str | None = None,
         j = result.studies.index(highlight)
         colour = np.where(result.included[ok, j], "tab:red", "0.2")
     ax.scatter(xs, ys, s=4, c=list(colour), alpha=alpha, lw=0, rasterized=True)
-    if top is not None:
+    if top is not None and right is not None:
         top.hist(xs, bins=bins, color="0.5")
         right.hist(ys, bins=bins, color="0.5", orientation="horizontal")
         top.tick_params(labelbottom=False, left=False, labelleft=False)

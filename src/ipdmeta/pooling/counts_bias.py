@@ -108,10 +108,13 @@ def study_counts(result: Any, events: Any, n: Any, test: str
     return a, n1, c, n0
 
 
-def _ols_t(y: np.ndarray, v: np.ndarray, X: np.ndarray, j: int):
+def _ols_t(y: np.ndarray, v: np.ndarray, X: np.ndarray,
+           j: int) -> tuple[float, float, float, int, float]:
     """Weighted least squares (weights 1/v) with the t test of coefficient j on k − p df."""
     fit = fit_regression(y, v, X, regression_spec("common", "hksj"), btt=np.array([j]))
-    return fit.beta[j], fit.se[j], fit.statistic[j], fit.df, fit.pvalue[j]
+    # the t test's df is k − p, which is QE_df (fit.df is typed None for z tests)
+    return (float(fit.beta[j]), float(fit.se[j]), float(fit.statistic[j]), fit.QE_df,
+            float(fit.pvalue[j]))
 
 
 def harbord_test(result: Any, events: Any = None, n: Any = None) -> CountsTestResult:

@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +165,7 @@ class TesResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The counts, the test and the limit."""
-        theta = self.theta if np.ndim(self.theta) == 0 else list(self.theta)
+        theta = self.theta if np.ndim(self.theta) == 0 else list(np.asarray(self.theta))
         return {"k": self.k, "observed": self.observed, "expected": self.expected,
                 "ratio": self.ratio, "test": self.test, "statistic": self.statistic,
                 "pvalue": self.pvalue, "theta": theta, "theta_lim": list(self.theta_lim),
@@ -270,7 +271,7 @@ def _tes_pvalue(observed: int, power: np.ndarray, test: str, alternative: str,
     return float("nan"), min(p, 1.0)
 
 
-def _limit(f, lo: float, hi: float, increasing: bool) -> float:
+def _limit(f: Callable[[float], float], lo: float, hi: float, increasing: bool) -> float:
     """Root of the monotone ``f`` starting from the bracket [lo, hi], widened as needed."""
     width = max(hi - lo, 1e-3)
     for _ in range(60):

@@ -447,7 +447,9 @@ class _Tally:
     def __init__(self, z_obs: np.ndarray, qm_obs: float, btt: np.ndarray, keep: int, *,
                  joint: np.ndarray | None = None, joint_obs: float | None = None) -> None:
         self.zo, self.qm_obs, self.btt = np.abs(z_obs), qm_obs, btt
-        self.joint, self.joint_obs = joint, joint_obs
+        # joint_obs is given whenever joint is (permute() checks); nan is never reached
+        self.joint = joint
+        self.joint_obs = float("nan") if joint_obs is None else joint_obs
         self.ge = np.zeros(z_obs.size)
         self.ge_adj = np.zeros(btt.size)
         self.ge_qm = self.ge_joint = 0
@@ -481,12 +483,14 @@ class _Tally:
             adjusted = np.full(self.zo.size, np.nan)
             adjusted[self.btt] = self.ge_adj / self.ok
             qm_p = float(self.ge_qm / self.ok) if self.ok else float("nan")
-        joint = {}
-        if self.joint is not None:
-            joint = {"joint": tuple(int(j) for j in self.joint),
-                     "joint_pvalue": float(self.ge_joint / self.ok) if self.ok else float("nan"),
-                     "joint_QM": np.concatenate(self.joint_kept)}
+        if self.joint is None:
+            joint, joint_p, joint_qm = None, float("nan"), None
+        else:
+            joint = tuple(int(j) for j in self.joint)
+            joint_p = float(self.ge_joint / self.ok) if self.ok else float("nan")
+            joint_qm = np.concatenate(self.joint_kept)
         return PermutationResult(pvalues=pvalues, pvalues_adjusted=adjusted, QM_pvalue=qm_p,
                                  permutations=self.ok, exact=exact, kind=kind,
                                  failed=self.failed, statistics=np.concatenate(self.z_kept),
-                                 QM=np.concatenate(self.qm_kept), **joint)
+                                 QM=np.concatenate(self.qm_kept), joint=joint,
+                                 joint_pvalue=joint_p, joint_QM=joint_qm)

@@ -136,7 +136,7 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
         check_weighted_spec(spec)
     table = read_study_table(data, estimate=estimate, se=se, variance=variance, study=study,
                              by=by, weights=weights, n=npts)
-    if user:
+    if user and table.genq_weights is not None:  # weights= was read into genq_weights
         w = check_user_weights(table.genq_weights, table.labels, str(weights))
         table = replace(table, genq_weights=None, user_weights=w)
     return pool_table(table, spec, measure)

@@ -292,7 +292,7 @@ def selection_model(result: Any, type: str = "stepfun", steps: Any = None,
         j = p
         tau2 = fit.tau2
         if not common:
-            tau2, j = theta[p], p + 1
+            tau2, j = float(theta[p]), p + 1
         d = fit.delta.copy()
         d[free] = theta[j:]
         return -lik.loglik(beta, tau2, d)

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ ONE_PARAMETER = ("halfnorm", "negexp", "logistic", "power")
 ALTERNATIVES = ("greater", "less", "two.sided")
 GL_X, GL_W = np.polynomial.legendre.leggauss(16)
 Z_MAX = 8.5  # beyond, p is 0 or 1 to double precision for every selection function
+Objective = Callable[[np.ndarray], float]
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ def _z_of_p(p: float, alternative: str) -> float:
     return float(stats.norm.isf(p) if alternative == "greater" else stats.norm.ppf(p))
 
 
-def quadrature_grid(alternative: str, pmin: float, step: float) -> tuple[np.ndarray, ...]:
+def quadrature_grid(alternative: str, pmin: float,
+                    step: float) -> tuple[np.ndarray, np.ndarray, float, float, float]:
     """Nodes and weights in z where w varies, and the z limits beyond which w is constant.
 
     Returns (nodes, weights, z_low, z_high, inner) where ``inner`` is the half-width of
@@ -107,8 +110,8 @@ def quadrature_grid(alternative: str, pmin: float, step: float) -> tuple[np.ndar
         lo, hi = -top, top
     else:
         if pmin > 0:
-            a, b = sorted((_z_of_p(pmin, alternative), _z_of_p(1 - pmin, alternative)))
-            lo, hi = max(a, -Z_MAX), min(b, Z_MAX)
+            z_low, z_high = sorted((_z_of_p(pmin, alternative), _z_of_p(1 - pmin, alternative)))
+            lo, hi = max(z_low, -Z_MAX), min(z_high, Z_MAX)
         else:
             lo, hi = -Z_MAX, Z_MAX
         edges = np.unique(np.concatenate([[lo], np.arange(math.ceil(lo * 4) / 4, hi, 0.25),
@@ -176,7 +179,8 @@ class Likelihood:
             total = total + centre * w_at(0.0)
         return total
 
-    def _step_normalisers(self, mu, s, sv, delta) -> np.ndarray:
+    def _step_normalisers(self, mu: np.ndarray, s: np.ndarray, sv: np.ndarray,
+                          delta: np.ndarray) -> np.ndarray:
         """Probability of each p-value interval times its δ (metafor's closed form)."""
         cuts = self.cuts[None, :] * sv[:, None]
         if self.alt == "two.sided":
@@ -208,7 +212,7 @@ class Likelihood:
 
 
 # ---------------------------------------------------------------- optimisation helpers
-def _second_differences(f, x: np.ndarray, h0: np.ndarray, levels: int) -> np.ndarray:
+def _second_differences(f: Objective, x: np.ndarray, h0: np.ndarray, levels: int) -> np.ndarray:
     """Central second differences with steps h0, h0/2, ... Richardson-extrapolated."""
     n = len(x)
     H = np.empty((n, n))
@@ -233,7 +237,7 @@ def _second_differences(f, x: np.ndarray, h0: np.ndarray, levels: int) -> np.nda
     return H
 
 
-def numerical_hessian(f, x: np.ndarray, cap: np.ndarray | None = None) -> np.ndarray:
+def numerical_hessian(f: Objective, x: np.ndarray, cap: np.ndarray | None = None) -> np.ndarray:
     """Hessian of a smooth function near its minimum, accurate to about 1e-9 relative.
 
     A first pass with steps of 1e-3 of each parameter gives the curvature; the second
@@ -250,7 +254,7 @@ def numerical_hessian(f, x: np.ndarray, cap: np.ndarray | None = None) -> np.nda
     return _second_differences(f, x, h0, 4)
 
 
-def _gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+def _gradient(f: Objective, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     g = np.empty(len(x))
     for i in range(len(x)):
         e = np.zeros(len(x))
@@ -287,11 +291,11 @@ def maximise(lik: Likelihood, beta0: np.ndarray, tau2_0: float, delta_fixed: np.
     scale = np.where(np.all(lik.X == 1.0, axis=0), 1.0, np.std(lik.X, axis=0))
     scale[scale == 0] = 1.0
     start_delta = np.where(free, 1.0, delta_fixed)  # metafor's delta.init
-    theta0 = [beta0 * scale]
+    parts = [beta0 * scale]
     if tau2_fixed is None:
-        theta0.append([math.log(tau2_0 + 0.001)])
-    theta0.append(_from_unit(start_delta[free], lo[free], hi[free]))
-    theta0 = np.concatenate(theta0)
+        parts.append(np.array([math.log(tau2_0 + 0.001)]))
+    parts.append(_from_unit(start_delta[free], lo[free], hi[free]))
+    theta0 = np.concatenate(parts)
 
     def unpack(theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         beta = theta[:p] / scale

@@ -106,8 +106,8 @@ def make_plan(setup: Setup, study: str, needed: Sequence[str], keep: Sequence[st
     formula_names = tuple(names[:-1]) if setup.interaction else tuple(names)
     design: tuple[str, ...] = ()
     if (batch is not False and setup.func is None and setup.model in BATCHED_MODELS
-            and design_is_global(setup.formula, sample)):
-        _, _, found = study_design(setup.formula, sample,
+            and design_is_global(setup.design_formula, sample)):
+        _, _, found = study_design(setup.design_formula, sample,
                                    cox=setup.model in NO_INTERCEPT_MODELS,
                                    interaction=setup.interaction, center=False)
         design = tuple(found)
@@ -194,7 +194,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     starts = np.cumsum(counts) - counts
     sub = block.iloc[order[cc & np.repeat(take, sizes)]]
     try:
-        y, X, names = study_design(setup.formula, sub, cox=cox,
+        y, X, names = study_design(setup.design_formula, sub, cox=cox,
                                    interaction=setup.interaction, center=False)
     except (InputError, SpecificationError):   # the per-study path names the study
         return {}, {}

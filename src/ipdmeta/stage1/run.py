@@ -443,6 +443,7 @@ def _rows(data: Any, *, setup: Setup, study: str, keep: list[str], batch: bool |
         plan = make_plan(setup, study, needed, keep, frame.iloc[:0], [], False)
         return engines.run(plan, frame, split, engine=engine, n_jobs=n_jobs,
                            progress=progress, client=client), setup
+    spec = setup.design_formula
     if engines.is_dask_frame(data):
         frame, needed, sample = prepare_dask(data, study, spec, extra, keep)
     else:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ipdmeta.errors import InputError
+from ipdmeta.errors import InputError, SpecificationError
 from ipdmeta.models._newton import _fmt as _value
 from ipdmeta.models._newton import people as _people
 from ipdmeta.models.base import Fit, failed
@@ -69,7 +69,7 @@ OFFSET_MODELS = ("poisson", "negbin")
 class Setup:
     """Everything a worker needs to fit one study (picklable)."""
 
-    formula: ModelFormula
+    formula: ModelFormula | None     # None only for model=callable without a formula
     model: str
     poolvar: str
     interaction: tuple[str, str] | None
@@ -84,6 +84,13 @@ class Setup:
     robust: bool = False             # robust (sandwich) standard errors without clusters
     adjust: str = "stata"            # small-sample factor of the robust variance
     func: Callable | None = None     # model=callable: the user's function
+
+    @property
+    def design_formula(self) -> ModelFormula:
+        """The formula of a built-in model (which always has one)."""
+        if self.formula is None:
+            raise SpecificationError("give formula= (or outcome=/covariates=)")
+        return self.formula
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,7 @@ def fit_study(setup: Setup, task: StudyTask) -> dict[str, Any]:
     if task.design is not None:
         y, X, names = task.design[0], task.design[1], list(task.design[2])
     else:
-        y, X, names = study_design(setup.formula, task.frame, cox=cox,
+        y, X, names = study_design(setup.design_formula, task.frame, cox=cox,
                                    interaction=setup.interaction, center=setup.center)
     if setup.poolvar not in names:
         return _failure({**row, **arm_counts(setup.model, y, None, _ONE)[0]}, "missing_poolvar",

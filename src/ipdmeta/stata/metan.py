@@ -121,11 +121,13 @@ def _label(args: str) -> str | tuple[str, str]:
     """``label(namevar=x, yearvar=y)`` -> "x" or ("x", "y")."""
     name = re.search(r"namevar\s*=\s*(\w+)", args)
     year = re.search(r"yearvar\s*=\s*(\w+)", args)
-    if name is None and year is None:
-        raise StataSyntaxError(f"label({args}): write label(namevar=var [, yearvar=var])")
     if name and year:
         return (name.group(1), year.group(1))
-    return (name or year).group(1)
+    if name:
+        return name.group(1)
+    if year:
+        return year.group(1)
+    raise StataSyntaxError(f"label({args}): write label(namevar=var [, yearvar=var])")
 
 
 def translate_metan(cmd: Command) -> Step:

@@ -36,6 +36,7 @@ from ipdmeta.stata.step import Step
 from ipdmeta.stata.translate import translate
 
 _PLOTS = ("ipdmeta", "pool", "arms", "ipdover", "forestplot")
+_NO_DATA = "give --data FILE or run 'use FILE' first"
 
 
 class StataSession:
@@ -58,7 +59,7 @@ class StataSession:
                  graph_format: str = "png", data_path: str | Path | None = None,
                  replace_graphs: bool = True) -> None:
         self.data = data
-        self.stset = tuple(stset) if stset else None
+        self.stset: tuple[str, str] | None = (stset[0], stset[1]) if stset else None
         self.workdir = Path(workdir)
         self.graph_dir = None if graph_dir is None else Path(graph_dir)
         self.graph_format = graph_format
@@ -102,14 +103,20 @@ class StataSession:
         """Translate and run one command; returns the Step with ``result`` and ``output``."""
         step = self.translate(line)
         if step.kind not in ("use", "stset") and self.data is None:
-            raise StataSyntaxError(f"no data in memory for {step.command!r}: give --data FILE "
-                                   "or run 'use FILE' first")
+            raise StataSyntaxError(f"no data in memory for {step.command!r}: {_NO_DATA}")
         getattr(self, f"_run_{step.kind}")(step)
         self.steps.append(step)
         return step
 
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The data in memory (:meth:`run` refuses the commands that need data without)."""
+        if self.data is None:
+            raise StataSyntaxError(f"no data in memory: {_NO_DATA}")
+        return self.data
+
     def _run_onestage(self, step: Step) -> None:
-        res = onestage(self.data, **step.call)
+        res = onestage(self.frame, **step.call)
         step.result = res
         step.output = res.summary(eform=step.eform)
 
@@ -208,17 +215,17 @@ class StataSession:
         step.output = f"(survival outcome: time {step.call['time']}, event {step.call['event']})"
 
     def _run_sort(self, step: Step) -> None:
-        _require(self.data, step.call["columns"])
-        self.data = self.data.sort_values(step.call["columns"], kind="stable").reset_index(
+        _require(self.frame, step.call["columns"])
+        self.data = self.frame.sort_values(step.call["columns"], kind="stable").reset_index(
             drop=True)
 
     def _run_tabulate(self, step: Step) -> None:
         var, stub = step.call["variable"], step.call["stub"]
-        _require(self.data, [var])
-        values = self.data[var].where(self.data[var].ne(""))     # "" is missing in Stata
+        _require(self.frame, [var])
+        values = self.frame[var].where(self.frame[var].ne(""))     # "" is missing in Stata
         made = []
         for i, level in enumerate(sorted(values.dropna().unique()), start=1):
-            self.data[f"{stub}{i}"] = (values == level).astype(float).where(values.notna())
+            self.frame[f"{stub}{i}"] = (values == level).astype(float).where(values.notna())
             made.append(f"{stub}{i} = ({var} == {level})")
         step.output = "(new dummies: " + "; ".join(made) + ")"
 
@@ -242,23 +249,26 @@ class StataSession:
         return frame
 
     def _run_ipdmeta(self, step: Step) -> None:
-        _require(self.data, [step.call["study"]])
-        frame = self._rows(step, self.data)
+        _require(self.frame, [step.call["study"]])
+        frame = self._rows(step, self.frame)
         ad = self._aggregate(step)
-        res = ipdmeta(frame, **step.call, **({} if ad is None else {"aggregate": ad}))
+        call = dict(step.call)
+        if ad is not None:
+            call["aggregate"] = ad
+        res = ipdmeta(frame, **call)
         self._finish(step, res)
 
     def _run_arms(self, step: Step) -> None:
         assert step.arms is not None
-        _require(self.data, [step.arms[k] for k in ("study", "outcome", "treatment")])
-        arms = summarise_arms(self._rows(step, self.data), **step.arms)
+        _require(self.frame, [step.arms[k] for k in ("study", "outcome", "treatment")])
+        arms = summarise_arms(self._rows(step, self.frame), **step.arms)
         if arms.attrs.get("dropped"):
             step.notes.append(f"{arms.attrs['dropped']} participant(s) with a missing study, "
                               "outcome or treatment left out")
         self._pool(step, arms)
 
     def _run_pool(self, step: Step) -> None:
-        frame = self._rows(step, self.data)
+        frame = self._rows(step, self.frame)
         if step.label is not None:
             _require(frame, list(step.label))
             frame = frame.assign(_label=eval(label_code(step.label, "frame"),
@@ -288,8 +298,8 @@ class StataSession:
         formula = call.pop("formula")
         columns = [call["estimate"], call.get("se") or call["variance"],
                    *_formula_variables(formula)]
-        _require(self.data, columns, metareg=True)
-        frame = self._rows(step, self.data)
+        _require(self.frame, columns, metareg=True)
+        frame = self._rows(step, self.frame)
         keep = frame[columns].notna().all(axis=1)
         if not keep.all():
             step.notes.append(f"{int((~keep).sum())} row(s) with a missing value of "
@@ -304,7 +314,7 @@ class StataSession:
             self._plot(step, lambda **o: res.bubble(moderator, **o), graph)
 
     def _run_ipdover(self, step: Step) -> None:
-        res = ipdover(self._rows(step, self.data), **step.call)
+        res = ipdover(self._rows(step, self.frame), **step.call)
         step.result = res
         if not step.quiet:
             step.output = res.summary(eform=step.eform)
@@ -312,7 +322,7 @@ class StataSession:
         self._save(step, res)
 
     def _run_forestplot(self, step: Step) -> None:
-        frame = self._rows(step, self.data)
+        frame = self._rows(step, self.frame)
         step.output = f"(forest plot of a results set of {len(frame)} rows)"
         self._plot(step, lambda **o: forest_from_results(frame, **o))
 
