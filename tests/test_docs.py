@@ -5,11 +5,8 @@ blocks run command by command with ``bash``; both in a temporary folder that hol
 the bundled datasets as CSV files (``hypertension.csv``, ``weight_gain.csv``,
 ``weight_gain_binary.csv``, ``bcg.csv``), with the ``ipdmeta`` command of this
 interpreter first on the PATH.  A block that is deliberately not run is preceded by
-an HTML comment ``<!-- not run: reason -->`` (the reason is required); a block
-preceded by ``<!-- requires: name -->`` runs once ``ipdmeta.name`` exists (the
-gallery shows plots of features still being added; the site's build leaves those
-sections out the same way); blocks without a language or in ``text`` are output,
-not code.
+an HTML comment ``<!-- not run: reason -->`` (the reason is required); blocks
+without a language or in ``text`` are output, not code.
 """
 
 from __future__ import annotations
@@ -32,18 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 FENCE = re.compile(r"^([ \t]*)```([\w-]*)[^\n]*\n(.*?)^[ \t]*```\s*$", re.S | re.M)
 SKIP = re.compile(r"<!--\s*not run:\s*(\S.*?)\s*-->\s*$", re.S)
-REQUIRES = re.compile(r"<!--\s*requires:\s*([\w.]+)\s*-->\s*$")
 PYTHON = {"python", "py", "pycon"}
 SHELL = {"sh", "bash", "shell", "console"}
-
-
-def _exists(name: str) -> bool:
-    obj = ipd
-    for part in name.removeprefix("ipdmeta.").split("."):
-        if not hasattr(obj, part):
-            return False
-        obj = getattr(obj, part)
-    return True
 
 
 def blocks(path: Path) -> list[tuple[int, str, str, str | None]]:
@@ -54,9 +41,6 @@ def blocks(path: Path) -> list[tuple[int, str, str, str | None]]:
         before = text[: m.start()].rstrip().rsplit("\n", 1)[-1]
         skip = SKIP.search(before)
         reason = skip.group(1) if skip else None
-        needs = REQUIRES.search(before)
-        if needs and not _exists(needs.group(1)):
-            reason = f"needs ipdmeta.{needs.group(1)}, not in this version"
         line = text.count("\n", 0, m.start()) + 1
         code = textwrap.dedent(m.group(3)) if m.group(1) else m.group(3)
         out.append((line, m.group(2).lower(), code, reason))
@@ -90,9 +74,7 @@ def _ids(path: Path) -> str:
 
 def test_the_runner_finds_blocks_and_markers() -> None:
     md = ("text\n<!-- not run: installs a venv -->\n```sh\n./scripts/demo.sh\n```\n"
-          "```python\nx = 1\n```\n```\noutput\n```\n"
-          "<!-- requires: pool -->\n```python\ny = 1\n```\n"
-          "<!-- requires: no_such_function -->\n```python\nz = 1\n```\n")
+          "```python\nx = 1\n```\n```\noutput\n```\n")
     tmp = ROOT / "tests" / "_runner_probe.md"
     try:
         tmp.write_text(md)
@@ -100,8 +82,7 @@ def test_the_runner_finds_blocks_and_markers() -> None:
     finally:
         tmp.unlink()
     assert [(b[1], b[3]) for b in found] == [
-        ("sh", "installs a venv"), ("python", None), ("", None), ("python", None),
-        ("python", "needs ipdmeta.no_such_function, not in this version")]
+        ("sh", "installs a venv"), ("python", None), ("", None)]
     assert shell_commands("ipdmeta run a \\\n  --b c\n# note\n$ ls") == [
         "ipdmeta run a --b c", "ls"]
 

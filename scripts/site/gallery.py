@@ -3,16 +3,12 @@
 ``docs/gallery.md`` is a page of Python blocks (run as written by tests/test_docs.py
 too).  Here the blocks run in order, in one namespace, in a temporary folder; every
 image a block writes (``path="forest.png"``) is added to the site as
-``gallery/<name>`` and shown right after the block.  A section whose block is preceded
-by ``<!-- requires: NAME -->`` is left out (with a note in the build log) while
-``ipdmeta.NAME`` does not exist, e.g. a function another change is adding; any other
-error in a block fails the build.  A new picture is a new section with its block.
+``gallery/<name>`` and shown right after the block.  An error in a block fails the
+build.  A new picture is a new section with its block.
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 import os
 import re
 import tempfile
@@ -28,60 +24,37 @@ from mkdocs.structure.pages import Page
 PAGE = "gallery.md"
 FOLDER = "gallery"
 IMAGES = (".png", ".svg", ".jpg")
-BLOCK = re.compile(r"((?:<!--\s*requires:\s*([\w.]+)\s*-->\s*\n)?)```python\n(.*?)^```[ \t]*$",
-                   re.S | re.M)
-log = logging.getLogger("mkdocs.plugins.ipdmeta.gallery")
+BLOCK = re.compile(r"```python\n(.*?)^```[ \t]*$", re.S | re.M)
 _page: dict[str, str] = {}
 
 
-def _available(name: str) -> bool:
-    obj: Any = importlib.import_module("ipdmeta")
-    for part in name.removeprefix("ipdmeta.").split("."):
-        if not hasattr(obj, part):
-            return False
-        obj = getattr(obj, part)
-    return True
-
-
-def _sections(text: str) -> list[str]:
-    return re.split(r"(?m)^(?=## )", text)
-
-
-def render(text: str, folder: Path) -> tuple[str, dict[str, bytes], list[str]]:
+def render(text: str, folder: Path) -> tuple[str, dict[str, bytes]]:
     """Run the page's blocks in ``folder``: (the page with its pictures, the pictures by
-    name, the titles of the sections left out)."""
+    name)."""
     matplotlib.use("Agg")
     namespace: dict[str, Any] = {"__name__": "gallery"}
     pictures: dict[str, bytes] = {}
-    skipped: list[str] = []
-    out: list[str] = []
     here = Path.cwd()
     os.chdir(folder)
     try:
-        for section in _sections(text):
-            title = section.split("\n", 1)[0].lstrip("# ").strip()
-            missing = [m.group(2) for m in BLOCK.finditer(section)
-                       if m.group(2) and not _available(m.group(2))]
-            if missing:
-                skipped.append(f"{title} (needs ipdmeta.{', ipdmeta.'.join(missing)})")
-                continue
-            out.append(BLOCK.sub(lambda m: _run(m, namespace, folder, pictures), section))
+        page = BLOCK.sub(lambda m: _run(m, namespace, folder, pictures), text)
     finally:
         os.chdir(here)
-    return "".join(out), pictures, skipped
+    return page, pictures
 
 
 def _run(match: re.Match[str], namespace: dict[str, Any], folder: Path,
          pictures: dict[str, bytes]) -> str:
-    code = match.group(3)
+    code = match.group(1)
     before = {p: p.stat().st_mtime_ns for p in folder.iterdir()}
     try:
         exec(compile(code, f"docs/{PAGE}", "exec"), namespace)
     except Exception as err:
         raise PluginError(f"docs/{PAGE}: a gallery block failed ({type(err).__name__}: "
                           f"{err}):\n{code}") from err
-    new = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGES
-                 and before.get(p) != p.stat().st_mtime_ns)
+    new = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGES
+                  and before.get(p) != p.stat().st_mtime_ns),
+                 key=lambda p: (p.stat().st_mtime_ns, p.name))   # in the order drawn
     if not new:
         return f"```python\n{code}```"
     shown = []
@@ -96,11 +69,9 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     if not source.exists():
         return files
     with tempfile.TemporaryDirectory() as tmp:
-        text, pictures, skipped = render(source.read_text(encoding="utf-8"), Path(tmp))
+        text, pictures = render(source.read_text(encoding="utf-8"), Path(tmp))
     for name, content in pictures.items():
         files.append(File.generated(config, f"{FOLDER}/{name}", content=content))
-    for title in skipped:
-        log.info("gallery: section '%s' left out", title)
     _page[PAGE] = text
     return files
 

@@ -5,13 +5,14 @@ An ``Example:`` heading (the singular the docstrings use) becomes the Google-sty
 
 Docstrings write references the Sphinx way — ``:func:`ipdmeta.pool` ``,
 ``:class:`~ipdmeta.stage1.table.AggregateData` ``, or relative ones such as
-``:meth:`results_set` `` — which Markdown would show as they are.  After the package
-is loaded, each role is resolved the way Sphinx would (the object's class, its module,
-the packages above it, then ``ipdmeta``), aliases are followed to where the object is
-defined, and the role becomes a mkdocstrings cross-reference ``[`name`][path]``: a
-link, checked by ``mkdocs build --strict``.  Objects the reference does not show
-(private modules and names, objects without a docstring) are written as code.  A
-role naming nothing that exists is a warning, so the strict build fails on it.
+``:meth:`results_set` `` or ``:mod:`.fitstats` `` — which Markdown would show as they
+are.  After the package is loaded, each role is resolved the way Sphinx would (the
+object's class, its module, the packages above it, then ``ipdmeta``), aliases are
+followed to where the object is defined, and the role becomes a mkdocstrings
+cross-reference ``[`name`][path]``: a link, checked by ``mkdocs build --strict``.
+Objects the reference does not show (private modules and names, objects without a
+docstring) are written as code.  A role naming nothing that exists is a warning, so the
+strict build fails on it.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ class SphinxRoles(griffe.Extension):
     @staticmethod
     def _link(match: re.Match[str], obj: griffe.Object, package: griffe.Module) -> str:
         _, short, text = match.groups()
-        name = "".join(text.split()).rstrip("()")       # a role may wrap across lines
+        # a role may wrap across lines; a leading dot (Sphinx's ".name") means relative to
+        # the current scope, which is where the search starts anyway
+        name = "".join(text.split()).rstrip("()").lstrip(".")
         shown = f"`{name.rsplit('.', 1)[-1] if short else name}`"
         if name.split(".")[0] in EXTERNAL:
             return shown
