@@ -270,9 +270,11 @@ def _k0(yc: np.ndarray, estimator: str) -> tuple[float, float]:
         k0 = k - 0.5 - np.sqrt(2 * k**2 - 4 * sr + 0.25)
     var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0**3 + 27 * k0**2 + 17 * k0
               - 18 * k * k0**2 - 18 * k * k0 + 6 * k**2 * k0) / 24
+    root = np.sqrt(var_sr) if var_sr >= 0 else np.nan    # NaN, as metafor, when negative
     if estimator == "L0":
-        return k0, 4 * np.sqrt(var_sr) / (2 * k - 1)
-    return k0, 2 * np.sqrt(var_sr) / np.sqrt((k - 0.5) ** 2 - k0 * (2 * k - k0 - 1))
+        return k0, 4 * root / (2 * k - 1)
+    denom = (k - 0.5) ** 2 - k0 * (2 * k - k0 - 1)
+    return k0, 2 * root / np.sqrt(denom) if denom > 0 else np.nan
 
 
 def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0",
