@@ -68,6 +68,11 @@ class EggerResult:
     fit: RegFit
     terms: list[str]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The test and the limit estimate (without the regression fit)."""
+        return {k: getattr(self, k) for k in ("model", "predictor", "statistic", "pvalue",
+                                              "df", "estimate", "ci_low", "ci_high")}
+
     def summary(self) -> str:
         """The test in words, as metafor's ``regtest`` prints it."""
         stat = "z" if self.df is None else f"t ({self.df} df)"
@@ -144,6 +149,10 @@ class RankTestResult:
     pvalue: float
     exact: bool
     k: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dictionary."""
+        return {"tau": self.tau, "pvalue": self.pvalue, "exact": self.exact, "k": self.k}
 
     def summary(self) -> str:
         """The test in words, as metafor's ``ranktest`` prints it."""
@@ -223,6 +232,13 @@ class TrimFillResult:
     filled: pd.DataFrame
     result: MetaResult
     original: MetaResult
+
+    def to_dict(self) -> dict[str, Any]:
+        """k0 and its test, the studies (filled ones flagged) and the filled analysis."""
+        return {"k0": self.k0, "se_k0": self.se_k0, "side": self.side,
+                "estimator": self.estimator, "p_k0": self.p_k0,
+                "iterations": self.iterations, "filled": self.filled.to_dict(orient="records"),
+                "result": self.result.to_dict()}
 
     def summary(self, eform: bool | None = None, digits: int = 3) -> str:
         """The number of filled studies, then the analysis with them."""
