@@ -95,6 +95,34 @@ def test_plots_and_equivalent_python(bcg, tmp_path) -> None:
     assert (tmp_path / "radial1.png").stat().st_size > 0
 
 
+def test_confunnel_contours_and_metric(bcg, tmp_path) -> None:
+    step = translate("confunnel yi se, contours(0.1 1 5 10) metric(invse) shadedcontours")
+    assert step.forest == {"contours": [0.001, 0.01, 0.05, 0.1], "yaxis": "precision"}
+    assert translate("confunnel yi se").forest == {"contours": [0.01, 0.05, 0.1]}
+    out = _session(bcg, tmp_path).run("confunnel yi se, contours(5 10)")
+    assert [f.name for f in out.files] == ["funnel1.png"]
+    assert "res.funnel(contours=[0.05, 0.1], path=" in out.python
+
+
+@pytest.mark.parametrize("kind", ["funnel", "trimfill", "contours", "precision"])
+def test_funnel_legend_hides_no_study(bcg, kind: str) -> None:
+    """The legend goes to a corner free of studies, or is drawn beneath the markers."""
+    m = ipd.pool(bcg, estimate="yi", variance="vi", method="DL")
+    fig = {"funnel": lambda: m.funnel(), "trimfill": lambda: m.trimfill(side="right").funnel(),
+           "contours": lambda: m.funnel(contours=True),
+           "precision": lambda: m.funnel(yaxis="precision")}[kind]()
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    for markers in ax.collections:
+        if markers.get_label() not in ("Studies", "Filled studies"):
+            continue
+        xy = ax.transData.transform(markers.get_offsets())
+        inside = ((xy[:, 0] >= box.x0) & (xy[:, 0] <= box.x1) & (xy[:, 1] >= box.y0)
+                  & (xy[:, 1] <= box.y1))
+        assert not inside.any() or legend.get_zorder() < markers.get_zorder()
+
+
 @pytest.mark.parametrize(("line", "message"), [
     ("metabias yi se", "exactly one of egger"),
     ("metabias yi se, egger begg", "exactly one of egger"),
@@ -108,6 +136,10 @@ def test_plots_and_equivalent_python(bcg, tmp_path) -> None:
     ("metafunnel yi se, forcenull", "centred on the pooled estimate"),
     ("metafunnel yi se, mlabel(trial)", "not"),
     ("metafunnel a b c d", "takes the estimate and its standard error"),
+    ("confunnel yi se, contours(0 5)", "between 0 and 100"),
+    ("confunnel yi se, metric(var)", "not variances"),
+    ("confunnel yi se, onesided(lower)", "two-sided"),
+    ("confunnel yi se, contcolor(green)", "styling"),
 ])
 def test_clear_refusals(line: str, message: str) -> None:
     with pytest.raises(StataSyntaxError, match=message):

@@ -1,6 +1,6 @@
 """The small-study and publication-bias commands: ``metabias`` (Harbord, Harris & Sterne
-2009), ``metatrim`` (Steichen 2000) and ``metafunnel`` (Sterne 2003) -> ``ipd.pool`` and
-the bias method of the pooled result.
+2009), ``metatrim`` (Steichen 2000), ``metafunnel`` (Sterne 2003) and ``confunnel``
+(Palmer et al. 2008) -> ``ipd.pool`` and the bias method of the pooled result.
 
 Each becomes a step of kind "bias": ``call`` pools the studies (the common-effect model
 unless ``reffect``), ``bias`` names the method of the result that runs the test
@@ -14,7 +14,9 @@ drawn (``{"target": "res", "method": "radial"}``) with the keywords in ``forest`
   ``res.harbord()``, ``res.peters()``.
 * ``metatrim y se`` -> ``res.trimfill(side="left", estimator="L0")``: metatrim assumes
   the missing studies have small effects (``flip``: large, side "right").
-* ``metafunnel y se`` -> ``res.funnel()`` centred on the common-effect estimate.
+* ``metafunnel y se`` -> ``res.funnel()`` centred on the common-effect estimate;
+  ``confunnel y se, contours(1 5 10)`` -> ``res.funnel(contours=[0.01, 0.05, 0.1])``
+  (significance regions around the null).
 
 Example:
     >>> from ipdmeta.stata.parse import parse_command
@@ -39,6 +41,7 @@ from ipdmeta.stata.parse import (
     _check_args,
     _number,
     match,
+    numlist,
     words,
 )
 from ipdmeta.stata.shared import ordered
@@ -99,9 +102,25 @@ METAFUNNEL_OPTIONS: tuple[OptionSpec, ...] = (
                                      "one funnel per subgroup (if by == ...)"),
 )
 
+_STYLE = ("a graph styling option: not translated; style the Figure that res.funnel() "
+          "returns (matplotlib)")
+#: confunnel (Palmer et al. 2008); abbreviations are not accepted (full names only)
+CONFUNNEL_OPTIONS: tuple[OptionSpec, ...] = (
+    opt("contours", 8, "required", help="res.funnel(contours=[...]) (percent -> levels; "
+                                        "default 1 5 10)"),
+    opt("metric", 6, "required", help="se (default): yaxis='se'; invse: yaxis='precision'"),
+    opt("shadedcontours", 14, help="(the contour regions are always shaded)"),
+    opt("solidcontours", 13, help="(the contour regions are always shaded)"),
+    opt("onesided", 8, "required", refused="one-sided contours are not drawn; the regions "
+                                           "are two-sided (p < level)"),
+    *(opt(name, len(name), "required", refused=_STYLE)
+      for name in ("contcolor", "scatteropts", "twowayopts", "legendopts", "legendlabels",
+                   "extraplot", "functionlowopts", "functionuppopts")),
+)
+
 #: the commands of this module and their option tables
 BIAS_COMMANDS = {"metabias": METABIAS_OPTIONS, "metatrim": METATRIM_OPTIONS,
-                 "metafunnel": METAFUNNEL_OPTIONS}
+                 "metafunnel": METAFUNNEL_OPTIONS, "confunnel": CONFUNNEL_OPTIONS}
 _TESTS = {"egger": ("egger", {"model": "lm"}), "harbord": ("harbord", {}),
           "peters": ("peters", {}), "begg": ("rank_test", {"exact": False})}
 _ESTIMATORS = {"run": "R0", "linear": "L0", "quadratic": "Q0"}
@@ -174,8 +193,23 @@ def _metatrim(step: Step, given: dict[str, Any]) -> None:
         step.forest = {"eform": True} if step.eform else {}
 
 
+def _confunnel(step: Step, given: dict[str, Any]) -> None:
+    levels = numlist(given["contours"]) if "contours" in given else [1, 5, 10]
+    if not levels or any(not 0 < p < 100 for p in levels):
+        raise StataSyntaxError("contours() of confunnel takes significance levels in "
+                               "percent between 0 and 100, e.g. contours(1 5 10)")
+    step.forest = {"contours": [p / 100 for p in levels]}
+    metric = words(given.get("metric") or "se")[0].lower()
+    if metric not in ("se", "invse"):
+        raise StataSyntaxError(f"metric({metric}) of confunnel: ipdmeta draws se or invse "
+                               "(precision) on the vertical axis, not variances")
+    if metric == "invse":
+        step.forest["yaxis"] = "precision"
+
+
 def translate_bias(cmd: Command) -> Step:
-    """``metabias``, ``metatrim`` or ``metafunnel`` -> a Step of kind "bias"."""
+    """``metabias``, ``metatrim``, ``metafunnel`` or ``confunnel`` -> a Step of kind
+    "bias"."""
     name = cmd.name.lower()
     specs = BIAS_COMMANDS[name]
     step = Step(command=cmd.text, kind="bias")
@@ -202,6 +236,8 @@ def translate_bias(cmd: Command) -> Step:
         _metatrim(step, given)
     else:
         step.plot, step.forest = {"target": "res", "method": "funnel"}, {}
+        if name == "confunnel":
+            _confunnel(step, given)
         if step.eform:
             step.forest["eform"] = True
     step.call = ordered(step.call)
