@@ -82,3 +82,20 @@ def test_existing_funnel_file_needs_force(bcg: Path, capsys) -> None:
     assert path.read_bytes() == b"x"
     assert _run([*argv, "--force"], capsys)[0] == 0
     assert path.stat().st_size > 100
+
+
+def test_stata_bias_commands_through_the_cli(bcg: Path, capsys) -> None:
+    out_dir = bcg.parent / "stata_out"
+    data = bcg.parent / "bcg_se.csv"
+    frame = ipd.datasets.load_bcg()
+    frame.assign(se=frame["vi"] ** 0.5).to_csv(data, index=False)
+    code, out, _ = _run(["stata", "metabias tpos tneg cpos cneg, harbord",
+                         "metatrim yi vi, var reffect funnel", "confunnel yi se",
+                         "--data", str(data), "--out", str(out_dir), "--json", "--quiet"],
+                        capsys)
+    assert code == 0
+    steps = json.loads(out)["steps"]
+    assert [s["kind"] for s in steps] == ["bias"] * 3
+    assert steps[0]["result"]["test"] == "Harbord" and steps[0]["result"]["df"] == 11
+    assert steps[1]["result"]["side"] == "left"
+    assert [Path(f).name for s in steps for f in s["files"]] == ["funnel1.png", "funnel2.png"]

@@ -295,10 +295,9 @@ class StataSession:
             step.result = res
             step.output = f"(funnel plot of {res.overall.k} studies)"
         else:
-            out = getattr(res, step.bias["method"])(**step.bias["options"])
-            step.result = objects["tf"] = out
+            out = step.result = getattr(res, step.bias["method"])(**step.bias["options"])
             if step.bias["method"] == "trimfill":
-                objects["tf.result"] = out.result
+                objects.update({"tf": out, "tf.result": out.result})
                 step.output = (res.summary(eform=step.eform) + "\n\n"
                                + out.summary(eform=step.eform))
             else:
