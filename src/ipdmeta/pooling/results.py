@@ -46,6 +46,7 @@ from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import StudyTable
 from ipdmeta.pooling.options import PoolSpec, common_spec, normalise_level
 from ipdmeta.pooling.profile import ProfileResult, profile_mu
+from ipdmeta.pooling.proportions import back_transformed
 from ipdmeta.pooling.robust import RobustFit
 from ipdmeta.pooling.robust_bootstrap import OutlierTest, outlier_test
 from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
@@ -218,6 +219,12 @@ class MetaResult(ModelAnalyses):
                                      self.user_weights[idx], self.spec)
         sizes = None if self.study_sizes is None else self.study_sizes[idx]
         return fit_pooled(self.estimates[idx], self.variances[idx], self.spec, n=sizes)
+
+    def back_transformed(self, study_ci: str = "transformed") -> MetaResult:
+        """A copy shown as proportions (measures PR, PLO, PAS, PFT), for tables and plots:
+        see :func:`ipdmeta.pooling.proportions.back_transformed` (``study_ci``:
+        "transformed", "exact" or "wilson")."""
+        return back_transformed(self, study_ci)
 
     def leave_one_out(self) -> pd.DataFrame:
         """Pooled result with each study left out in turn (metafor's ``leave1out``)."""

@@ -167,6 +167,9 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
     def label(p: Pooled) -> str:
         return model_label(p, result.measure)
 
+    scale = ("exponentiated" if eform else "proportions"
+             if (result.measure or "").upper() == "PR" else "analysis scale")
+
     pct = round(o.level * 100)
     studies = result.studies
     label_width = min(40, max([24] + [len(str(s)) + 1 for s in studies["study"]]))
@@ -200,7 +203,7 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
         table.add(label(p), _pooled_cells(p, digits, eform, "."))
     table.add_rule()
     lines = [f"Meta-analysis of {o.k} studies ({label(o)}; "
-             f"{'exponentiated' if eform else 'analysis scale'})", "", str(table), ""]
+             f"{scale})", "", str(table), ""]
     lines += [*heterogeneity_lines(o, digits), test_line(o, eform)]
     for p in extra:
         lines.append(f"  {label(p)}: tau² = {p.tau2:.4g}; {test_line(p, eform).strip()}")

@@ -47,6 +47,8 @@ class Step:
         label: metan's ``label(namevar= yearvar=)``: the columns of the "name (year)"
             labels in a column ``_label``.
         quiet: ``notable``: the results are not printed.
+        back_transform: keywords of ``res.back_transformed()`` (metaprop: the results
+            shown as proportions), or None.
         notes: what the translation wants the user to know.
         forest_path, saving_path: the files (set by :class:`ipdmeta.stata.StataSession`).
         result, output, files: after running: the result object, the printed text, the
@@ -73,6 +75,7 @@ class Step:
     arms: dict[str, str] | None = None
     label: tuple[str, str] | None = None
     quiet: bool = False
+    back_transform: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     forest_path: Path | None = None
     saving_path: Path | None = None
