@@ -16,6 +16,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import ipdmeta as ipd
 from ipdmeta.errors import InputError
@@ -91,6 +92,15 @@ def test_back_transformed_study_rows_match_metafor(case: str) -> None:
     for col, key in (("estimate", "study"), ("ci_low", "study_low"), ("ci_high", "study_high")):
         np.testing.assert_allclose(shown.studies[col], ref[key], atol=TOL)
     assert np.isnan(shown.overall.se) and m.overall.se > 0     # the original is unchanged
+
+
+def test_ilevel_sets_the_level_of_the_exact_study_intervals() -> None:
+    step = _session().run("metaprop xi ni, ilevel(90) nograph")
+    assert step.back_transform == {"study_ci": "exact", "level": 90.0}
+    x, n = DATA["xi"].to_numpy(), DATA["ni"].to_numpy()
+    lo = np.where(x > 0, stats.beta.ppf(0.05, x, n - x + 1), 0.0)
+    np.testing.assert_allclose(step.result.studies["ci_low"], lo, atol=1e-12)
+    assert not np.allclose(step.result.studies["ci_low"], REF["exact_low"])
 
 
 def test_subgroups_back_transform_with_their_own_harmonic_mean() -> None:

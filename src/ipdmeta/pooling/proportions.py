@@ -35,6 +35,7 @@ from scipy import stats
 from ipdmeta.effects.transforms import back_transform, harmonic_mean, pft_to_proportion
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.estimate import NAN, Pooled
+from ipdmeta.pooling.options import normalise_level
 
 #: the proportion measures that are back-transformed
 PROPORTIONS = ("PR", "PLO", "PAS", "PFT")
@@ -74,14 +75,16 @@ def _column(result: Any, key: str) -> np.ndarray:
     return pd.to_numeric(result.data[names[0]], errors="coerce").to_numpy(dtype=float)
 
 
-def back_transformed(result: Any, study_ci: str = "transformed") -> Any:
+def back_transformed(result: Any, study_ci: str = "transformed",
+                     level: float | None = None) -> Any:
     """A copy of ``result`` (pooled on a proportion scale) with estimates and intervals
     as proportions, for display (``summary()``, ``forest()``, ``results_set()``).
 
     ``study_ci``: "transformed" (the back-transformed Wald interval of the analysis
     scale, as metafor), "exact" (Clopper-Pearson) or "wilson" (score) intervals for the
-    study rows, as metaprop's ``cimethod()``.  Keep the original result for further
-    analyses: the copy's standard errors are NaN.
+    study rows, as metaprop's ``cimethod()``, at ``level`` (default: the result's level;
+    metaprop's ``ilevel()``).  Keep the original result for further analyses: the
+    copy's standard errors are NaN.
     """
     key = (result.measure or "").upper()
     if key not in PROPORTIONS:
@@ -111,8 +114,9 @@ def back_transformed(result: Any, study_ci: str = "transformed") -> Any:
         events = _column(result, "events")
         assert sizes is not None
         studies["estimate"] = events / sizes
-        studies["ci_low"], studies["ci_high"] = proportion_ci(events, sizes,
-                                                              result.overall.level, ci)
+        studies["ci_low"], studies["ci_high"] = proportion_ci(
+            events, sizes, result.overall.level if level is None else normalise_level(level),
+            ci)
     studies["se"] = NAN
 
     def subgroups_of(sub: Any) -> Any:

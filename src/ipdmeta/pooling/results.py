@@ -220,11 +220,12 @@ class MetaResult(ModelAnalyses):
         sizes = None if self.study_sizes is None else self.study_sizes[idx]
         return fit_pooled(self.estimates[idx], self.variances[idx], self.spec, n=sizes)
 
-    def back_transformed(self, study_ci: str = "transformed") -> MetaResult:
+    def back_transformed(self, study_ci: str = "transformed",
+                         level: float | None = None) -> MetaResult:
         """A copy shown as proportions (measures PR, PLO, PAS, PFT), for tables and plots:
         see :func:`ipdmeta.pooling.proportions.back_transformed` (``study_ci``:
-        "transformed", "exact" or "wilson")."""
-        return back_transformed(self, study_ci)
+        "transformed", "exact" or "wilson", at ``level``)."""
+        return back_transformed(self, study_ci, level)
 
     def leave_one_out(self) -> pd.DataFrame:
         """Pooled result with each study left out in turn (metafor's ``leave1out``)."""

@@ -139,5 +139,7 @@ def translate_metaprop(cmd: Command) -> Step:
                 step.call["study"], step.label = "_label", label
         elif spec.name not in ("nokeep", "force"):
             _as_metan(o, spec, step, forest)
+    if step.study_level is not None:       # ilevel(): the exact/Wilson study intervals too
+        step.back_transform["level"] = step.study_level
     columns(forest, step)
     return finish(step, forest)
