@@ -33,9 +33,10 @@ import pandas as pd
 from formulaic import model_matrix
 
 from ipdmeta.errors import InputError, SpecificationError
-from ipdmeta.models.batched import fit_glm, screened_failures
+from ipdmeta.models.batched import BatchFit, fit_glm
 from ipdmeta.models.batched_cox import fit_cox
 from ipdmeta.models.padded import segment_ptp
+from ipdmeta.models.screens import screened_failures
 from ipdmeta.stage1.data import kept_covariates, split_studies
 from ipdmeta.stage1.formula import ModelFormula, study_design
 from ipdmeta.stage1.study import (
@@ -105,7 +106,7 @@ def make_plan(setup: Setup, study: str, needed: Sequence[str], keep: Sequence[st
     names), ``names``: the design columns stage 1 resolved ``poolvar`` against."""
     formula_names = tuple(names[:-1]) if setup.interaction else tuple(names)
     design: tuple[str, ...] = ()
-    if (batch is not False and setup.func is None and setup.model in BATCHED_MODELS
+    if (batch is not False and setup.func is None
             and design_is_global(setup.formula, sample)):
         _, _, found = study_design(setup.formula, sample,
                                    cox=setup.model in NO_INTERCEPT_MODELS,
@@ -182,6 +183,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     if not plan.design_names or setup.func is not None:
         return {}, {}
     cox = setup.model == "cox"
+    no_intercept = setup.model in NO_INTERCEPT_MODELS
     sizes = np.fromiter((p.size for p in positions), np.intp, len(positions))
     order = np.concatenate(positions)
     cc = complete[order]
@@ -194,7 +196,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     starts = np.cumsum(counts) - counts
     sub = block.iloc[order[cc & np.repeat(take, sizes)]]
     try:
-        y, X, names = study_design(setup.formula, sub, cox=cox,
+        y, X, names = study_design(setup.formula, sub, cox=no_intercept,
                                    interaction=setup.interaction, center=False)
     except (InputError, SpecificationError):   # the per-study path names the study
         return {}, {}
@@ -204,7 +206,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
         _center_interaction(setup, plan.formula_names, sub, X, names, starts, counts)
     designs = {int(cand[ci]): (y[s:s + m], X[s:s + m], tuple(names))
                for ci, (s, m) in enumerate(zip(starts.tolist(), counts.tolist(), strict=True))}
-    if setup.firth or setup.cluster is not None or setup.robust:
+    if setup.firth:   # the penalised fits have no outcome screens
         return {}, designs
     x = X[:, names.index(setup.poolvar)]
     use = segment_ptp(x, starts) > 0
@@ -218,7 +220,10 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     if failures:
         use = use.copy()
         use[list(failures)] = False
-    if cox:
+    robust = setup.cluster is not None or setup.robust
+    if setup.model not in BATCHED_MODELS or robust:
+        fit = BatchFit.empty(starts.size, X.shape[1])
+    elif cox:
         fit = fit_cox(y, X, starts, strata=opts.get("strata"), ties=opts["ties"], use=use)
     else:
         fit = fit_glm(setup.model, y, X, starts, offset=opts.get("offset"), use=use)
