@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ipdmeta.models import binomial_links, parametric_survival
+from ipdmeta.models.batched_mle import MLE_MODELS, fit_batched, positive_definite
 from ipdmeta.models.screens import outcome_screen, screened_failures
 from ipdmeta.stage1 import blocks, stage1, study
 
@@ -131,6 +133,8 @@ def test_shared_design_gives_the_per_study_table(data: pd.DataFrame, kw: dict,
     screened = reference["status"].isin(["no_events", "all_events", "constant_outcome"])
     assert fitted <= K - int(screened.sum())           # screened studies were not fitted
     assert screened.any()
+    if kw["model"] in MLE_MODELS and "cluster" not in kw:   # the ok studies were batched
+        assert fitted <= int(reference["status"].ne("ok").sum()) + 4
 
 
 def test_statuses_of_the_troubled_trials(data: pd.DataFrame) -> None:
@@ -184,3 +188,56 @@ def test_screens_match_the_fitters_one_by_one() -> None:
                                                              np.ones(4)]),
                                  np.array([0, 2]), np.array([2, 2]))
     assert valid.tolist() == [True, False]    # a negative time: the fitter raises
+
+
+PER_STUDY = {"rr": binomial_links.fit_rr, "rd": binomial_links.fit_rd,
+             "weibull": parametric_survival.fit_weibull,
+             "exponential": parametric_survival.fit_exponential}
+
+
+@pytest.mark.parametrize(("model", "scale"), [(m, "ph") for m in MLE_MODELS]
+                         + [("weibull", "aft"), ("exponential", "aft")])
+def test_batched_mle_equals_the_per_study_fitter(model: str, scale: str) -> None:
+    rng = np.random.default_rng(17)
+    sizes = rng.integers(6, 120, 80)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    n = int(sizes.sum())
+    X = np.column_stack([np.ones(n), rng.integers(0, 2, n), rng.normal(50, 10, n),
+                         rng.normal(size=n)])
+    lin = 0.3 * X[:, 1] + 0.02 * (X[:, 2] - 50) + 0.2 * X[:, 3]
+    if model in ("rr", "rd"):
+        risk = 0.25 * np.exp(lin - lin.max()) * 3 if model == "rr" else 0.3 + 0.1 * X[:, 1]
+        y = (rng.random(n) < np.clip(risk, 0, 1)).astype(float)
+    else:
+        t = rng.weibull(1.4, n) * np.exp(-lin / 1.4)
+        c = rng.exponential(2.0, n)
+        y = np.column_stack([np.minimum(t, c) + 1e-3, (t <= c).astype(float)])
+    X[starts[3]:starts[3] + sizes[3], 3] = X[starts[3]:starts[3] + sizes[3], 1]  # aliased
+    res = fit_batched(model, y, X, starts, scale=scale)
+    names = ("Intercept", "treat", "age", "x")
+    fitted = 0
+    for i, (a, m) in enumerate(zip(starts, sizes, strict=True)):
+        f = PER_STUDY[model](y[a:a + m], X[a:a + m], names=names, scale=scale)
+        if not res.ok[i]:
+            continue
+        fitted += 1
+        assert f.ok, (i, f.problem, f.reason)
+        np.testing.assert_allclose(res.coef[i], f.coef, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(res.cov[i], f.cov, rtol=1e-8, atol=1e-14)
+    assert not res.ok[3]
+    assert fitted >= 50
+
+
+def test_positive_definite_is_choleskys_answer() -> None:
+    rng = np.random.default_rng(2)
+    A = rng.normal(size=(200, 4, 4))
+    A = A @ A.transpose(0, 2, 1) - rng.uniform(0, 0.4, 200)[:, None, None] * np.eye(4)
+    expected = []
+    for a in A:
+        try:
+            np.linalg.cholesky(a)
+            expected.append(True)
+        except np.linalg.LinAlgError:
+            expected.append(False)
+    assert positive_definite(A).tolist() == expected
+    assert 20 < sum(expected) < 180

@@ -35,6 +35,7 @@ from formulaic import model_matrix
 from ipdmeta.errors import InputError, SpecificationError
 from ipdmeta.models.batched import BatchFit, fit_glm
 from ipdmeta.models.batched_cox import fit_cox
+from ipdmeta.models.batched_mle import MLE_MODELS, fit_batched
 from ipdmeta.models.padded import segment_ptp
 from ipdmeta.models.screens import screened_failures
 from ipdmeta.stage1.data import kept_covariates, split_studies
@@ -52,7 +53,7 @@ from ipdmeta.stage1.study import (
 #: batching is used by default from this many studies
 BATCH_MIN_STUDIES = 20
 #: the families with a batched fitter (the others always take the per-study path)
-BATCHED_MODELS = ("linear", "logistic", "poisson", "cox")
+BATCHED_MODELS = ("linear", "logistic", "poisson", "cox", *MLE_MODELS)
 #: the serial and processes engines work on blocks of whole studies of about this many rows
 #: (small blocks: their design matrices and work arrays stay in the CPU caches and are a
 #: few tens of MB, whatever the size of the data)
@@ -223,6 +224,8 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     robust = setup.cluster is not None or setup.robust
     if setup.model not in BATCHED_MODELS or robust:
         fit = BatchFit.empty(starts.size, X.shape[1])
+    elif setup.model in MLE_MODELS:
+        fit = fit_batched(setup.model, y, X, starts, scale=opts.get("scale", "ph"), use=use)
     elif cox:
         fit = fit_cox(y, X, starts, strata=opts.get("strata"), ties=opts["ties"], use=use)
     else:
@@ -238,7 +241,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
         if ci in failures:
             out[i] = {**row, "status": failures[ci][0], "reason": failures[ci][1]}
         else:
-            out[i] = {**study_row(setup, row, est[ci], se[ci]), "_k": X.shape[1]}
+            out[i] = {**study_row(setup, row, est[ci], se[ci]), "_k": fit.coef.shape[1]}
     return out, {i: d for i, d in designs.items() if i not in out}
 
 
