@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipdmeta.models import binomial_links, parametric_survival
+from ipdmeta.models import binomial_links, negbin, parametric_survival
 from ipdmeta.models.batched_mle import MLE_MODELS, fit_batched, positive_definite
 from ipdmeta.models.screens import outcome_screen, screened_failures
 from ipdmeta.stage1 import blocks, stage1, study
@@ -190,7 +190,7 @@ def test_screens_match_the_fitters_one_by_one() -> None:
     assert valid.tolist() == [True, False]    # a negative time: the fitter raises
 
 
-PER_STUDY = {"rr": binomial_links.fit_rr, "rd": binomial_links.fit_rd,
+PER_STUDY = {"rr": binomial_links.fit_rr, "rd": binomial_links.fit_rd, "negbin": negbin.fit,
              "weibull": parametric_survival.fit_weibull,
              "exponential": parametric_survival.fit_exponential}
 
@@ -205,7 +205,11 @@ def test_batched_mle_equals_the_per_study_fitter(model: str, scale: str) -> None
     X = np.column_stack([np.ones(n), rng.integers(0, 2, n), rng.normal(50, 10, n),
                          rng.normal(size=n)])
     lin = 0.3 * X[:, 1] + 0.02 * (X[:, 2] - 50) + 0.2 * X[:, 3]
-    if model in ("rr", "rd"):
+    off = np.log(rng.uniform(0.5, 3, n))
+    if model == "negbin":
+        y = rng.poisson(rng.gamma(1.5, np.exp(lin + off - 0.5) / 1.5)).astype(float)
+        y[starts[5]:starts[5] + sizes[5]] = rng.poisson(2.0, sizes[5])   # no overdispersion?
+    elif model in ("rr", "rd"):
         risk = 0.25 * np.exp(lin - lin.max()) * 3 if model == "rr" else 0.3 + 0.1 * X[:, 1]
         y = (rng.random(n) < np.clip(risk, 0, 1)).astype(float)
     else:
@@ -213,15 +217,17 @@ def test_batched_mle_equals_the_per_study_fitter(model: str, scale: str) -> None
         c = rng.exponential(2.0, n)
         y = np.column_stack([np.minimum(t, c) + 1e-3, (t <= c).astype(float)])
     X[starts[3]:starts[3] + sizes[3], 3] = X[starts[3]:starts[3] + sizes[3], 1]  # aliased
-    res = fit_batched(model, y, X, starts, scale=scale)
+    offset = off if model == "negbin" else None
+    res = fit_batched(model, y, X, starts, scale=scale, offset=offset)
     names = ("Intercept", "treat", "age", "x")
     fitted = 0
     for i, (a, m) in enumerate(zip(starts, sizes, strict=True)):
-        f = PER_STUDY[model](y[a:a + m], X[a:a + m], names=names, scale=scale)
+        opts = {"offset": off[a:a + m]} if model == "negbin" else {"scale": scale}
+        f = PER_STUDY[model](y[a:a + m], X[a:a + m], names=names, **opts)
         if not res.ok[i]:
             continue
         fitted += 1
-        assert f.ok, (i, f.problem, f.reason)
+        assert f.ok and not f.reason, (i, f.problem, f.reason)
         np.testing.assert_allclose(res.coef[i], f.coef, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(res.cov[i], f.cov, rtol=1e-8, atol=1e-14)
     assert not res.ok[3]

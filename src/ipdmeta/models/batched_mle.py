@@ -1,4 +1,5 @@
-"""Log- and identity-binomial, exponential and Weibull models of many studies at once.
+"""Log- and identity-binomial, negative binomial, exponential and Weibull models of many
+studies at once.
 
 The batched stage-1 path for the likelihood families of :mod:`ipdmeta.models._mle`
 (as :mod:`ipdmeta.models.batched` is for the canonical GLMs): the studies' rows are
@@ -12,6 +13,9 @@ alone.
 
 * ``rr``, ``rd``: :mod:`ipdmeta.models.binomial_links` (observed-information steps,
   expected-information covariance);
+* ``negbin``: from the Poisson fit (:func:`ipdmeta.models.batched.fit_glm`), Newton in
+  ``(b, log theta)`` (:mod:`ipdmeta.models.negbin`); a study without overdispersion
+  (the Poisson limit) is left to the per-study fitter, which says so in its reason;
 * ``exponential``: the Poisson fit of the events with offset ``log t``
   (:func:`ipdmeta.models.batched.fit_glm`);
 * ``weibull``: from the exponential fit, Newton in ``(b, log p)``
@@ -42,9 +46,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy.special import digamma, polygamma
 
 from ipdmeta.models.batched import BatchFit, fit_glm, full_rank, runaway_screen
 from ipdmeta.models.binomial_links import BOUNDARY_TOL
+from ipdmeta.models.negbin import LOG_THETA_MAX, loglik_terms
 from ipdmeta.models.padded import (
     Padded,
     batched_inv,
@@ -56,7 +62,7 @@ from ipdmeta.models.padded import (
 from ipdmeta.models.poisson import _ETA_MAX
 
 #: the families with a batched fitter here
-MLE_MODELS = ("rr", "rd", "exponential", "weibull")
+MLE_MODELS = ("rr", "rd", "negbin", "exponential", "weibull")
 #: a study that halves its step more often than this in one iteration (near the edge of
 #: the parameter space, most often a boundary fit) is left to the per-study loop
 MAXHALF = 8
@@ -171,25 +177,24 @@ class BinomialLink:
         for at, mask, a in self.data.each(units):
             X, y = a["X"], a["y"]
             eta = np.matmul(X, beta[at][:, :, None])[..., 0]
-            with np.errstate(all="ignore"):
-                if self.link == "log":
-                    inside = np.all((eta < 0) | ~mask, axis=1)
-                    p = np.exp(np.where(mask, eta, -1.0))
-                    q = -np.expm1(np.where(mask, eta, -1.0))
-                    ll = np.where(mask, y * eta + np.where(y == 0, np.log(q), 0.0), 0.0)
-                    u, w_exp, w_obs = (y - p) / q, p / q, (1 - y) * p / (q * q)
-                    edge = p > 1 - (1 + NEAR) * BOUNDARY_TOL
-                else:
-                    inside = np.all(((eta > 0) & (eta < 1)) | ~mask, axis=1)
-                    p = np.where(mask, eta, 0.5)
-                    q = 1 - p
-                    ll = np.where(mask, np.where(y == 1, np.log(p), np.log(q)), 0.0)
-                    u, w_exp = (y - p) / (p * q), 1 / (p * q)
-                    w_obs = y / (p * p) + (1 - y) / (q * q)
-                    edge = (p > 1 - (1 + NEAR) * BOUNDARY_TOL) | (p < (1 + NEAR) * BOUNDARY_TOL)
-                obj = ll.sum(axis=1)
-                info, obs = _cross(X, w_exp * mask), _cross(X, w_obs * mask)
-                score = _xt(X, u * mask)
+            if self.link == "log":
+                inside = np.all((eta < 0) | ~mask, axis=1)
+                p = np.exp(np.where(mask, eta, -1.0))
+                q = -np.expm1(np.where(mask, eta, -1.0))
+                ll = np.where(mask, y * eta + np.where(y == 0, np.log(q), 0.0), 0.0)
+                u, w_exp, w_obs = (y - p) / q, p / q, (1 - y) * p / (q * q)
+                edge = p > 1 - (1 + NEAR) * BOUNDARY_TOL
+            else:
+                inside = np.all(((eta > 0) & (eta < 1)) | ~mask, axis=1)
+                p = np.where(mask, eta, 0.5)
+                q = 1 - p
+                ll = np.where(mask, np.where(y == 1, np.log(p), np.log(q)), 0.0)
+                u, w_exp = (y - p) / (p * q), 1 / (p * q)
+                w_obs = y / (p * p) + (1 - y) / (q * q)
+                edge = (p > 1 - (1 + NEAR) * BOUNDARY_TOL) | (p < (1 + NEAR) * BOUNDARY_TOL)
+            obj = ll.sum(axis=1)
+            info, obs = _cross(X, w_exp * mask), _cross(X, w_obs * mask)
+            score = _xt(X, u * mask)
             defined = inside & np.isfinite(obj) & positive_definite(info)
             step = np.where(positive_definite(obs)[:, None, None], obs, info)
             out.put(at, obj=obj, score=score, step=step, info=info, defined=defined,
@@ -215,9 +220,8 @@ class WeibullPH:
             s = np.exp(lp) * logt
             z = eta + s
             over = np.any(mask & (z > _ETA_MAX), axis=1)
-            with np.errstate(all="ignore"):
-                lam = np.exp(np.where(mask & (z <= _ETA_MAX), z, -np.inf))
-                obj = np.sum(np.where(mask, d * (eta + lp + s - logt) - lam, 0.0), axis=1)
+            lam = np.exp(np.where(mask & (z <= _ETA_MAX), z, -np.inf))
+            obj = np.sum(np.where(mask, d * (eta + lp + s - logt) - lam, 0.0), axis=1)
             H = np.empty((at.size, k + 1, k + 1))
             H[:, :k, :k] = _cross(X, lam)
             H[:, :k, k] = H[:, k, :k] = _xt(X, lam * s)
@@ -225,6 +229,52 @@ class WeibullPH:
             score = np.column_stack([_xt(X, d - lam), np.sum(d * (1 + s) - lam * s, axis=1)])
             defined = ~over & np.isfinite(obj) & positive_definite(H)
             out.put(at, obj=obj, score=score, step=H, info=H, defined=defined)
+        return out
+
+
+class NegBin:
+    """The NB2 likelihood in ``(b, log theta)`` (:mod:`ipdmeta.models.negbin`); ``info`` is
+    the expected information of ``b`` and the observed one of ``log theta`` (the blocks of
+    ``glm.nb``'s variance)."""
+
+    def __init__(self, data: Blocks, q: int):
+        self.data, self.q = data, q
+
+    def evaluate(self, units: np.ndarray, beta: np.ndarray) -> Evaluation:
+        out = Evaluation.empty(units.size, self.q)
+        p = self.q - 1
+        for at, mask, a in self.data.each(units):
+            X, y, off = a["X"], a["y"], a["off"]
+            par = beta[at]
+            t = par[:, p]
+            eta = np.matmul(X, par[:, :p, None])[..., 0] + off
+            over = np.any(mask & (eta > _ETA_MAX), axis=1) | (np.abs(t) > 2 * LOG_THETA_MAX)
+            th = np.exp(np.minimum(t, 2 * LOG_THETA_MAX))[:, None]
+            mu = np.exp(np.where(mask & (eta <= _ETA_MAX), eta, -np.inf))
+            tm = th + mu
+            obj = np.sum(np.where(mask, loglik_terms(y, mu, th), 0.0), axis=1)
+            d_th = np.sum(np.where(mask, digamma(y + th) - digamma(th) + np.log(th) + 1
+                                   - np.log(tm) - (y + th) / tm, 0.0), axis=1)
+            h_th = np.sum(np.where(mask, polygamma(1, y + th) - polygamma(1, th) + 1 / th
+                                   - 2 / tm + (y + th) / (tm * tm), 0.0), axis=1)
+            th = th[:, 0]
+            w_exp = np.where(mask, mu * th[:, None] / tm, 0.0)
+            H = np.empty((at.size, p + 1, p + 1))      # the negative Hessian
+            H[:, :p, :p] = _cross(X, np.where(mask, th[:, None] * mu * (y + th[:, None])
+                                              / (tm * tm), 0.0))
+            H[:, :p, p] = H[:, p, :p] = -_xt(X, np.where(mask, th[:, None] * (y - mu) * mu
+                                                          / (tm * tm), 0.0))
+            H[:, p, p] = -(th * th * h_th + th * d_th)
+            info = np.zeros_like(H)
+            info[:, :p, :p] = _cross(X, w_exp)
+            info[:, p, p] = -th * th * h_th
+            block = info.copy()
+            block[:, p, p] = np.maximum(H[:, p, p], 1e-8 * mask.sum(axis=1))
+            score = np.column_stack([_xt(X, np.where(mask, th[:, None] * (y - mu) / tm, 0.0)),
+                                     th * d_th])
+            defined = (~over & np.isfinite(obj) & positive_definite(info[:, :p, :p]))
+            step = np.where(positive_definite(H)[:, None, None], H, block)
+            out.put(at, obj=obj, score=score, step=step, info=info, defined=defined)
         return out
 
 
@@ -236,6 +286,12 @@ def newton(lik: Likelihood, beta: np.ndarray, state: np.ndarray, *, maxiter: int
     or -1 (leave to the per-study loop: not converged, diverging, stuck, or a decision
     within ``NEAR`` of its threshold).  Returns the evaluation at the final coefficients.
     """
+    with np.errstate(all="ignore"):   # outside the parameter space: not ``defined``
+        return _newton(lik, beta, state, maxiter, tol, maxhalf)
+
+
+def _newton(lik: Likelihood, beta: np.ndarray, state: np.ndarray, maxiter: int, tol: float,
+            maxhalf: int) -> Evaluation:
     k, q = beta.shape
     live = np.flatnonzero(state == 0)
     cur = Evaluation.empty(k, q)
@@ -351,6 +407,32 @@ def _weibull(y: np.ndarray, X: np.ndarray, starts: np.ndarray, counts: np.ndarra
     return to_aft(fit) if aft else fit
 
 
+def _negbin(y: np.ndarray, X: np.ndarray, off: np.ndarray, starts: np.ndarray,
+            counts: np.ndarray) -> BatchFit:
+    k, p = starts.size, X.shape[1]
+    pois = fit_glm("poisson", y, X, starts, offset=off)
+    with np.errstate(all="ignore"):
+        mu = np.exp(np.einsum("np,np->n", X, np.repeat(pois.coef, counts, axis=0)) + off)
+        excess = np.add.reduceat((y - mu) ** 2 - y, starts)
+        size = np.add.reduceat((y - mu) ** 2 + y, starts)
+        # no overdispersion (the Poisson limit, with its reason): the per-study fitter
+        state = np.where(pois.ok & (excess > NEAR * size), 0, -1).astype(np.int8)
+        alpha0 = excess / np.add.reduceat(mu * mu, starts)
+    scale = np.maximum.reduceat(np.abs(X), starts, axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    sc = np.column_stack([scale, np.ones(k)])
+    live = state == 0
+    beta = np.column_stack([np.where(live[:, None], pois.coef * scale, 0.0),
+                            np.where(live, -np.log(np.where(live, alpha0, 1.0)), 0.0)])
+    lik = NegBin(Blocks(starts, counts, X=X / np.repeat(scale, counts, axis=0), y=y, off=off),
+                 p + 1)
+    final = newton(lik, beta, state)
+    ok = (state == 1) & (beta[:, p] < (1 - NEAR) * LOG_THETA_MAX)
+    cov = batched_inv(np.where(ok[:, None, None], final.info, np.eye(p + 1)))
+    fit = _result(beta / sc, cov / (sc[:, :, None] * sc[:, None, :]), ok, X, starts)
+    return BatchFit(fit.coef[:, :p], fit.cov[:, :p, :p], fit.ok)
+
+
 def to_aft(fit: BatchFit) -> BatchFit:
     """The accelerated-failure-time form of batched Weibull PH fits (the delta method of
     :func:`ipdmeta.models.parametric_survival.to_aft`)."""
@@ -365,14 +447,16 @@ def to_aft(fit: BatchFit) -> BatchFit:
 
 
 def fit_batched(model: str, y: np.ndarray, X: np.ndarray, starts: np.ndarray, *,
-                scale: str = "ph", use: np.ndarray | None = None) -> BatchFit:
+                scale: str = "ph", offset: np.ndarray | None = None,
+                use: np.ndarray | None = None) -> BatchFit:
     """Fit ``model`` (one of :data:`MLE_MODELS`) in every study at once.
 
     Args:
         y: the outcome (0/1 for rr and rd; ``(time, event)`` rows for the survival
             models); X: design (N, p), rows sorted by study, with an intercept column;
             starts: (k,) first row of each study; scale: "ph" or "aft" (survival);
-            use: optional (k,) mask of the studies to try.
+            offset: (N,) the negative binomial offset (log exposure); use: optional
+            (k,) mask of the studies to try.
 
     Returns:
         :class:`~ipdmeta.models.batched.BatchFit` of every coefficient (the survival
@@ -392,9 +476,12 @@ def fit_batched(model: str, y: np.ndarray, X: np.ndarray, starts: np.ndarray, *,
         return out
     finite = np.all(np.isfinite(y.reshape(y.shape[0], -1)), axis=1)
     ok &= segment_all(finite & np.all(np.isfinite(X), axis=1), starts)
-    survival = model in ("exponential", "weibull")
-    if survival:
+    off = np.zeros(X.shape[0]) if offset is None else np.asarray(offset, dtype=float)
+    ok &= segment_all(np.isfinite(off), starts)
+    if model in ("exponential", "weibull"):
         ok &= segment_all((y[:, 0] > 0) & ((y[:, 1] == 0) | (y[:, 1] == 1)), starts)
+    elif model == "negbin":
+        ok &= segment_all(y >= 0, starts) & (np.add.reduceat(y, starts) > 0)
     else:
         ok &= segment_all((y == 0) | (y == 1), starts)
         events = np.add.reduceat(y, starts)
@@ -403,8 +490,10 @@ def fit_batched(model: str, y: np.ndarray, X: np.ndarray, starts: np.ndarray, *,
     if which.size == 0:
         return out
     rows, st = gather(starts, counts, ok)
-    y, X, counts = y[rows], X[rows], counts[ok]
-    if model == "exponential":
+    y, X, off, counts = y[rows], X[rows], off[rows], counts[ok]
+    if model == "negbin":
+        sub = _negbin(y, X, off, st, counts)
+    elif model == "exponential":
         sub = fit_glm("poisson", y[:, 1], X, st, offset=np.log(y[:, 0]))
         if scale == "aft":
             sub = BatchFit(-sub.coef, sub.cov, sub.ok)

@@ -225,7 +225,8 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     if setup.model not in BATCHED_MODELS or robust:
         fit = BatchFit.empty(starts.size, X.shape[1])
     elif setup.model in MLE_MODELS:
-        fit = fit_batched(setup.model, y, X, starts, scale=opts.get("scale", "ph"), use=use)
+        fit = fit_batched(setup.model, y, X, starts, scale=opts.get("scale", "ph"),
+                          offset=opts.get("offset"), use=use)
     elif cox:
         fit = fit_cox(y, X, starts, strata=opts.get("strata"), ties=opts["ties"], use=use)
     else:
