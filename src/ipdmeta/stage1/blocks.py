@@ -2,19 +2,29 @@
 
 :func:`fit_block` takes the rows of some whole studies (model columns only) and
 returns one stage-1 row per study.  With many studies it builds the design matrix
-of the block once (formulaic on all rows; categorical levels come from the whole
-data, as in the per-study path), slices it per study and fits linear, logistic,
-Poisson and Cox models in all studies at once (:mod:`ipdmeta.models.batched`,
-:mod:`ipdmeta.models.batched_cox`; Cox studies of more than ``COX_BATCH_MAX_ROWS``
-rows are fitted one by one, as fast).  Studies that need special handling -- no
-complete cases, a constant pooled term, a dropped or aliased nuisance term, too
-few rows, no events, separation, non-convergence, Firth's penalty, a step size
-near a convergence threshold -- go to the per-study path
-(:func:`ipdmeta.stage1.study.fit_study`), so every row and status is the one the
-per-study path gives (estimates to 1e-10).  A design with stateful transforms
-(``center()``, ``scale()``, splines) or categorical codings whose levels would
-depend on the study's own data is built per study.  Batching is on by default
-from ``BATCH_MIN_STUDIES`` studies.
+of the block once, for every family (formulaic on all rows; categorical levels come
+from the whole data, as in the per-study path), and slices it per study.  On that
+design:
+
+* the outcome screens of the family run on all studies at once
+  (:mod:`ipdmeta.models.screens`: no or all events, one outcome category, a term
+  that separates a logistic outcome) and write those studies' rows without fitting;
+* linear, logistic, Poisson and Cox models (:mod:`ipdmeta.models.batched`,
+  :mod:`ipdmeta.models.batched_cox`; Cox studies of more than ``COX_BATCH_MAX_ROWS``
+  rows are fitted one by one, as fast) and log- and identity-binomial, negative
+  binomial, exponential and Weibull models (:mod:`ipdmeta.models.batched_mle`) are
+  fitted in all studies at once;
+* every other study -- ordinal and Fine-Gray models, cluster-robust standard errors,
+  Firth's penalty, and the studies that need special handling: no complete cases, a
+  constant pooled term, a dropped or aliased nuisance term, too few rows,
+  separation, a boundary fit, non-convergence, a decision near a threshold of the
+  per-study loop -- goes to the per-study path
+  (:func:`ipdmeta.stage1.study.fit_study`) with its slice of the block's design.
+
+So every row and status is the one the per-study path gives (estimates to 1e-10).
+A design with stateful transforms (``center()``, ``scale()``, splines) or
+categorical codings whose levels would depend on the study's own data is built per
+study.  Batching is on by default from ``BATCH_MIN_STUDIES`` studies.
 
 Example:
     >>> block_ranges(np.array([5, 5, 5, 20, 1]), 10)
@@ -52,7 +62,8 @@ from ipdmeta.stage1.study import (
 
 #: batching is used by default from this many studies
 BATCH_MIN_STUDIES = 20
-#: the families with a batched fitter (the others always take the per-study path)
+#: the families with a batched fitter (the others are fitted by the per-study path, on
+#: their slices of the block's design)
 BATCHED_MODELS = ("linear", "logistic", "poisson", "cox", *MLE_MODELS)
 #: the serial and processes engines work on blocks of whole studies of about this many rows
 #: (small blocks: their design matrices and work arrays stay in the CPU caches and are a
