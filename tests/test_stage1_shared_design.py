@@ -13,6 +13,8 @@ from ipdmeta.models import binomial_links, negbin, parametric_survival
 from ipdmeta.models.batched_mle import MLE_MODELS, fit_batched, positive_definite
 from ipdmeta.models.screens import outcome_screen, screened_failures
 from ipdmeta.stage1 import blocks, stage1, study
+from test_stage1_families import CASES as R_CASES
+from test_stage1_families import _data
 
 K = 30
 RTOL = 1e-10
@@ -135,6 +137,17 @@ def test_shared_design_gives_the_per_study_table(data: pd.DataFrame, kw: dict,
     assert screened.any()
     if kw["model"] in MLE_MODELS and "cluster" not in kw:   # the ok studies were batched
         assert fitted <= int(reference["status"].ne("ok").sum()) + 4
+
+
+@pytest.mark.parametrize("case", R_CASES, ids=[c[1] for c in R_CASES])
+def test_shared_design_on_the_real_data_sets(case: tuple) -> None:
+    """The data sets of the R references (MASS, survival...; the R values are checked in
+    test_stage1_families): both routes give the same table."""
+    _, _, file, formula, model, opts, _ = case
+    kw = {"study": "cluster", "formula": formula, "model": model, **opts}
+    data = _data(file)
+    assert_same(stage1(data, batch=True, **kw).to_frame(),
+                stage1(data, batch=False, **kw).to_frame())
 
 
 def test_statuses_of_the_troubled_trials(data: pd.DataFrame) -> None:
