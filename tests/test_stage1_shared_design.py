@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ipdmeta.models import binomial_links, negbin, parametric_survival
+from ipdmeta.models import binomial_links, negbin, ordinal, parametric_survival
 from ipdmeta.models.batched_mle import MLE_MODELS, fit_batched, positive_definite
+from ipdmeta.models.batched_ordinal import categories, fit_ordinal
 from ipdmeta.models.screens import outcome_screen, screened_failures
 from ipdmeta.stage1 import blocks, stage1, study
 from test_stage1_families import CASES as R_CASES
@@ -135,7 +136,7 @@ def test_shared_design_gives_the_per_study_table(data: pd.DataFrame, kw: dict,
     screened = reference["status"].isin(["no_events", "all_events", "constant_outcome"])
     assert fitted <= K - int(screened.sum())           # screened studies were not fitted
     assert screened.any()
-    if kw["model"] in MLE_MODELS and "cluster" not in kw:   # the ok studies were batched
+    if kw["model"] in (*MLE_MODELS, "ordinal") and "cluster" not in kw:   # batched fits
         assert fitted <= int(reference["status"].ne("ok").sum()) + 4
 
 
@@ -244,6 +245,40 @@ def test_batched_mle_equals_the_per_study_fitter(model: str, scale: str) -> None
         np.testing.assert_allclose(res.coef[i], f.coef, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(res.cov[i], f.cov, rtol=1e-8, atol=1e-14)
     assert not res.ok[3]
+    assert fitted >= 50
+
+
+def test_batched_ordinal_equals_the_per_study_fitter() -> None:
+    rng = np.random.default_rng(23)
+    sizes = rng.integers(5, 150, 80)
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    n = int(sizes.sum())
+    X = np.column_stack([rng.integers(0, 2, n), rng.normal(50, 10, n), rng.normal(size=n)])
+    lin = 0.6 * X[:, 0] + 0.03 * (X[:, 1] - 50) + 0.3 * X[:, 2]
+    # codes 0..3, some studies with fewer categories (K = 2, 3) or coded 10, 20, 30
+    y = np.digitize(lin + rng.logistic(size=n), [-1.0, 0.0, 1.0]).astype(float)
+    for i in range(0, 80, 7):
+        y[starts[i]:starts[i] + sizes[i]] = np.minimum(y[starts[i]:starts[i] + sizes[i]], 1)
+    for i in range(3, 80, 11):
+        y[starts[i]:starts[i] + sizes[i]] *= 10
+    X[starts[2]:starts[2] + sizes[2], 2] = X[starts[2]:starts[2] + sizes[2], 0]  # aliased
+    y[starts[4]:starts[4] + sizes[4]] = 2.0                                     # one category
+    res = fit_ordinal(y, X, starts)
+    code, K = categories(y, starts, sizes)
+    assert set(K.tolist()) >= {1, 2, 4}
+    fitted = 0
+    for i, (a, m) in enumerate(zip(starts, sizes, strict=True)):
+        f = ordinal.fit(y[a:a + m], X[a:a + m], names=("treat", "age", "x"))
+        assert code[a:a + m].max() == K[i] - 1
+        if not res.ok[i]:
+            continue
+        fitted += 1
+        assert f.ok, (i, f.problem, f.reason)
+        q = len(f.coef)
+        np.testing.assert_allclose(res.coef[i, :q], f.coef, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(res.cov[i, :q, :q], f.cov, rtol=1e-8, atol=1e-14)
+        assert np.isnan(res.coef[i, q:]).all()
+    assert not res.ok[2] and not res.ok[4]
     assert fitted >= 50
 
 

@@ -11,10 +11,11 @@ design:
   that separates a logistic outcome) and write those studies' rows without fitting;
 * linear, logistic, Poisson and Cox models (:mod:`ipdmeta.models.batched`,
   :mod:`ipdmeta.models.batched_cox`; Cox studies of more than ``COX_BATCH_MAX_ROWS``
-  rows are fitted one by one, as fast) and log- and identity-binomial, negative
-  binomial, exponential and Weibull models (:mod:`ipdmeta.models.batched_mle`) are
-  fitted in all studies at once;
-* every other study -- ordinal and Fine-Gray models, cluster-robust standard errors,
+  rows are fitted one by one, as fast), log- and identity-binomial, negative
+  binomial, exponential and Weibull models (:mod:`ipdmeta.models.batched_mle`) and
+  ordinal models (:mod:`ipdmeta.models.batched_ordinal`) are fitted in all studies at
+  once;
+* every other study -- Fine-Gray and log-rank models, cluster-robust standard errors,
   Firth's penalty, and the studies that need special handling: no complete cases, a
   constant pooled term, a dropped or aliased nuisance term, too few rows,
   separation, a boundary fit, non-convergence, a decision near a threshold of the
@@ -46,6 +47,8 @@ from ipdmeta.errors import InputError, SpecificationError
 from ipdmeta.models.batched import BatchFit, fit_glm
 from ipdmeta.models.batched_cox import fit_cox
 from ipdmeta.models.batched_mle import MLE_MODELS, fit_batched
+from ipdmeta.models.batched_ordinal import fit_ordinal
+from ipdmeta.models.ordinal import INTERCEPT_NAMES
 from ipdmeta.models.padded import segment_ptp
 from ipdmeta.models.screens import screened_failures
 from ipdmeta.stage1.data import kept_covariates, split_studies
@@ -64,7 +67,7 @@ from ipdmeta.stage1.study import (
 BATCH_MIN_STUDIES = 20
 #: the families with a batched fitter (the others are fitted by the per-study path, on
 #: their slices of the block's design)
-BATCHED_MODELS = ("linear", "logistic", "poisson", "cox", *MLE_MODELS)
+BATCHED_MODELS = ("linear", "logistic", "poisson", "cox", *MLE_MODELS, "ordinal")
 #: the serial and processes engines work on blocks of whole studies of about this many rows
 #: (small blocks: their design matrices and work arrays stay in the CPU caches and are a
 #: few tens of MB, whatever the size of the data)
@@ -232,17 +235,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     if failures:
         use = use.copy()
         use[list(failures)] = False
-    robust = setup.cluster is not None or setup.robust
-    if setup.model not in BATCHED_MODELS or robust:
-        fit = BatchFit.empty(starts.size, X.shape[1])
-    elif setup.model in MLE_MODELS:
-        fit = fit_batched(setup.model, y, X, starts, scale=opts.get("scale", "ph"),
-                          offset=opts.get("offset"), use=use)
-    elif cox:
-        fit = fit_cox(y, X, starts, strata=opts.get("strata"), ties=opts["ties"], use=use)
-    else:
-        fit = fit_glm(setup.model, y, X, starts, offset=opts.get("offset"), use=use)
-    j = names.index(setup.poolvar)
+    fit, j = _fit_all(setup, y, X, names, starts, opts, use)
     est, se = fit.coef[:, j], fit.se()[:, j]
     counted = arm_counts(setup.model, y, x, starts)
     out = {}
@@ -253,8 +246,30 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
         if ci in failures:
             out[i] = {**row, "status": failures[ci][0], "reason": failures[ci][1]}
         else:
-            out[i] = {**study_row(setup, row, est[ci], se[ci]), "_k": fit.coef.shape[1]}
+            out[i] = {**study_row(setup, row, est[ci], se[ci]),
+                      "_k": int(np.isfinite(fit.coef[ci]).sum())}
     return out, {i: d for i, d in designs.items() if i not in out}
+
+
+def _fit_all(setup: Setup, y: np.ndarray, X: np.ndarray, names: list[str], starts: np.ndarray,
+             opts: dict[str, Any], use: np.ndarray) -> tuple[BatchFit, int]:
+    """The family's batched fit of the studies ``use`` (none fitted for a family without
+    one, or with robust standard errors) and the column of the pooled term in it."""
+    j = names.index(setup.poolvar)
+    model = setup.model
+    if model not in BATCHED_MODELS or setup.cluster is not None or setup.robust:
+        return BatchFit.empty(starts.size, X.shape[1]), j
+    if model == "ordinal":   # the cut-points replace the intercept
+        slopes = [c for c, name in enumerate(names) if name not in INTERCEPT_NAMES]
+        if j not in slopes:
+            return BatchFit.empty(starts.size, X.shape[1]), j
+        return fit_ordinal(y, X[:, slopes], starts, use=use), slopes.index(j)
+    if model in MLE_MODELS:
+        return fit_batched(model, y, X, starts, scale=opts.get("scale", "ph"),
+                           offset=opts.get("offset"), use=use), j
+    if model == "cox":
+        return fit_cox(y, X, starts, strata=opts.get("strata"), ties=opts["ties"], use=use), j
+    return fit_glm(model, y, X, starts, offset=opts.get("offset"), use=use), j
 
 
 def _center_interaction(setup: Setup, formula_names: Sequence[str], sub: pd.DataFrame,
