@@ -15,10 +15,11 @@ if grep -iE "SetuptoolsDeprecationWarning|license.*deprecat" "$WORK/build.log"; 
 fi
 WHEEL="$(ls "$WORK"/dist/*.whl)"; SDIST="$(ls "$WORK"/dist/*.tar.gz)"
 # package data and the typing marker are in the wheel
+LISTING="$("$PY" -m zipfile -l "$WHEEL")"
 for f in ipdmeta/py.typed ipdmeta/datasets/hypertension.csv ipdmeta/datasets/weight_gain.csv \
          ipdmeta/datasets/weight_gain_binary.csv ipdmeta/datasets/bcg.csv \
          ipdmeta/datasets/make_datasets.py; do
-    "$PY" -m zipfile -l "$WHEEL" | grep -q "^$f " || { echo "package.sh: $f missing from $WHEEL" >&2; exit 1; }
+    printf '%s\n' "$LISTING" | grep -q "^$f " || { echo "package.sh: $f missing from $WHEEL" >&2; exit 1; }
 done
 VERSION="$("$PY" -c 'import runpy; print(runpy.run_path("src/ipdmeta/_version.py")["__version__"])')"
 for kind in wheel sdist; do

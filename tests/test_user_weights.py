@@ -55,7 +55,7 @@ def test_user_weights_scale_free_and_refusals() -> None:
     assert a.overall.se == pytest.approx(b.overall.se, rel=1e-12)
     with pytest.raises(InputError, match="hksj"):
         ipd.pool(_bcg(), estimate="yi", variance="vi", weights="n", method="DL", ci="hksj")
-    with pytest.raises(InputError, match="negative"):
+    with pytest.raises(InputError, match="'n' must be positive; row 0"):
         ipd.pool(_bcg().assign(n=-1.0), estimate="yi", variance="vi", weights="n")
     # GENQ keeps its meaning: the weights define its generalised Q
     genq = ipd.pool(_bcg(), estimate="yi", variance="vi", weights="n", method="GENQ")

@@ -348,8 +348,11 @@ def bcg_from_r(rscript: str | None = None) -> pd.DataFrame:
     ``subprocess.CalledProcessError`` when R fails (for instance metafor is missing).
 
     Example:
-        >>> bcg_from_r().shape  # doctest: +SKIP
-        (13, 11)
+        >>> try:                                  # without R: a plain error
+        ...     bcg_from_r("/no/such/Rscript")
+        ... except FileNotFoundError:
+        ...     print("needs R with metafor")
+        needs R with metafor
     """
     exe = rscript or shutil.which("Rscript")
     if exe is None:
