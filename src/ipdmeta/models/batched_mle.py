@@ -156,21 +156,29 @@ def positive_definite(A: np.ndarray) -> np.ndarray:
     return ok
 
 
-def _cross(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+def xwx(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``X' diag(w) X`` of every padded study."""
     return np.matmul(X.transpose(0, 2, 1), X * w[..., None])
 
 
-def _xt(X: np.ndarray, v: np.ndarray) -> np.ndarray:
+def xtv(X: np.ndarray, v: np.ndarray) -> np.ndarray:
     """``X' v`` of every padded study."""
     return np.matmul(X.transpose(0, 2, 1), v[..., None])[..., 0]
 
 
-class BinomialLink:
+class BlockLikelihood:
+    """A likelihood of ``q`` parameters over the padded studies of ``data``."""
+
+    def __init__(self, data: Blocks, q: int):
+        self.data, self.q = data, q
+
+
+class BinomialLink(BlockLikelihood):
     """The log- or identity-binomial likelihood (:mod:`ipdmeta.models.binomial_links`)."""
 
     def __init__(self, link: str, data: Blocks, q: int):
-        self.link, self.data, self.q = link, data, q
+        super().__init__(data, q)
+        self.link = link
 
     def evaluate(self, units: np.ndarray, beta: np.ndarray) -> Evaluation:
         out = Evaluation.empty(units.size, self.q)
@@ -193,8 +201,8 @@ class BinomialLink:
                 w_obs = y / (p * p) + (1 - y) / (q * q)
                 edge = (p > 1 - (1 + NEAR) * BOUNDARY_TOL) | (p < (1 + NEAR) * BOUNDARY_TOL)
             obj = ll.sum(axis=1)
-            info, obs = _cross(X, w_exp * mask), _cross(X, w_obs * mask)
-            score = _xt(X, u * mask)
+            info, obs = xwx(X, w_exp * mask), xwx(X, w_obs * mask)
+            score = xtv(X, u * mask)
             defined = inside & np.isfinite(obj) & positive_definite(info)
             step = np.where(positive_definite(obs)[:, None, None], obs, info)
             out.put(at, obj=obj, score=score, step=step, info=info, defined=defined,
@@ -202,12 +210,9 @@ class BinomialLink:
         return out
 
 
-class WeibullPH:
+class WeibullPH(BlockLikelihood):
     """The Weibull proportional-hazards likelihood in ``(b, log p)``
     (:mod:`ipdmeta.models.parametric_survival`)."""
-
-    def __init__(self, data: Blocks, q: int):
-        self.data, self.q = data, q
 
     def evaluate(self, units: np.ndarray, beta: np.ndarray) -> Evaluation:
         out = Evaluation.empty(units.size, self.q)
@@ -223,22 +228,19 @@ class WeibullPH:
             lam = np.exp(np.where(mask & (z <= _ETA_MAX), z, -np.inf))
             obj = np.sum(np.where(mask, d * (eta + lp + s - logt) - lam, 0.0), axis=1)
             H = np.empty((at.size, k + 1, k + 1))
-            H[:, :k, :k] = _cross(X, lam)
-            H[:, :k, k] = H[:, k, :k] = _xt(X, lam * s)
+            H[:, :k, :k] = xwx(X, lam)
+            H[:, :k, k] = H[:, k, :k] = xtv(X, lam * s)
             H[:, k, k] = -np.sum(d * s - lam * s * (1 + s), axis=1)
-            score = np.column_stack([_xt(X, d - lam), np.sum(d * (1 + s) - lam * s, axis=1)])
+            score = np.column_stack([xtv(X, d - lam), np.sum(d * (1 + s) - lam * s, axis=1)])
             defined = ~over & np.isfinite(obj) & positive_definite(H)
             out.put(at, obj=obj, score=score, step=H, info=H, defined=defined)
         return out
 
 
-class NegBin:
+class NegBin(BlockLikelihood):
     """The NB2 likelihood in ``(b, log theta)`` (:mod:`ipdmeta.models.negbin`); ``info`` is
     the expected information of ``b`` and the observed one of ``log theta`` (the blocks of
     ``glm.nb``'s variance)."""
-
-    def __init__(self, data: Blocks, q: int):
-        self.data, self.q = data, q
 
     def evaluate(self, units: np.ndarray, beta: np.ndarray) -> Evaluation:
         out = Evaluation.empty(units.size, self.q)
@@ -260,17 +262,17 @@ class NegBin:
             th = th[:, 0]
             w_exp = np.where(mask, mu * th[:, None] / tm, 0.0)
             H = np.empty((at.size, p + 1, p + 1))      # the negative Hessian
-            H[:, :p, :p] = _cross(X, np.where(mask, th[:, None] * mu * (y + th[:, None])
+            H[:, :p, :p] = xwx(X, np.where(mask, th[:, None] * mu * (y + th[:, None])
                                               / (tm * tm), 0.0))
-            H[:, :p, p] = H[:, p, :p] = -_xt(X, np.where(mask, th[:, None] * (y - mu) * mu
+            H[:, :p, p] = H[:, p, :p] = -xtv(X, np.where(mask, th[:, None] * (y - mu) * mu
                                                           / (tm * tm), 0.0))
             H[:, p, p] = -(th * th * h_th + th * d_th)
             info = np.zeros_like(H)
-            info[:, :p, :p] = _cross(X, w_exp)
+            info[:, :p, :p] = xwx(X, w_exp)
             info[:, p, p] = -th * th * h_th
             block = info.copy()
             block[:, p, p] = np.maximum(H[:, p, p], 1e-8 * mask.sum(axis=1))
-            score = np.column_stack([_xt(X, np.where(mask, th[:, None] * (y - mu) / tm, 0.0)),
+            score = np.column_stack([xtv(X, np.where(mask, th[:, None] * (y - mu) / tm, 0.0)),
                                      th * d_th])
             defined = (~over & np.isfinite(obj) & positive_definite(info[:, :p, :p]))
             step = np.where(positive_definite(H)[:, None, None], H, block)
@@ -348,25 +350,52 @@ def _newton(lik: Likelihood, beta: np.ndarray, state: np.ndarray, maxiter: int, 
     return cur
 
 
-def _result(coef: np.ndarray, cov: np.ndarray, ok: np.ndarray, X: np.ndarray,
-            starts: np.ndarray) -> BatchFit:
-    """The fit, with ``ok`` cleared where the covariance is not usable or an estimate
-    could be runaway (:func:`ipdmeta.models._mle.conclude`'s checks)."""
-    fit = BatchFit(coef, cov, ok)
+def study_scales(X: np.ndarray, starts: np.ndarray, counts: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per study, each column's largest absolute value (1 for an all-zero column: the
+    per-study fitters' :func:`~ipdmeta.models._newton.column_scale`), and ``X`` divided
+    by its study's scales."""
+    scale = np.maximum.reduceat(np.abs(X), starts, axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    return scale, X / np.repeat(scale, counts, axis=0)
+
+
+def conclude(beta: np.ndarray, info: np.ndarray, ok: np.ndarray, scale: np.ndarray,
+             X: np.ndarray, starts: np.ndarray) -> BatchFit:
+    """The fit from the scaled estimates ``beta`` and information ``info`` of the studies
+    ``ok`` (``scale``: the divisor of each parameter), with ``ok`` cleared where the
+    covariance is not usable or an estimate could be runaway
+    (:func:`ipdmeta.models._mle.conclude`'s checks)."""
+    cov = batched_inv(np.where(ok[:, None, None], info, np.eye(info.shape[-1])))
+    fit = BatchFit(beta / scale, cov / (scale[:, :, None] * scale[:, None, :]), ok)
     p = X.shape[1]
     with np.errstate(invalid="ignore"):
         se = fit.se()
-        ok &= np.all(np.isfinite(cov), axis=(1, 2)) & np.all(np.isfinite(se) & (se > 0), axis=1)
-    ok &= ~runaway_screen(coef[:, :p], se[:, :p], X, starts)
+        ok &= np.all(np.isfinite(fit.cov), axis=(1, 2)) & np.all(np.isfinite(se) & (se > 0),
+                                                                  axis=1)
+    ok &= ~runaway_screen(fit.coef[:, :p], se[:, :p], X, starts)
     return fit
+
+
+def screened_input(y: np.ndarray, X: np.ndarray, starts: np.ndarray, use: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``y``, ``X``, ``starts`` as arrays, each study's row count, and the studies to try:
+    those of ``use`` with a finite outcome and design."""
+    y = np.asarray(y, dtype=float)
+    X = np.asarray(X, dtype=float)
+    starts = np.asarray(starts, dtype=np.intp)
+    counts = counts_of(starts, X.shape[0])
+    ok = np.ones(starts.size, bool) if use is None else np.asarray(use, bool).copy()
+    if starts.size:
+        finite = np.all(np.isfinite(y.reshape(y.shape[0], -1)), axis=1)
+        ok &= segment_all(finite & np.all(np.isfinite(X), axis=1), starts)
+    return y, X, starts, counts, ok
 
 
 def _binomial(link: str, y: np.ndarray, X: np.ndarray, starts: np.ndarray,
               counts: np.ndarray) -> BatchFit:
     k, p = starts.size, X.shape[1]
-    scale = np.maximum.reduceat(np.abs(X), starts, axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    Xs = X / np.repeat(scale, counts, axis=0)
+    scale, Xs = study_scales(X, starts, counts)
     # start (binomial_links._start): the intercept at the overall risk, the rest 0
     m = np.add.reduceat(y, starts) / counts
     first = Xs[starts]
@@ -383,9 +412,7 @@ def _binomial(link: str, y: np.ndarray, X: np.ndarray, starts: np.ndarray,
     beta[np.arange(k), j] = np.where(state == 0, eta0 / first[np.arange(k), j], 0.0)
     lik = BinomialLink(link, Blocks(starts, counts, X=Xs, y=y), p)
     final = newton(lik, beta, state)
-    ok = (state == 1) & ~final.edge
-    cov = batched_inv(np.where(ok[:, None, None], final.info, np.eye(p)))
-    return _result(beta / scale, cov / (scale[:, :, None] * scale[:, None, :]), ok, X, starts)
+    return conclude(beta, final.info, (state == 1) & ~final.edge, scale, X, starts)
 
 
 def _weibull(y: np.ndarray, X: np.ndarray, starts: np.ndarray, counts: np.ndarray,
@@ -393,17 +420,12 @@ def _weibull(y: np.ndarray, X: np.ndarray, starts: np.ndarray, counts: np.ndarra
     k, p = starts.size, X.shape[1]
     logt, d = np.log(y[:, 0]), y[:, 1]
     expo = fit_glm("poisson", d, X, starts, offset=logt)
-    scale = np.maximum.reduceat(np.abs(X), starts, axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    sc = np.column_stack([scale, np.ones(k)])
+    scale, Xs = study_scales(X, starts, counts)
     beta = np.column_stack([np.where(expo.ok[:, None], expo.coef, 0.0) * scale, np.zeros(k)])
     state = np.where(expo.ok, 0, -1).astype(np.int8)
-    lik = WeibullPH(Blocks(starts, counts, X=X / np.repeat(scale, counts, axis=0), logt=logt,
-                           d=d), p + 1)
-    final = newton(lik, beta, state)
-    ok = state == 1
-    cov = batched_inv(np.where(ok[:, None, None], final.info, np.eye(p + 1)))
-    fit = _result(beta / sc, cov / (sc[:, :, None] * sc[:, None, :]), ok, X, starts)
+    final = newton(WeibullPH(Blocks(starts, counts, X=Xs, logt=logt, d=d), p + 1), beta, state)
+    fit = conclude(beta, final.info, state == 1, np.column_stack([scale, np.ones(k)]), X,
+                   starts)
     return to_aft(fit) if aft else fit
 
 
@@ -418,18 +440,13 @@ def _negbin(y: np.ndarray, X: np.ndarray, off: np.ndarray, starts: np.ndarray,
         # no overdispersion (the Poisson limit, with its reason): the per-study fitter
         state = np.where(pois.ok & (excess > NEAR * size), 0, -1).astype(np.int8)
         alpha0 = excess / np.add.reduceat(mu * mu, starts)
-    scale = np.maximum.reduceat(np.abs(X), starts, axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    sc = np.column_stack([scale, np.ones(k)])
+    scale, Xs = study_scales(X, starts, counts)
     live = state == 0
     beta = np.column_stack([np.where(live[:, None], pois.coef * scale, 0.0),
                             np.where(live, -np.log(np.where(live, alpha0, 1.0)), 0.0)])
-    lik = NegBin(Blocks(starts, counts, X=X / np.repeat(scale, counts, axis=0), y=y, off=off),
-                 p + 1)
-    final = newton(lik, beta, state)
-    ok = (state == 1) & (beta[:, p] < (1 - NEAR) * LOG_THETA_MAX)
-    cov = batched_inv(np.where(ok[:, None, None], final.info, np.eye(p + 1)))
-    fit = _result(beta / sc, cov / (sc[:, :, None] * sc[:, None, :]), ok, X, starts)
+    final = newton(NegBin(Blocks(starts, counts, X=Xs, y=y, off=off), p + 1), beta, state)
+    fit = conclude(beta, final.info, (state == 1) & (beta[:, p] < (1 - NEAR) * LOG_THETA_MAX),
+                   np.column_stack([scale, np.ones(k)]), X, starts)
     return BatchFit(fit.coef[:, :p], fit.cov[:, :p, :p], fit.ok)
 
 
@@ -463,19 +480,13 @@ def fit_batched(model: str, y: np.ndarray, X: np.ndarray, starts: np.ndarray, *,
         models' ``log_p`` / ``log_scale`` last); ``ok`` False for every study the
         per-study fitter must handle.
     """
-    y = np.asarray(y, dtype=float)
-    X = np.asarray(X, dtype=float)
-    starts = np.asarray(starts, dtype=np.intp)
+    y, X, starts, counts, ok = screened_input(y, X, starts, use)
     k, p = starts.size, X.shape[1]
-    counts = counts_of(starts, X.shape[0])
     q = p + (model == "weibull")
     out = BatchFit.empty(k, q)
-    ok = np.ones(k, bool) if use is None else np.asarray(use, bool).copy()
     ok &= counts > p
     if k == 0 or not ok.any():
         return out
-    finite = np.all(np.isfinite(y.reshape(y.shape[0], -1)), axis=1)
-    ok &= segment_all(finite & np.all(np.isfinite(X), axis=1), starts)
     off = np.zeros(X.shape[0]) if offset is None else np.asarray(offset, dtype=float)
     ok &= segment_all(np.isfinite(off), starts)
     if model in ("exponential", "weibull"):

@@ -30,23 +30,27 @@ from scipy.special import expit, log_expit
 
 from ipdmeta.models.batched import BatchFit, full_rank
 from ipdmeta.models.batched_mle import (
+    BlockLikelihood,
     Blocks,
     Evaluation,
-    _cross,
-    _result,
-    _xt,
+    conclude,
     newton,
     positive_definite,
+    screened_input,
+    study_scales,
+    xtv,
+    xwx,
 )
-from ipdmeta.models.padded import batched_inv, counts_of, gather, segment_all
+from ipdmeta.models.padded import gather
 
 
-class Ordinal:
+class Ordinal(BlockLikelihood):
     """The cumulative-logit likelihood in ``(b, zeta)`` of studies with ``K`` categories
     (:mod:`ipdmeta.models.ordinal`); ``code`` is each row's category, 0..K-1."""
 
     def __init__(self, data: Blocks, p: int, K: int):
-        self.data, self.p, self.K, self.q = data, p, K, p + K - 1
+        super().__init__(data, p + K - 1)
+        self.p, self.K = p, K
 
     def evaluate(self, units: np.ndarray, beta: np.ndarray) -> Evaluation:
         out = Evaluation.empty(units.size, self.q)
@@ -75,7 +79,7 @@ class Ordinal:
             hab = -ua * ub
             upf, lowf = up.astype(float), low.astype(float)
             H = np.empty((at.size, self.q, self.q))                   # the negative Hessian
-            H[:, :p, :p] = -_cross(X, haa + 2 * hab + hbb)
+            H[:, :p, :p] = -xwx(X, haa + 2 * hab + hbb)
             H[:, :p, p:] = np.matmul(X.transpose(0, 2, 1), upf * (haa + hab)[..., None]
                                      + lowf * (hab + hbb)[..., None])
             H[:, p:, :p] = H[:, :p, p:].transpose(0, 2, 1)
@@ -83,7 +87,7 @@ class Ordinal:
             H[:, p:, p:] = -(np.matmul(upf.transpose(0, 2, 1), upf * haa[..., None])
                              + np.matmul(lowf.transpose(0, 2, 1), lowf * hbb[..., None])
                              + cross + cross.transpose(0, 2, 1))
-            score = np.column_stack([-_xt(X, ua + ub),
+            score = np.column_stack([-xtv(X, ua + ub),
                                      np.einsum("mnj,mn->mj", upf, ua)
                                      + np.einsum("mnj,mn->mj", lowf, ub)])
             defined = ordered & finite & positive_definite(H)
@@ -126,13 +130,9 @@ def fit_ordinal(y: np.ndarray, X: np.ndarray, starts: np.ndarray, *,
         (NaN beyond a study's own ``K - 1``); ``ok`` False for every study the
         per-study fitter must handle.
     """
-    y = np.asarray(y, dtype=float)
-    X = np.asarray(X, dtype=float)
-    starts = np.asarray(starts, dtype=np.intp)
+    y, X, starts, counts, ok = screened_input(y, X, starts, use)
     k, p = starts.size, X.shape[1]
-    counts = counts_of(starts, X.shape[0])
-    ok = np.ones(k, bool) if use is None else np.asarray(use, bool).copy()
-    ok &= segment_all(np.isfinite(y) & np.all(np.isfinite(X), axis=1), starts) & (counts > 1)
+    ok &= counts > 1
     if k == 0 or p == 0 or not ok.any():
         return BatchFit.empty(k, max(p, 1))
     code, K = categories(y, starts, counts)
@@ -156,17 +156,13 @@ def _fit_group(X: np.ndarray, code: np.ndarray, starts: np.ndarray, counts: np.n
                K: int) -> BatchFit:
     """The studies with ``K`` categories."""
     k, p = starts.size, X.shape[1]
-    scale = np.maximum.reduceat(np.abs(X), starts, axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    sc = np.column_stack([scale, np.ones((k, K - 1))])
+    scale, Xs = study_scales(X, starts, counts)
     cum = np.zeros((k, K))
     np.add.at(cum, (np.repeat(np.arange(k), counts), code), 1.0)
     cum = np.cumsum(cum, axis=1)[:, :-1] / counts[:, None]
     beta = np.column_stack([np.zeros((k, p)), np.log(cum / (1 - cum))])
     state = np.zeros(k, np.int8)
-    lik = Ordinal(Blocks(starts, counts, X=X / np.repeat(scale, counts, axis=0),
-                         code=code.astype(float)), p, K)
-    final = newton(lik, beta, state)
-    ok = state == 1
-    cov = batched_inv(np.where(ok[:, None, None], final.info, np.eye(p + K - 1)))
-    return _result(beta / sc, cov / (sc[:, :, None] * sc[:, None, :]), ok, X, starts)
+    final = newton(Ordinal(Blocks(starts, counts, X=Xs, code=code.astype(float)), p, K), beta,
+                   state)
+    return conclude(beta, final.info, state == 1, np.column_stack([scale, np.ones((k, K - 1))]),
+                    X, starts)
