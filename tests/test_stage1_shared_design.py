@@ -151,6 +151,26 @@ def test_shared_design_on_the_real_data_sets(case: tuple) -> None:
                 stage1(data, batch=False, **kw).to_frame())
 
 
+@pytest.mark.parametrize("kw", [CASES[3], CASES[4]], ids=["ordinal", "weibull"])
+def test_shared_design_with_imputations(data: pd.DataFrame, kw: dict) -> None:
+    """Rubin's rules take the number of parameters of each fit (the complete-data degrees
+    of freedom): the batched fits report the per-study fits' count."""
+    rng = np.random.default_rng(8)
+    imps = [data.assign(age=data["age"] + rng.normal(0, 1, len(data))) for _ in range(2)]
+    kw = {"study": "trial", **kw}
+    shared = stage1(None, imputation=imps, batch=True, **kw).to_frame()
+    reference = stage1(None, imputation=imps, batch=False, **kw).to_frame()
+    assert_same(shared, reference)
+    np.testing.assert_allclose(shared["df"], reference["df"], rtol=1e-8)
+    assert shared["status"].eq("ok").sum() >= 15
+
+
+def test_processes_engine_gives_the_same_table(data: pd.DataFrame) -> None:
+    kw = {"study": "trial", **CASES[3]}
+    assert_same(stage1(data, engine="processes", n_jobs=2, **kw).to_frame(),
+                stage1(data, batch=False, **kw).to_frame())
+
+
 def test_statuses_of_the_troubled_trials(data: pd.DataFrame) -> None:
     rows = {m: stage1(data, study="trial", **kw).to_frame().set_index("study")
             for m, kw in (("rr", CASES[0]), ("ordinal", CASES[3]), ("finegray", CASES[6]))}
