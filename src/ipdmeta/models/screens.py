@@ -39,7 +39,7 @@ from ipdmeta.models.padded import counts_of, segment_all, segment_ptp
 from ipdmeta.models.poisson import POISSON
 
 #: the family whose events screen each model's fitter applies to its event column
-EVENT_FAMILIES: dict[str, Family] = {"logistic": LOGISTIC, "poisson": POISSON,  # type: ignore
+EVENT_FAMILIES: dict[str, Family] = {"logistic": LOGISTIC, "poisson": POISSON,
                                      "rr": LOGISTIC, "rd": LOGISTIC, "negbin": POISSON,
                                      "weibull": POISSON, "exponential": POISSON}
 #: models whose design has no intercept column (the baseline hazard takes its place)
