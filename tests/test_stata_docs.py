@@ -9,6 +9,12 @@ from pathlib import Path
 import pytest
 
 from ipdmeta.stata import StataSyntaxError, translate
+from ipdmeta.stata.bias import (
+    CONFUNNEL_OPTIONS,
+    METABIAS_OPTIONS,
+    METAFUNNEL_OPTIONS,
+    METATRIM_OPTIONS,
+)
 from ipdmeta.stata.forest_options import FOREST_OPTIONS
 from ipdmeta.stata.metareg import METAREG_OPTIONS
 from ipdmeta.stata.options import (
@@ -25,7 +31,9 @@ from ipdmeta.stata.options import (
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "stata.md").read_text(encoding="utf-8")
 TABLES = {"ipdmetan": IPDMETAN_ONLY, "model_spec": MODEL_OPTIONS, "metan": MAIN_OPTIONS,
           "counts/means": SUMMARY_OPTIONS, "forestplot": FOREST_OPTIONS,
-          "metareg": METAREG_OPTIONS, "ipdover": IPDOVER_OPTIONS}
+          "metareg": METAREG_OPTIONS, "ipdover": IPDOVER_OPTIONS,
+          "metabias": METABIAS_OPTIONS, "metatrim": METATRIM_OPTIONS,
+          "metafunnel": METAFUNNEL_OPTIONS, "confunnel": CONFUNNEL_OPTIONS}
 OPTIONS = sorted({(table, spec.name) for table, specs in TABLES.items() for spec in specs})
 
 
@@ -56,7 +64,9 @@ def test_every_estimation_command_is_in_the_doc(name: str) -> None:
 
 _EXAMPLE_ARGS = {"none": "", "optional": "", "required": "(x)"}
 _WHERE = {"forestplot": "metan es se, forest({})", "metareg": "metareg es x, wsse(se) {}",
-          "ipdover": "ipdover, over(x) {} : regress y t"}
+          "ipdover": "ipdover, over(x) {} : regress y t", "metabias": "metabias es se, egger {}",
+          "metatrim": "metatrim es se, {}", "metafunnel": "metafunnel es se, {}",
+          "confunnel": "confunnel es se, {}"}
 
 
 @pytest.mark.parametrize(("table", "spec"), [(t, s) for t, specs in TABLES.items()

@@ -267,6 +267,53 @@ def cmd_metareg(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _bias_calls(args: argparse.Namespace) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each requested test: the method of the pooled result and its keywords."""
+    calls = {"egger": ("egger", {"model": args.egger_model, "predictor": args.predictor}),
+             "rank": ("rank_test", {}), "harbord": ("harbord", {}), "peters": ("peters", {}),
+             "trimfill": ("trimfill", {"side": args.side, "estimator": args.estimator}),
+             "fsn": ("fsn", {"method": args.fsn_method}), "tes": ("tes", {}),
+             "selection": ("selection_model", {"type": args.selection_type,
+                                               "steps": args.steps})}
+    return {t: (calls[t][0], {k: v for k, v in calls[t][1].items() if v is not None})
+            for t in dict.fromkeys(args.test)}
+
+
+def cmd_bias(args: argparse.Namespace) -> int:
+    """``ipdmeta bias``: small-study and publication-bias tests on a pooled table."""
+    from ipdmeta.pooling.pool import pool
+    from ipdmeta.stata.codegen import kwargs as py_kwargs
+    check_outputs(args, {"--funnel": args.funnel}, [args.data])
+    counts = [t for t in ("harbord", "peters") if t in args.test]
+    if counts and not (args.events and (args.nonevents or args.n)):
+        raise UsageError(f"--test {' '.join(counts)} needs the 2x2 counts: --events T C with "
+                         "--nonevents T C (or --n T C) and --measure OR")
+    data = read_aggregate_table(args)
+    kwargs = {**pool_kwargs(args), "estimate": args.estimate, "se": args.se,
+              "variance": args.variance, "study": args.study, "measure": args.measure,
+              **summary_kwargs(args)}
+    calls = _bias_calls(args)
+    res = pool(data, **kwargs)
+    progress(args, f"pooled {res.overall.k} studies of {args.data}; tests: "
+                   f"{', '.join(calls)}")
+    results = {test: getattr(res, method)(**options)
+               for test, (method, options) in calls.items()}
+    code = python_call("pool", args.data, kwargs).replace("print(res.summary())\n", "")
+    code += "".join(f"print(res.{m}({py_kwargs(o)}).summary())\n" for m, o in calls.values())
+    files = {}
+    if args.funnel:
+        target = results.get("trimfill", res)
+        target.funnel(eform=bool(args.eform), path=args.funnel).clf()
+        files["funnel"] = args.funnel
+        progress(args, f"funnel plot written to {args.funnel}")
+    if args.json:
+        print(dumps({"command": command_line(args.argv), "python": code, "files": files,
+                     "result": {"k": res.overall.k, **results}}))
+    else:
+        print("\n\n".join(r.summary() for r in results.values()))
+    return EXIT_OK
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """``ipdmeta report``: an HTML report of ``run`` (with --formula) or ``pool``."""
     from ipdmeta.report.html import ReportSection, write_report
@@ -434,8 +481,8 @@ def cmd_ipdover(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run, "site": cmd_site, "pool": cmd_pool, "forest": cmd_forest,
-    "metareg": cmd_metareg, "report": cmd_report, "stata": cmd_stata, "demo": cmd_demo,
-    "datasets": cmd_datasets, "ipdover": cmd_ipdover}
+    "metareg": cmd_metareg, "bias": cmd_bias, "report": cmd_report, "stata": cmd_stata,
+    "demo": cmd_demo, "datasets": cmd_datasets, "ipdover": cmd_ipdover}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

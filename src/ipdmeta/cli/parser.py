@@ -17,6 +17,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+#: the tests of ``ipdmeta bias`` (each a method of the pooled result)
+BIAS_TESTS = ("egger", "rank", "harbord", "peters", "trimfill", "fsn", "tes", "selection")
+
 MAIN_EPILOG = """\
 examples:
   ipdmeta datasets                                  # the bundled example data
@@ -26,6 +29,7 @@ examples:
       --method REML --ci hksj --forest forest.png --save AD.dta --names ipdmetan
   ipdmeta pool AD.dta --method REML --ci hksj --eform
   ipdmeta metareg AD.dta "~ C(intervention)" --eform
+  ipdmeta bias bcg.csv --estimate yi --variance vi --test egger rank trimfill
   ipdmeta stata 'ipdmetan, study(trial) re(reml, hksj) hr : stcox treat age' \\
       --data hyp.csv --stset time event
   ipdmeta report hyp.csv --study trial --formula "Surv(time, event) ~ treat" --out r.html
@@ -73,6 +77,20 @@ examples:
 examples:
   ipdmeta metareg AD.dta "~ C(intervention)" --eform
   ipdmeta metareg bcg.csv "~ ablat" --estimate yi --variance vi --permutations 1000 --seed 1
+""",
+    "bias": """\
+Small-study and publication-bias tools on a pooled table (metafor's regtest,
+ranktest, trimfill, fsn, tes, selmodel; Stata's metabias, metatrim): each --test is run
+on the result of `ipdmeta pool` with the same options and printed in turn.
+harbord and peters need the 2x2 counts (--events T C with --nonevents or --n,
+--measure OR).
+
+examples:
+  ipdmeta bias bcg.csv --estimate yi --variance vi --test egger rank trimfill fsn
+  ipdmeta bias bcg.csv --events tpos cpos --nonevents tneg cneg --measure OR \\
+      --test harbord peters --method common
+  ipdmeta bias bcg.csv --estimate yi --variance vi --test trimfill --funnel tf.png --json
+  ipdmeta bias bcg.csv --estimate yi --variance vi --test selection --steps 0.025 0.5
 """,
     "forest": """\
 examples:
@@ -421,6 +439,34 @@ def build_parser(commands: dict[str, Callable[[argparse.Namespace], int]]
     p.add_argument("--joint", nargs="+", metavar="TERM",
                    help="terms whose joint test also gets a permutation p-value")
     _output(p, writes=False)
+
+    p = add("bias", "small-study and publication-bias tests on a table of study estimates")
+    p.add_argument("data", help="one row per study")
+    p.add_argument("--test", nargs="+", required=True, choices=BIAS_TESTS, metavar="TEST",
+                   help=f"one or more of {', '.join(BIAS_TESTS)}")
+    _aggregate(p)
+    _stage2(p, by=False)
+    p.set_defaults(by=None)
+    g = p.add_argument_group("test options")
+    g.add_argument("--egger-model", choices=["rma", "lm"], default="rma",
+                   help="egger: meta-regression with the pooling options (rma, default, as "
+                        "metafor) or the classic weighted regression (lm, as metabias)")
+    g.add_argument("--predictor", default="sei",
+                   help="egger: sei (default), vi, ni, ninv, sqrtni, sqrtninv")
+    g.add_argument("--side", choices=["left", "right"],
+                   help="trimfill: where the missing studies are (default: from Egger's slope)")
+    g.add_argument("--estimator", choices=["L0", "R0", "Q0"], default="L0",
+                   help="trimfill: estimator of the number of missing studies (L0)")
+    g.add_argument("--fsn-method", choices=["rosenthal", "orwin", "rosenberg"],
+                   default="rosenthal", help="fsn: the fail-safe N (rosenthal)")
+    g.add_argument("--selection-type", default="stepfun",
+                   choices=["stepfun", "beta", "halfnorm", "negexp", "logistic", "power"],
+                   help="selection: the selection function (stepfun)")
+    g.add_argument("--steps", type=float, nargs="+", metavar="P",
+                   help="selection: p-value cut-points of the step function (e.g. 0.025 0.5)")
+    g.add_argument("--funnel", metavar="FILE",
+                   help="write the funnel plot (with the filled studies of trimfill)")
+    _output(p)
 
     p = add("forest", "draw the forest plot of a table of study estimates")
     p.add_argument("data", help="one row per study")

@@ -64,6 +64,24 @@ def _shade_contours(ax: Axes, data: FunnelData, se: np.ndarray, ypos: np.ndarray
 RATIO_MEASURES = ("HR", "OR", "RR", "IRR", "ROM", "PETO", "RATIO")
 
 
+def _place_legend(ax: Axes, x: Any, y: Any, corners: tuple[str, ...], **options: Any) -> None:
+    """Draw the legend in the first of ``corners`` where it hides no study, measuring the
+    drawn legend against the points; if every corner would hide one, where it covers the
+    fewest, drawn beneath the study markers so that none is hidden."""
+    ax.get_xlim(), ax.get_ylim()                 # settle the autoscaled limits first
+    points = ax.transData.transform(np.column_stack([np.asarray(x, float),
+                                                     np.asarray(y, float)]))
+    renderer = ax.figure.canvas.get_renderer()
+    hidden = {}
+    for corner in corners:
+        box = ax.legend(loc=corner, **options).get_window_extent(renderer).padded(6)
+        hidden[corner] = int(np.sum((points[:, 0] >= box.x0) & (points[:, 0] <= box.x1)
+                                    & (points[:, 1] >= box.y0) & (points[:, 1] <= box.y1)))
+        if hidden[corner] == 0:
+            return
+    ax.legend(loc=min(corners, key=hidden.__getitem__), **options).set_zorder(2.5)
+
+
 def axis_label(measure: str | None, eform: bool) -> str:
     """The x-axis title: what the axis shows, truthfully.
 
@@ -146,8 +164,10 @@ def funnel_plot(result: Any, *, yaxis: str = "se", contours: Any = None,
     if title:
         ax.set_title(title)
     handles, names = ax.get_legend_handles_labels()
-    ax.legend(handles=[*handles, *extra], labels=[*names, *(h.get_label() for h in extra)],
-              fontsize="small", frameon=True, framealpha=0.9,
-              loc="lower right" if yaxis == "se" else "upper right")
+    corners = (("lower right", "upper right", "lower left", "upper left") if yaxis == "se"
+               else ("upper right", "lower right", "upper left", "lower left"))
+    _place_legend(ax, pts["estimate"], yval(pts["se"]), corners, handles=[*handles, *extra],
+                  labels=[*names, *(h.get_label() for h in extra)], fontsize="small",
+                  frameon=True, framealpha=0.9)
     save_figure(fig, path, dpi)
     return fig

@@ -68,6 +68,11 @@ class EggerResult:
     fit: RegFit
     terms: list[str]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The test and the limit estimate (without the regression fit)."""
+        return {k: getattr(self, k) for k in ("model", "predictor", "statistic", "pvalue",
+                                              "df", "estimate", "ci_low", "ci_high")}
+
     def summary(self) -> str:
         """The test in words, as metafor's ``regtest`` prints it."""
         stat = "z" if self.df is None else f"t ({self.df} df)"
@@ -144,6 +149,10 @@ class RankTestResult:
     pvalue: float
     exact: bool
     k: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dictionary."""
+        return {"tau": self.tau, "pvalue": self.pvalue, "exact": self.exact, "k": self.k}
 
     def summary(self) -> str:
         """The test in words, as metafor's ``ranktest`` prints it."""
@@ -224,6 +233,13 @@ class TrimFillResult:
     result: MetaResult
     original: MetaResult
 
+    def to_dict(self) -> dict[str, Any]:
+        """k0 and its test, the studies (filled ones flagged) and the filled analysis."""
+        return {"k0": self.k0, "se_k0": self.se_k0, "side": self.side,
+                "estimator": self.estimator, "p_k0": self.p_k0,
+                "iterations": self.iterations, "filled": self.filled.to_dict(orient="records"),
+                "result": self.result.to_dict()}
+
     def summary(self, eform: bool | None = None, digits: int = 3) -> str:
         """The number of filled studies, then the analysis with them."""
         head = (f"Trim-and-fill ({self.estimator}, {self.iterations} iterations): "
@@ -270,9 +286,11 @@ def _k0(yc: np.ndarray, estimator: str) -> tuple[float, float]:
         k0 = k - 0.5 - np.sqrt(2 * k**2 - 4 * sr + 0.25)
     var_sr = (k * (k + 1) * (2 * k + 1) + 10 * k0**3 + 27 * k0**2 + 17 * k0
               - 18 * k * k0**2 - 18 * k * k0 + 6 * k**2 * k0) / 24
+    root = np.sqrt(var_sr) if var_sr >= 0 else np.nan    # NaN, as metafor, when negative
     if estimator == "L0":
-        return k0, 4 * np.sqrt(var_sr) / (2 * k - 1)
-    return k0, 2 * np.sqrt(var_sr) / np.sqrt((k - 0.5) ** 2 - k0 * (2 * k - k0 - 1))
+        return k0, 4 * root / (2 * k - 1)
+    denom = (k - 0.5) ** 2 - k0 * (2 * k - k0 - 1)
+    return k0, 2 * root / np.sqrt(denom) if denom > 0 else np.nan
 
 
 def trimfill(result: MetaResult, side: str | None = None, estimator: str = "L0",

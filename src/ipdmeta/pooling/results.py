@@ -25,9 +25,11 @@ from ipdmeta.pooling.analyses import ModelAnalyses
 from ipdmeta.pooling.bias import (
     EggerResult,
     FunnelData,
+    RankTestResult,
     TrimFillResult,
     egger_test,
     funnel_data,
+    rank_test,
     trimfill,
 )
 from ipdmeta.pooling.counts_bias import CountsTestResult, harbord_test, peters_test
@@ -267,6 +269,10 @@ class MetaResult(ModelAnalyses):
     def egger(self, **options: Any) -> EggerResult:
         """Egger's regression test for funnel-plot asymmetry (``ipdmeta.egger_test``)."""
         return egger_test(self, **options)
+
+    def rank_test(self, exact: bool = True) -> RankTestResult:
+        """Begg and Mazumdar's rank correlation test (``ipdmeta.rank_test``)."""
+        return rank_test(self, exact)
 
     def trimfill(self, **options: Any) -> TrimFillResult:
         """Trim-and-fill (``ipdmeta.trimfill``): the filled studies and re-pooled result."""

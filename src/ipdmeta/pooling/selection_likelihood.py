@@ -197,13 +197,13 @@ class Likelihood:
             tau2 = 0.0
         mu = self.X @ beta
         A = self.normalisers(mu, tau2, delta)
-        if self.kind == "stepfun":
-            logw = np.log(delta[self.group])
-        else:
-            logw = np.log(weight(self.kind, self.p, delta, self.step))
         s2 = self.v + tau2
         dens = -0.5 * (np.log(2 * np.pi * s2) + (self.y - mu) ** 2 / s2)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):   # a weight of 0: -inf
+            if self.kind == "stepfun":
+                logw = np.log(delta[self.group])
+            else:
+                logw = np.log(weight(self.kind, self.p, delta, self.step))
             return float(np.sum(logw + dens - np.log(A)))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,6 +200,24 @@ def _metareg(step: Step) -> list[str]:
     return lines
 
 
+def _bias(step: Step) -> list[str]:
+    """metabias / metatrim / metafunnel: the pooled result, the test, the plot."""
+    lines = _pool(replace(step, kind="pool", forest=None, quiet=True, models=[],
+                          analysis=None, saving=None, clear=False))
+    eform = "eform=True" if step.eform else ""
+    if step.bias is not None:
+        name = "tf" if step.bias["method"] == "trimfill" else "test"
+        lines.append(f"{name} = res.{step.bias['method']}({kwargs(step.bias['options'])})")
+        if name == "tf":
+            lines += [f"print(res.summary({eform}))", f"print(tf.summary({eform}))"]
+        else:
+            lines.append("print(test.summary())")
+    if step.plot is not None:
+        options = _with_path(step.forest or {}, step.forest_path)
+        lines.append(f"{step.plot['target']}.{step.plot['method']}({kwargs(options)})")
+    return lines
+
+
 def _tabulate(step: Step) -> str:
     v, stub = py(step.call["variable"]), step.call["stub"]
     return (f"values = data[{v}].where(data[{v}].ne(\"\"))  # \"\" is missing, as in Stata\n"
@@ -224,6 +243,8 @@ def python_code(step: Step) -> str:
         return "\n".join(_pool(step))
     if step.kind == "metareg":
         return "\n".join(_metareg(step))
+    if step.kind == "bias":
+        return "\n".join(_bias(step))
     if step.kind == "onestage":
         return (f"res = ipd.onestage(data, {kwargs(c)})\n"
                 f"print(res.summary({'eform=True' if step.eform else ''}))")

@@ -35,7 +35,7 @@ from ipdmeta.stata.parse import StataSyntaxError
 from ipdmeta.stata.step import Step
 from ipdmeta.stata.translate import translate
 
-_PLOTS = ("ipdmeta", "pool", "arms", "ipdover", "forestplot")
+_PLOTS = ("ipdmeta", "pool", "arms", "ipdover", "forestplot", "bias")
 
 
 class StataSession:
@@ -83,8 +83,9 @@ class StataSession:
             step.saving_path = self._path(step.saving)
         if self.graph_dir is not None and ((step.forest is not None and step.kind in _PLOTS)
                                            or (step.kind == "metareg" and step.forest)):
-            kind = "bubble" if step.kind == "metareg" else "forest"
-            self._graphs[kind] += 1
+            kind = ("bubble" if step.kind == "metareg" else
+                    step.plot["method"] if step.plot is not None else "forest")
+            self._graphs[kind] = self._graphs.get(kind, 0) + 1
             step.forest_path = self.graph_dir / f"{kind}{self._graphs[kind]}.{self.graph_format}"
         return step
 
@@ -266,6 +267,10 @@ class StataSession:
         self._pool(step, frame)
 
     def _pool(self, step: Step, frame: pd.DataFrame) -> None:
+        self._finish(step, self._pooled(step, frame))
+
+    def _pooled(self, step: Step, frame: pd.DataFrame) -> Any:
+        """``pool()`` on the rows with an estimate and standard error (as Stata)."""
         call = dict(step.call)
         _require(frame, _columns(call))
         if "ci_low" in call:
@@ -280,8 +285,25 @@ class StataSession:
                 step.notes.append(f"{int((~keep).sum())} row(s) with a missing estimate or "
                                   "standard error left out (as Stata does)")
                 frame = frame[keep]
-        res = pool(frame, measure=step.measure, **call)
-        self._finish(step, res)
+        return pool(frame, measure=step.measure, **call)
+
+    def _run_bias(self, step: Step) -> None:
+        """metabias / metatrim / metafunnel: pool, run the test, draw the plot."""
+        res = self._pooled(step, self._rows(step, self.data))
+        objects = {"res": res}
+        if step.bias is None:
+            step.result = res
+            step.output = f"(funnel plot of {res.overall.k} studies)"
+        else:
+            out = step.result = getattr(res, step.bias["method"])(**step.bias["options"])
+            if step.bias["method"] == "trimfill":
+                objects.update({"tf": out, "tf.result": out.result})
+                step.output = (res.summary(eform=step.eform) + "\n\n"
+                               + out.summary(eform=step.eform))
+            else:
+                step.output = out.summary()
+        if step.plot is not None:
+            self._plot(step, getattr(objects[step.plot["target"]], step.plot["method"]))
 
     def _run_metareg(self, step: Step) -> None:
         call = dict(step.call)

@@ -20,7 +20,7 @@ KINDS = {"ipdmeta": "ipd.ipdmeta", "pool": "ipd.pool", "arms": "ipd.summarise_ar
          "metareg": "ipd.metareg", "ipdover": "ipd.ipdover",
          "forestplot": "ipd.forest_from_results", "use": "ipd.read_data", "stset": "(none)",
          "sort": "DataFrame.sort_values", "tabulate": "dummies",
-         "onestage": "ipd.onestage"}
+         "onestage": "ipd.onestage", "bias": "ipd.pool + a bias test or plot"}
 
 
 @dataclass
@@ -47,6 +47,11 @@ class Step:
         label: metan's ``label(namevar= yearvar=)``: the columns of the "name (year)"
             labels in a column ``_label``.
         quiet: ``notable``: the results are not printed.
+        bias: metabias/metatrim: the method of the pooled result that runs the test and
+            its keywords (``{"method": "egger", "options": {"model": "lm"}}``).
+        plot: the plot of a bias step: what draws it (``"res"``, ``"tf"`` the trim-and-fill
+            result, ``"tf.result"``) and its method (``"radial"``, ``"funnel"``,
+            ``"forest"``); its keywords are ``forest``.
         notes: what the translation wants the user to know.
         forest_path, saving_path: the files (set by :class:`ipdmeta.stata.StataSession`).
         result, output, files: after running: the result object, the printed text, the
@@ -73,6 +78,8 @@ class Step:
     arms: dict[str, str] | None = None
     label: tuple[str, str] | None = None
     quiet: bool = False
+    bias: dict[str, Any] | None = None
+    plot: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
     forest_path: Path | None = None
     saving_path: Path | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ipdmeta.stata.bias import BIAS_COMMANDS, translate_bias
 from ipdmeta.stata.estimation import mi_prefix
 from ipdmeta.stata.helpers import helper_name, translate_helper
 from ipdmeta.stata.ipdmetan import translate_ipdmetan, translate_ipdmetan_syntax2
@@ -23,8 +24,8 @@ from ipdmeta.stata.step import Step
 __all__ = ["COMMANDS", "Step", "translate"]
 
 #: the commands translated (data commands: see :mod:`ipdmeta.stata.helpers`)
-COMMANDS = ("ipdmetan", "metan", "metareg", "ipdover", "forestplot", "mixed", "melogit",
-            "mepoisson", "use", "stset", "sort", "tabulate")
+COMMANDS = ("ipdmetan", "metan", "metareg", "ipdover", "forestplot", "metabias", "metatrim",
+            "metafunnel", "mixed", "melogit", "mepoisson", "use", "stset", "sort", "tabulate")
 
 
 def _mi(line: str, stset: tuple[str, str] | None) -> Step:
@@ -86,6 +87,8 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
         return translate_metareg(cmd)
     if name == "forestplot":
         return translate_forestplot(cmd)
+    if name in BIAS_COMMANDS:
+        return translate_bias(cmd)
     if helper_name(name) is not None:
         return translate_helper(cmd)
     raise StataSyntaxError(f"command {cmd.name!r} is not supported; the translator knows "
