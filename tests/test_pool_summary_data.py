@@ -159,7 +159,7 @@ def test_summary_states_the_zero_cell_treatment_and_tests() -> None:
     m = ipd.pool(frame("nielweise"), events=("d1", "d0"), n=("n1", "n0"), measure="OR",
                  method="MH", study="study")
     text = m.summary()
-    assert "Common effect (Mantel-Haenszel)" in text
+    assert "(Mantel-Haenszel; exponentiated)" in text
     assert "Breslow-Day" in text and "Cochran-Mantel-Haenszel" in text
     assert "without continuity correction" in text and "double-zero" in text
     assert set(m.to_dict()["tests"]) == {"breslow_day", "tarone", "cmh", "cmh_uncorrected"}

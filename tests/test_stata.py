@@ -182,6 +182,29 @@ def test_interaction_becomes_stage1_interaction() -> None:
         translate("ipdmetan, study(trial) interaction : regress y treat age")
 
 
+def test_interaction_routes_agree() -> None:
+    """``interaction`` (stage 1's ``interaction=``), ``poolvar(treat#c.age)`` (the product
+    term pooled) and both together give the same within-trial interactions and pooled
+    estimate."""
+    session = StataSession(datasets.load("hypertension"), stset=("time", "event"),
+                           graph_dir=None)
+    lines = ["ipdmetan, study(trial) nograph interaction : stcox i.treat##c.age",
+             "ipdmetan, study(trial) nograph poolvar(treat#c.age) : stcox treat age "
+             "treat#c.age",
+             "ipdmetan, study(trial) nograph interaction poolvar(treat#c.age) : stcox "
+             "treat##c.age"]
+    steps = [session.run(line) for line in lines]
+    assert steps[0].call["interaction"] == ("treat", "age") == steps[2].call["interaction"]
+    assert steps[1].call["poolvar"] == "treat:age" and "interaction" not in steps[1].call
+    first = steps[0].result.aggregate.to_frame().set_index("study")
+    for step in steps[1:]:
+        other = step.result.aggregate.to_frame().set_index("study")
+        np.testing.assert_allclose(other.loc[first.index, ["estimate", "se"]],
+                                   first[["estimate", "se"]], rtol=1e-8)
+        assert step.result.meta.overall.estimate == pytest.approx(
+            steps[0].result.meta.overall.estimate, rel=1e-8)
+
+
 def test_firthlogit_runs_firth() -> None:
     step = translate("ipdmetan, study(studyid) re(reml) nograph : firthlogit gdm trt baseline_wt")
     assert step.call["model"] == "logistic" and step.call["firth"] is True

@@ -156,6 +156,15 @@ def test_do_file_metareg_matches_metafor(book_run, tmp_path) -> None:
     assert any("8 row(s) with a missing value" in n for n in last.notes)
 
 
+def test_do_file_reports_the_files_it_wrote(book_run) -> None:
+    """The files the session wrote are listed (the plot and the results set, in --out),
+    and the printed Python names the same paths."""
+    out = book_run["stdout"]
+    assert "# Files written:\nout/forest1.png\nout/AD.dta\n" in out
+    script = _script(out)
+    assert 'path="out/forest1.png"' in script and 'res.save("out/AD.dta")' in script
+
+
 def test_do_file_python_writes_the_same_files(book_run, monkeypatch) -> None:
     base = book_run["base"]
     script = _script(book_run["stdout"])

@@ -16,6 +16,7 @@ from ipdmeta.stata.bias import (
     METATRIM_OPTIONS,
 )
 from ipdmeta.stata.forest_options import FOREST_OPTIONS
+from ipdmeta.stata.metaprop import METAPROP_OPTIONS
 from ipdmeta.stata.metareg import METAREG_OPTIONS
 from ipdmeta.stata.options import (
     IPDMETAN_ONLY,
@@ -33,7 +34,8 @@ TABLES = {"ipdmetan": IPDMETAN_ONLY, "model_spec": MODEL_OPTIONS, "metan": MAIN_
           "counts/means": SUMMARY_OPTIONS, "forestplot": FOREST_OPTIONS,
           "metareg": METAREG_OPTIONS, "ipdover": IPDOVER_OPTIONS,
           "metabias": METABIAS_OPTIONS, "metatrim": METATRIM_OPTIONS,
-          "metafunnel": METAFUNNEL_OPTIONS, "confunnel": CONFUNNEL_OPTIONS}
+          "metafunnel": METAFUNNEL_OPTIONS, "confunnel": CONFUNNEL_OPTIONS,
+          "metaprop": METAPROP_OPTIONS}
 OPTIONS = sorted({(table, spec.name) for table, specs in TABLES.items() for spec in specs})
 
 
@@ -66,7 +68,7 @@ _EXAMPLE_ARGS = {"none": "", "optional": "", "required": "(x)"}
 _WHERE = {"forestplot": "metan es se, forest({})", "metareg": "metareg es x, wsse(se) {}",
           "ipdover": "ipdover, over(x) {} : regress y t", "metabias": "metabias es se, egger {}",
           "metatrim": "metatrim es se, {}", "metafunnel": "metafunnel es se, {}",
-          "confunnel": "confunnel es se, {}"}
+          "confunnel": "confunnel es se, {}", "metaprop": "metaprop x n, {}"}
 
 
 @pytest.mark.parametrize(("table", "spec"), [(t, s) for t, specs in TABLES.items()

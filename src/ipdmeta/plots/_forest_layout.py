@@ -88,6 +88,8 @@ class Layout:
     tick_len: float
     tick_pad: float
     favours_top: float
+    #: the favours texts as drawn: wrapped (with newlines) to fit beside the null line
+    favours: tuple[str, str] | None
     xlabel_top: float
     footer_top: float
     footer_line: float
@@ -199,6 +201,68 @@ def x_range(table: Table, eform: bool, xticks: Sequence[float] | None,
     return ticks, (ticks[0], ticks[-1])
 
 
+def _null_position(limits: tuple[float, float], eform: bool, null: float | None = None
+                   ) -> float:
+    """Where the null line is, as a fraction of the panel (may be outside 0-1)."""
+    f = (np.log if eform else float)
+    value = (1.0 if eform else 0.0) if null is None else null
+    return float((f(value) - f(limits[0])) / (f(limits[1]) - f(limits[0])))
+
+
+def _greedy_lines(words: list[str], room: float, prop: FontProperties,
+                  m: TextMeasurer) -> list[str]:
+    lines, line = [], ""
+    for word in words:
+        trial = f"{line} {word}" if line else word
+        if line and m.width(trial, prop) > room:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    return [*lines, line]
+
+
+def wrap_text(text: str, room: float, prop: FontProperties, m: TextMeasurer) -> list[str]:
+    """``text`` broken between words into as few lines no wider than ``room`` inches as
+    possible, of even length (a word wider than ``room`` gets a line of its own);
+    newlines in ``text`` are kept.
+
+    Example:
+        >>> from ipdmeta.plots._text import TextMeasurer
+        >>> prop, m = FontProperties(size=10), TextMeasurer(None)
+        >>> wrap_text("Favours the new treatment", m.width("Favours the new", prop), prop, m)
+        ['Favours the', 'new treatment']
+    """
+    lines: list[str] = []
+    for part in text.split("\n"):
+        words = part.split()
+        n = len(_greedy_lines(words, room, prop, m))
+        lo = max([m.width(w, prop) for w in words], default=0.0)
+        hi = max(room, lo)
+        for _ in range(16 if n > 1 else 0):      # the narrowest width giving n lines
+            mid = (lo + hi) / 2
+            if len(_greedy_lines(words, mid, prop, m)) <= n:
+                hi = mid
+            else:
+                lo = mid
+        lines += _greedy_lines(words, hi, prop, m)
+    return lines
+
+
+def fit_favours(favours: tuple[str, str], room: tuple[float, float], prop: FontProperties,
+                m: TextMeasurer) -> tuple[tuple[str, str], tuple[float, float], int]:
+    """The favours texts wrapped to the room left and right of the null line (inches),
+    how far their widest lines still overrun that room on each side, and the number of
+    lines of the taller one."""
+    wrapped, over, n = [], [], 1
+    for text, space in zip(favours, room, strict=True):
+        lines = wrap_text(text or "", max(space, 0.0), prop, m) if text else []
+        wrapped.append("\n".join(lines))
+        over.append(max([m.width(x, prop) for x in lines], default=0.0) - space)
+        n = max(n, len(lines))
+    return (wrapped[0], wrapped[1]), (max(over[0], 0.0), max(over[1], 0.0)), n
+
+
 def _null_fraction(limits: tuple[float, float], eform: bool) -> float | None:
     null = 1.0 if eform else 0.0
     if not limits[0] <= null <= limits[1]:
@@ -254,8 +318,13 @@ def compute_layout(table: Table, fonts: Fonts, m: TextMeasurer, *, ticks: list[f
                    favours: tuple[str, str] | None, xlabel: str, title: str | None,
                    spacing: float, text_fraction: float | None,
                    figsize: tuple[float, float] | None,
-                   frame: tuple[float, float] | None, _depth: int = 0) -> Layout:
-    """Fit columns, panel and rows into a figure of the natural size or a given size."""
+                   frame: tuple[float, float] | None, null: float | None = None,
+                   _depth: int = 0) -> Layout:
+    """Fit columns, panel and rows into a figure of the natural size or a given size.
+
+    The favours texts are wrapped between words to the room either side of the null
+    line; a word that still does not fit widens a figure of natural size, and shrinks
+    the fonts of a figure of given size."""
     fs = fonts.size
     widths, rights = _measure_columns(table, fonts, m)
     gap = 1.4 * fs / 72
@@ -292,7 +361,7 @@ def compute_layout(table: Table, fonts: Fonts, m: TextMeasurer, *, ticks: list[f
                                   limits=limits, eform=eform, favours=favours,
                                   xlabel=xlabel, title=title, spacing=spacing,
                                   text_fraction=text_fraction, figsize=figsize, frame=frame,
-                                  _depth=_depth + 1)
+                                  null=null, _depth=_depth + 1)
         extra = max(target - text_w, 0.0) / n_gaps if text_fraction else 0.0
         panel_w = max(avail - max(target, text_w), 0.5)
     # x positions
@@ -306,14 +375,33 @@ def compute_layout(table: Table, fonts: Fonts, m: TextMeasurer, *, ticks: list[f
     for c in right:
         col_x.append(x)
         x += widths[c.key] + gap + extra
+    n_favours, asked = 1, favours
+    if favours:
+        null_x = panel_x + _null_position(limits, eform, null) * panel_w
+        fav_gap = 0.35 * fs / 72
+        room = (null_x - fav_gap - margin, width - margin - null_x - fav_gap)
+        favours, over, n_favours = fit_favours(favours, room, fonts.regular, m)
+        if size is not None and max(over) > 0 and _depth < 3 and fs > 4:
+            factor = min(r / (r + o) if r > 0 else 0.8
+                         for r, o in zip(room, over, strict=True) if o > 0)
+            return compute_layout(table, fonts.scaled(factor), m,
+                                  ticks=ticks, limits=limits, eform=eform, favours=asked,
+                                  xlabel=xlabel, title=title, spacing=spacing,
+                                  text_fraction=text_fraction, figsize=figsize, frame=frame,
+                                  null=null, _depth=_depth + 1)
+        if size is None:       # a word wider than the room widens the figure
+            col_x = [cx + over[0] for cx in col_x]
+            panel_x, left_end = panel_x + over[0], left_end + over[0]
+            width += over[0] + over[1]
     # vertical (points under the axis)
     tick_len, tick_pad = 0.4 * fs, 0.3 * fs
     line = 1.25 * fs
     tick_top = tick_len + tick_pad
     favours_top = tick_top + line + 0.15 * fs
-    xlabel_top = favours_top + line + 0.1 * fs if favours else tick_top + line + 0.3 * fs
+    favours_end = favours_top + line + (n_favours - 1) * 1.45 * fs   # matplotlib's leading
+    xlabel_top = favours_end + 0.1 * fs if favours else tick_top + line + 0.3 * fs
     axis_end = (xlabel_top + line if xlabel else
-                favours_top + line if favours else tick_top + line)
+                favours_end if favours else tick_top + line)
     footer_line = 1.35 * fonts.small.get_size_in_points()
     footer_w = max([m.width(s, fonts.small) for s in table.footer], default=0.0)
     # under the axis, left of the first tick label, when there is room for it
@@ -321,7 +409,7 @@ def compute_layout(table: Table, fonts: Fonts, m: TextMeasurer, *, ticks: list[f
     if in_band and favours and favours[0] and len(table.footer) > 1:
         f = _null_fraction(limits, eform)
         fav_start = (panel_x + (f or 0) * panel_w - 0.35 * fs / 72
-                     - m.width(favours[0], fonts.regular))
+                     - max(m.width(x, fonts.regular) for x in favours[0].split("\n")))
         in_band = fav_start >= left_end
     footer_top = tick_top if in_band else axis_end + 0.5 * fs
     footer_end = footer_top + len(table.footer) * footer_line if table.footer else 0.0
@@ -339,5 +427,5 @@ def compute_layout(table: Table, fonts: Fonts, m: TextMeasurer, *, ticks: list[f
                   panel_x=panel_x, panel_w=panel_w, panel_h=units * row_h, bottom=bottom,
                   row_h=row_h, col_x=col_x, col_w=widths, part_right=rights,
                   tick_len=tick_len, tick_pad=tick_pad, favours_top=favours_top,
-                  xlabel_top=xlabel_top, footer_top=footer_top, footer_line=footer_line,
-                  title_y=title_y)
+                  favours=favours, xlabel_top=xlabel_top, footer_top=footer_top,
+                  footer_line=footer_line, title_y=title_y)

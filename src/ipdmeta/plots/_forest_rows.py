@@ -116,9 +116,9 @@ class Table:
     bottom: float
 
 
-def _pooled_label(p: Pooled, subgroup: bool, both: bool) -> str:
+def _pooled_label(p: Pooled, subgroup: bool, both: bool, measure: str | None) -> str:
     if not subgroup:
-        return model_label(p)
+        return model_label(p, measure)
     if both:
         return "Subtotal, " + ("common effect" if p.model == "common" else "random effects")
     return "Subtotal"
@@ -328,10 +328,10 @@ class _Builder:
         if common is not None:
             w = weight if chosen == "common" else ""
             self.pooled_row(common, "subgroup-common" if subgroup else "common", w,
-                            _pooled_label(common, subgroup, self.both))
+                            _pooled_label(common, subgroup, self.both, self.result.measure))
         if random is not None:
             self.pooled_row(random, "subgroup" if subgroup else "overall", weight,
-                            _pooled_label(random, subgroup, self.both))
+                            _pooled_label(random, subgroup, self.both, self.result.measure))
         for row in self.rows[start:]:
             row.group = group
             # a common-effect diamond beside a random-effects one is drawn hollow
@@ -371,7 +371,7 @@ class _Builder:
                 cells["weight"] = ("",)
                 self.add(Row("pi", "Prediction interval", cells, NAN, o.pi_low, o.pi_high))
             for p in getattr(res, "models", ()):   # further models (metan's model(a \ b))
-                self.pooled_row(p, "model", "", model_label(p))
+                self.pooled_row(p, "model", "", model_label(p, res.measure))
                 self.rows[-1].hollow = True
         footer = []
         if opt.overall and opt.show_heterogeneity and res.overall.k > 1 and (

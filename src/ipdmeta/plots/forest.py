@@ -159,7 +159,9 @@ def forest_plot(
         text_fraction: share of the width given to text, a fraction or a percent
             (``astext``); default: the text takes what it needs.
         spacing: row spacing factor (``spacing``).
-        favours: (left, right) texts printed under the axis either side of the null.
+        favours: (left, right) texts printed under the axis either side of the null;
+            a long text is wrapped between words to the room on its side (a natural-size
+            figure widens for a single word that does not fit).
         null_line, pooled_line: vertical line of no effect; dashed line at the
             pooled estimate.
         show_common, show_random: which pooled diamonds to show.  By default only
@@ -296,7 +298,7 @@ def render_table(table: Table, *, eform: bool, xlabel: str = "",
             layout = compute_layout(table, fonts, measurer, ticks=ticks, limits=limits,
                                     eform=eform, favours=favours, xlabel=xlabel,
                                     title=title, spacing=spacing, text_fraction=text_fraction,
-                                    figsize=figsize, frame=frame)
+                                    figsize=figsize, frame=frame, null=null)
             if xticks is not None or ticks_fit(ticks, limits, eform, layout.panel_w,
                                                layout.fonts, measurer):
                 break
@@ -305,8 +307,8 @@ def render_table(table: Table, *, eform: bool, xlabel: str = "",
             container = fig.add_axes((0, 0, 1, 1))
         else:
             container = ax
-        _draw(container, table, layout, ticks, limits, eform, pal, favours=favours,
-              xlabel=xlabel, title=title, null_line=null_line, pooled_at=pooled_at,
+        _draw(container, table, layout, ticks, limits, eform, pal, xlabel=xlabel, title=title,
+              null_line=null_line, pooled_at=pooled_at,
               box_scale=box_scale if show_boxes else 0.0, null=null, ci_caps=ci_caps)
         save_figure(fig, path, dpi)
     return fig
@@ -339,7 +341,7 @@ def _axes_size(ax: Axes) -> tuple[float, float]:
 
 def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
           limits: tuple[float, float], eform: bool, pal: dict[str, str], *,
-          favours: tuple[str, str] | None, xlabel: str, title: str | None, null_line: bool,
+          xlabel: str, title: str | None, null_line: bool,
           pooled_at: float | None, box_scale: float, null: float | None = None,
           ci_caps: bool = False) -> None:
     fonts = lay.fonts
@@ -438,7 +440,7 @@ def _draw(container: Axes, table: Table, lay: Layout, ticks: list[float],
         est = to_x(pooled_at)
         panel.plot([est, est], [y_top, y_bottom], color=pal["pooled_line"], lw=0.8,
                    ls=(0, (4, 3)), zorder=1, gid="forest-pooled-line")
-    _draw_axis_texts(panel, container, lay, pal, null, favours, xlabel, table.footer)
+    _draw_axis_texts(panel, container, lay, pal, null, lay.favours, xlabel, table.footer)
 
 
 def _clip(lo: float, hi: float, limits: tuple[float, float]) -> tuple[float, float, bool, bool]:

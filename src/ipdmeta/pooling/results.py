@@ -48,6 +48,7 @@ from ipdmeta.pooling.influence import InfluenceResult, influence
 from ipdmeta.pooling.input import StudyTable
 from ipdmeta.pooling.options import PoolSpec, common_spec, normalise_level
 from ipdmeta.pooling.profile import ProfileResult, profile_mu
+from ipdmeta.pooling.proportions import back_transformed
 from ipdmeta.pooling.robust import RobustFit
 from ipdmeta.pooling.robust_bootstrap import OutlierTest, outlier_test
 from ipdmeta.pooling.sandwich import RobustVariance, robust_variance
@@ -65,6 +66,29 @@ __all__ = ["NAN", "MetaResult", "Pooled", "SubgroupResult"]
 
 #: per-arm counts of stage 1 (0/1 pooled term) and of published 2x2 rows: forest(counts=)
 ARM_COUNTS = ("events_1", "n_1", "events_0", "n_0")
+
+
+def _log_rank_rows(table: StudyTable) -> bool:
+    """True when every pooled row is a log-rank ``(O - E)/V`` with variance ``1/V``
+    (stage 1's ``oe`` and ``v``): the inverse-variance common effect is then Peto's
+    ``sum(O - E)/sum(V)`` with variance ``1/sum(V)``."""
+    if not {"oe", "v"} <= set(table.data.columns) or not len(table.y):
+        return False
+    oe = pd.to_numeric(table.data["oe"], errors="coerce").to_numpy(dtype=float)
+    v = pd.to_numeric(table.data["v"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return bool(np.all(v > 0) and np.allclose(table.y, oe / v, rtol=1e-9, atol=1e-12)
+                    and np.allclose(table.v, 1 / v, rtol=1e-9, atol=0))
+
+
+def _as_peto(p: Pooled) -> Pooled:
+    return replace(p, method="peto") if p.model == "common" else p
+
+
+def _subgroups_as_peto(sub: SubgroupResult | None) -> SubgroupResult | None:
+    if sub is None:
+        return None
+    return replace(sub, pooled={g: _as_peto(p) for g, p in sub.pooled.items()})
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,6 +152,11 @@ class MetaResult(ModelAnalyses):
             subgroups = subgroup_analysis(table, spec, fit)
             common_subgroups = (subgroups if spec.is_common
                                 else subgroup_analysis(table, common_spec(spec), fit))
+        if fit is None and _log_rank_rows(table):      # label the common effect "Peto"
+            overall, common = _as_peto(overall), _as_peto(common)
+            subgroups = _subgroups_as_peto(subgroups)
+            common_subgroups = (subgroups if spec.is_common
+                                else _subgroups_as_peto(common_subgroups))
         arms: dict[str, tuple[str, ...]] = ({"events": ("events_1", "events_0"),
                                               "n": ("n_1", "n_0")}
                 if set(ARM_COUNTS) <= set(table.data.columns) else {})
@@ -192,6 +221,13 @@ class MetaResult(ModelAnalyses):
                                      self.user_weights[idx], self.spec)
         sizes = None if self.study_sizes is None else self.study_sizes[idx]
         return fit_pooled(self.estimates[idx], self.variances[idx], self.spec, n=sizes)
+
+    def back_transformed(self, study_ci: str = "transformed",
+                         level: float | None = None) -> MetaResult:
+        """A copy shown as proportions (measures PR, PLO, PAS, PFT), for tables and plots:
+        see :func:`ipdmeta.pooling.proportions.back_transformed` (``study_ci``:
+        "transformed", "exact" or "wilson", at ``level``)."""
+        return back_transformed(self, study_ci, level)
 
     def leave_one_out(self) -> pd.DataFrame:
         """Pooled result with each study left out in turn (metafor's ``leave1out``)."""

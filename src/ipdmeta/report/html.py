@@ -237,7 +237,7 @@ def _pooled_table(meta: Any, eform: bool) -> str:
                                        else [])
     for p in pooled:
         stat = "t" if p.df is not None else "z"
-        rows.append([_e(model_label(p)), str(p.k), _num(p.estimate, 3, eform),
+        rows.append([_e(model_label(p, meta.measure)), str(p.k), _num(p.estimate, 3, eform),
                      _ci(p.ci_low, p.ci_high, eform), f"{stat} = {_num(p.z_or_t, 2)}",
                      _p(p.pvalue)])
     o = meta.overall

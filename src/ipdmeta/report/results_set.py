@@ -327,7 +327,7 @@ class _Builder:
             if p is None:
                 continue
             if use == "overall":
-                label = model_label(p)
+                label = model_label(p, self.meta.measure)
             else:
                 label = ("Subtotal, " + ("common effect" if p.model == "common"
                                          else "random effects")) if both else "Subtotal"
@@ -361,8 +361,8 @@ class _Builder:
         self.pooled_rows(self.random, meta.common if self.common else None, "overall", 100.0,
                          table, "Overall", {})
         for p in meta.models:        # further models (MetaResult.with_models)
-            self.rows.pooled("overall", model_label(p), p, np.nan, self.participants(table),
-                             self.carried("Overall"))
+            self.rows.pooled("overall", model_label(p, meta.measure), p, np.nan,
+                             self.participants(table), self.carried("Overall"))
         if meta.overall.k > 1:
             self.rows.add("text", _het_text(meta.overall))
         return self.rows.rows

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from ipdmeta.pooling.metareg import MetaRegResult
     from ipdmeta.pooling.results import MetaResult, Pooled
 
-MODEL_LABELS = {"common": "Common effect (IV)", "MH": "Common effect (Mantel-Haenszel)",
-                "peto": "Common effect (Peto)", "DL": "Random (DL)", "REML": "Random (REML)",
+MODEL_LABELS = {"common": "Common effect (IV)", "MH": "Mantel-Haenszel",
+                "peto": "Peto", "DL": "Random (DL)", "REML": "Random (REML)",
                 "ML": "Random (ML)", "PM": "Random (PM)", "PMM": "Random (PMM)",
                 "EB": "Random (EB)", "HE": "Random (HE)", "SJ": "Random (SJ)",
                 "HS": "Random (HS)", "GENQ": "Random (GENQ)", "mult": "Multiplicative (IV)",
@@ -31,14 +31,29 @@ CI_LABELS = {"z": "Wald z", "t": "t", "hksj": "HKSJ", "hksj-trunc": "HKSJ (trunc
              "kr": "Kenward-Roger", "kr-oim": "Kenward-Roger, OIM", "hc": "Henmi-Copas"}
 
 
-def model_label(p: Pooled) -> str:
-    """Short label of a pooled row, e.g. 'Random (REML, HKSJ)'."""
+#: Peto's common effect by measure: one-step OR of 2x2 tables, log-rank HR of IPD
+PETO_LABELS = {"OR": "Peto (one-step OR)", "HR": "Peto (log-rank)"}
+
+
+def model_label(p: Pooled, measure: str | None = None) -> str:
+    """Short label of a pooled row, e.g. 'Random (REML, HKSJ)'; Mantel-Haenszel and Peto
+    rows as metan names them ('Mantel-Haenszel', 'Peto (one-step OR)' for ``measure``
+    OR, 'Peto (log-rank)' for HR).
+
+    Example:
+        >>> import pandas as pd, ipdmeta as ipd
+        >>> t = pd.DataFrame({"d1": [5, 10], "n1": [50, 60], "d0": [9, 14], "n0": [50, 62]})
+        >>> m = ipd.pool(t, events=("d1", "d0"), n=("n1", "n0"), measure="OR", method="peto")
+        >>> model_label(m.overall, m.measure)
+        'Peto (one-step OR)'
+    """
     base = MODEL_LABELS.get(p.method, f"Random ({p.method})")
-    if p.method in ("t", "mixture"):
+    if p.method == "peto":
+        base = PETO_LABELS.get(str(measure).upper(), base)
+    if p.method in ("t", "mixture") or p.ci_method == "z":
         return base
-    if p.ci_method != "z":
-        base = base[:-1] + f", {CI_LABELS[p.ci_method]})" if base.endswith(")") else base
-    return base
+    ci = CI_LABELS[p.ci_method]
+    return base[:-1] + f", {ci})" if base.endswith(")") else f"{base} ({ci})"
 
 
 def fmt(x: float, digits: int, eform: bool = False) -> str:
@@ -148,6 +163,13 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
     """
     o = result.overall
     effect = (result.measure or ("exp(ES)" if eform else "ES"))
+
+    def label(p: Pooled) -> str:
+        return model_label(p, result.measure)
+
+    scale = ("exponentiated" if eform else "proportions"
+             if (result.measure or "").upper() == "PR" else "analysis scale")
+
     pct = round(o.level * 100)
     studies = result.studies
     label_width = min(40, max([24] + [len(str(s)) + 1 for s in studies["study"]]))
@@ -170,21 +192,21 @@ def meta_summary(result: MetaResult, eform: bool = False, digits: int = 3,
     if result.subgroups is None and show_studies:
         table.add_rule()
     if o.model == "random":
-        table.add(model_label(result.common), _pooled_cells(result.common, digits, eform, "."))
-    table.add(model_label(o), _pooled_cells(o, digits, eform))
+        table.add(label(result.common), _pooled_cells(result.common, digits, eform, "."))
+    table.add(label(o), _pooled_cells(o, digits, eform))
     if np.isfinite(o.pi_low):
         table.add("  Prediction interval",
                   ["", fmt(o.pi_low, digits, eform), fmt(o.pi_high, digits, eform), ""])
-    shown = {model_label(result.common), model_label(o)} if o.model == "random" else set()
-    extra = [p for p in result.models if model_label(p) not in shown]
+    shown = {label(result.common), label(o)} if o.model == "random" else set()
+    extra = [p for p in result.models if label(p) not in shown]
     for p in extra:              # further models (MetaResult.with_models)
-        table.add(model_label(p), _pooled_cells(p, digits, eform, "."))
+        table.add(label(p), _pooled_cells(p, digits, eform, "."))
     table.add_rule()
-    lines = [f"Meta-analysis of {o.k} studies ({model_label(o)}; "
-             f"{'exponentiated' if eform else 'analysis scale'})", "", str(table), ""]
+    lines = [f"Meta-analysis of {o.k} studies ({label(o)}; "
+             f"{scale})", "", str(table), ""]
     lines += [*heterogeneity_lines(o, digits), test_line(o, eform)]
     for p in extra:
-        lines.append(f"  {model_label(p)}: tau² = {p.tau2:.4g}; {test_line(p, eform).strip()}")
+        lines.append(f"  {label(p)}: tau² = {p.tau2:.4g}; {test_line(p, eform).strip()}")
     if result.robust_model is not None:
         lines += robust_lines(result.robust_model, digits)
     for test in getattr(result, "tests", {}).values():
@@ -211,7 +233,8 @@ def result_frame(result: MetaResult) -> pd.DataFrame:
         for g, p in result.subgroups.pooled.items():
             rows.append(_pooled_row(p, f"Subtotal {g}", "subgroup", **{result.subgroups.by: g}))
     pooled = [result.common] + ([result.overall] if result.overall.model == "random" else [])
-    rows += [_pooled_row(p, model_label(p), "pooled") for p in [*pooled, *result.models]]
+    rows += [_pooled_row(p, model_label(p, result.measure), "pooled")
+             for p in [*pooled, *result.models]]
     if np.isfinite(result.overall.pi_low):
         rows.append({"study": "Prediction interval", "row_type": "prediction",
                      "ci_low": result.overall.pi_low, "ci_high": result.overall.pi_high})

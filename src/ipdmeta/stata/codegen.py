@@ -137,6 +137,9 @@ def _after(step: Step, meta: str, summary: bool = True) -> list[str]:
         out.append(f"res = res.with_models({', '.join(py(m) for m in step.models)})")
     if step.study_level is not None:
         out.append(f"res = res.with_study_level({py(step.study_level)})")
+    if step.back_transform is not None:
+        out.append(f"res = res.back_transformed({kwargs(step.back_transform)})"
+                   "  # shown as proportions")
     if summary and not step.quiet:
         out.append(f"print(res.summary({'eform=True' if step.eform else ''}))")
     out += _forest(step, meta)

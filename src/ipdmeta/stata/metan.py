@@ -117,7 +117,7 @@ def qualifiers(cmd: Command, step: Step) -> None:
         step.rows = in_range(cmd.in_range)
 
 
-def _label(args: str) -> str | tuple[str, str]:
+def label_columns(args: str) -> str | tuple[str, str]:
     """``label(namevar=x, yearvar=y)`` -> "x" or ("x", "y")."""
     name = re.search(r"namevar\s*=\s*(\w+)", args)
     year = re.search(r"yearvar\s*=\s*(\w+)", args)
@@ -155,7 +155,7 @@ def translate_metan(cmd: Command) -> Step:
         if shared_option(o, spec, step, forest, "metan"):
             continue
         if spec.name in ("study", "label"):
-            label = _label(o.args or "") if spec.name == "label" else words(o.args or "")[0]
+            label = label_columns(o.args or "") if spec.name == "label" else words(o.args or "")[0]
             if isinstance(label, str):
                 step.call["study"] = label
             else:                              # "name (year)" in a column _label

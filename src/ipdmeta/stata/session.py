@@ -175,6 +175,8 @@ class StataSession:
             res = res.with_models(*step.models)
         if step.study_level is not None:
             res = res.with_study_level(step.study_level)
+        if step.back_transform is not None:
+            res = res.back_transformed(**step.back_transform)
         step.result = res
         meta = getattr(res, "meta", res)
         if not step.quiet:

@@ -52,6 +52,8 @@ class Step:
         plot: the plot of a bias step: what draws it (``"res"``, ``"tf"`` the trim-and-fill
             result, ``"tf.result"``) and its method (``"radial"``, ``"funnel"``,
             ``"forest"``); its keywords are ``forest``.
+        back_transform: keywords of ``res.back_transformed()`` (metaprop: the results
+            shown as proportions), or None.
         notes: what the translation wants the user to know.
         forest_path, saving_path: the files (set by :class:`ipdmeta.stata.StataSession`).
         result, output, files: after running: the result object, the printed text, the
@@ -80,6 +82,7 @@ class Step:
     quiet: bool = False
     bias: dict[str, Any] | None = None
     plot: dict[str, str] | None = None
+    back_transform: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     forest_path: Path | None = None
     saving_path: Path | None = None

@@ -15,6 +15,7 @@ from ipdmeta.stata.estimation import mi_prefix
 from ipdmeta.stata.helpers import helper_name, translate_helper
 from ipdmeta.stata.ipdmetan import translate_ipdmetan, translate_ipdmetan_syntax2
 from ipdmeta.stata.metan import translate_metan
+from ipdmeta.stata.metaprop import translate_metaprop
 from ipdmeta.stata.metareg import translate_metareg
 from ipdmeta.stata.mixed import is_mixed, mixed_call
 from ipdmeta.stata.over import translate_forestplot, translate_ipdover
@@ -24,8 +25,9 @@ from ipdmeta.stata.step import Step
 __all__ = ["COMMANDS", "Step", "translate"]
 
 #: the commands translated (data commands: see :mod:`ipdmeta.stata.helpers`)
-COMMANDS = ("ipdmetan", "metan", "metareg", "ipdover", "forestplot", "metabias", "metatrim",
-            "metafunnel", "mixed", "melogit", "mepoisson", "use", "stset", "sort", "tabulate")
+COMMANDS = ("ipdmetan", "metan", "metaprop", "metareg", "ipdover", "forestplot", "metabias",
+            "metatrim", "metafunnel", "mixed", "melogit", "mepoisson", "use", "stset", "sort",
+            "tabulate")
 
 
 def _mi(line: str, stset: tuple[str, str] | None) -> Step:
@@ -83,6 +85,8 @@ def translate(line: str, stset: tuple[str, str] | None = None) -> Step:
                                f"{cmd.name}")
     if name == "metan":
         return translate_metan(cmd)
+    if name == "metaprop":
+        return translate_metaprop(cmd)
     if name == "metareg":
         return translate_metareg(cmd)
     if name == "forestplot":
