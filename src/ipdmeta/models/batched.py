@@ -41,7 +41,6 @@ from typing import Any, cast
 import numpy as np
 
 from ipdmeta.models._newton import (
-    EVENT_REASONS,
     RUNAWAY_EST,
     RUNAWAY_SE,
     Family,
@@ -139,44 +138,6 @@ def _outcome_ok(family: Family, y: np.ndarray, starts: np.ndarray, counts: np.nd
     """Studies whose outcome is valid and has events (the family's own screens)."""
     return (segment_all(family.valid_outcome(y), starts)
             & (family.events_status(np.add.reduceat(y, starts), counts) == ""))
-
-
-def screened_failures(model: str, y: np.ndarray, X: np.ndarray, starts: np.ndarray,
-                      names: Sequence[str], use: np.ndarray | None = None
-                      ) -> dict[int, tuple[str, str]]:
-    """Studies whose per-study fit fails before any iteration, found at once: (status,
-    reason) by study position.
-
-    No or all events (the family's events screen) and, for logistic models, a
-    threshold on one term that separates the outcome: the statuses and reasons of
-    :func:`ipdmeta.models._newton.glm_fit`, for the studies where nothing comes before
-    those screens there (more rows than coefficients, a valid finite outcome and
-    design, columns clearly not aliased: :func:`full_rank`).  Linear models have none.
-    """
-    if model == "linear" or X.shape[0] == 0:
-        return {}
-    family = FAMILIES[model]
-    k, p = starts.size, X.shape[1]
-    counts = counts_of(starts, X.shape[0])
-    ones = np.flatnonzero(np.all(X == 1.0, axis=0))
-    if ones.size != 1:
-        return {}
-    cand = (np.ones(k, bool) if use is None else np.asarray(use, bool)) & (counts > p)
-    cand &= segment_all(family.valid_outcome(y) & np.all(np.isfinite(X), axis=1), starts)
-    status = family.events_status(np.add.reduceat(y, starts), counts)
-    cand &= (status != "") | family.separated_by_one_term(X, y, starts)
-    if not cand.any():
-        return {}
-    cand &= full_rank(X, starts, np.arange(k), k, center=True, skip=ones.tolist())
-    out = {}
-    for i in np.flatnonzero(cand).tolist():
-        if status[i]:
-            out[i] = (str(status[i]), EVENT_REASONS[str(status[i])].format(n=int(counts[i])))
-        else:
-            rows = slice(int(starts[i]), int(starts[i] + counts[i]))
-            out[i] = ("separation", family.separation_reason(X[rows], y[rows], tuple(names))
-                      or "separation")
-    return out
 
 
 def full_rank(X: np.ndarray, starts: np.ndarray, owner: np.ndarray, k: int, *,

@@ -49,6 +49,9 @@ from ipdmeta.models._mle import conclude
 from ipdmeta.models._newton import State, StateFn, collinear, newton
 from ipdmeta.models.base import Fit, failed
 
+#: the reason of a study without an event of interest (also :mod:`ipdmeta.models.screens`)
+NO_EVENTS_REASON = "no events of interest among the {n} participants"
+
 
 class Prep(NamedTuple):
     """Time-sorted data and the indices of the risk sets (computed once per fit)."""
@@ -247,8 +250,7 @@ def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], maxiter: int = 10
     if n < 2 or n <= p:
         return failed("too_few_rows", f"{n} participants for {p} coefficients", **common)
     if events == 0:
-        return failed("no_events", f"no events of interest among the {n} participants",
-                      **common)
+        return failed("no_events", NO_EVENTS_REASON.format(n=n), **common)
     bad = collinear(np.column_stack([np.ones(n), X]), ("baseline", *names), events=events)
     if bad is not None:
         return failed("collinear", bad.reason or "", **common)

@@ -55,6 +55,8 @@ from ipdmeta.models.base import Fit, failed
 
 #: design columns with these names are the intercept: the cut-points replace them
 INTERCEPT_NAMES = ("Intercept", "(Intercept)", "_cons")
+#: the reason of a study whose outcome takes one value (also :mod:`ipdmeta.models.screens`)
+CONSTANT_OUTCOME_REASON = "all {n} participants have the outcome {value:g}"
 
 
 class _Layout:
@@ -183,8 +185,8 @@ def fit(y: np.ndarray, X: np.ndarray, *, names: Sequence[str], maxiter: int = 10
     all_names = (*names, *cuts)
     one = None
     if K < 2:
-        one = failed("constant_outcome", f"all {n} participants have the outcome "
-                     f"{cats[0]:g}", names=all_names, n=n)
+        one = failed("constant_outcome", CONSTANT_OUTCOME_REASON.format(n=n, value=cats[0]),
+                     names=all_names, n=n)
     X1 = np.column_stack([np.ones(n), X])
     bad = screen(X1, ("cut-points", *names), events=None, problem=one)
     if bad is None and n <= p + K - 1:

@@ -2,19 +2,30 @@
 
 :func:`fit_block` takes the rows of some whole studies (model columns only) and
 returns one stage-1 row per study.  With many studies it builds the design matrix
-of the block once (formulaic on all rows; categorical levels come from the whole
-data, as in the per-study path), slices it per study and fits linear, logistic,
-Poisson and Cox models in all studies at once (:mod:`ipdmeta.models.batched`,
-:mod:`ipdmeta.models.batched_cox`; Cox studies of more than ``COX_BATCH_MAX_ROWS``
-rows are fitted one by one, as fast).  Studies that need special handling -- no
-complete cases, a constant pooled term, a dropped or aliased nuisance term, too
-few rows, no events, separation, non-convergence, Firth's penalty, a step size
-near a convergence threshold -- go to the per-study path
-(:func:`ipdmeta.stage1.study.fit_study`), so every row and status is the one the
-per-study path gives (estimates to 1e-10).  A design with stateful transforms
-(``center()``, ``scale()``, splines) or categorical codings whose levels would
-depend on the study's own data is built per study.  Batching is on by default
-from ``BATCH_MIN_STUDIES`` studies.
+of the block once, for every family (formulaic on all rows; categorical levels come
+from the whole data, as in the per-study path), and slices it per study.  On that
+design:
+
+* the outcome screens of the family run on all studies at once
+  (:mod:`ipdmeta.models.screens`: no or all events, one outcome category, a term
+  that separates a logistic outcome) and write those studies' rows without fitting;
+* linear, logistic, Poisson and Cox models (:mod:`ipdmeta.models.batched`,
+  :mod:`ipdmeta.models.batched_cox`; Cox studies of more than ``COX_BATCH_MAX_ROWS``
+  rows are fitted one by one, as fast), log- and identity-binomial, negative
+  binomial, exponential and Weibull models (:mod:`ipdmeta.models.batched_mle`) and
+  ordinal models (:mod:`ipdmeta.models.batched_ordinal`) are fitted in all studies at
+  once;
+* every other study -- Fine-Gray and log-rank models, cluster-robust standard errors,
+  Firth's penalty, and the studies that need special handling: no complete cases, a
+  constant pooled term, a dropped or aliased nuisance term, too few rows,
+  separation, a boundary fit, non-convergence, a decision near a threshold of the
+  per-study loop -- goes to the per-study path
+  (:func:`ipdmeta.stage1.study.fit_study`) with its slice of the block's design.
+
+So every row and status is the one the per-study path gives (estimates to 1e-10).
+A design with stateful transforms (``center()``, ``scale()``, splines) or
+categorical codings whose levels would depend on the study's own data is built per
+study.  Batching is on by default from ``BATCH_MIN_STUDIES`` studies.
 
 Example:
     >>> block_ranges(np.array([5, 5, 5, 20, 1]), 10)
@@ -33,9 +44,13 @@ import pandas as pd
 from formulaic import model_matrix
 
 from ipdmeta.errors import InputError, SpecificationError
-from ipdmeta.models.batched import fit_glm, screened_failures
+from ipdmeta.models.batched import BatchFit, fit_glm
 from ipdmeta.models.batched_cox import fit_cox
+from ipdmeta.models.batched_mle import MLE_MODELS, fit_batched
+from ipdmeta.models.batched_ordinal import fit_ordinal
+from ipdmeta.models.ordinal import INTERCEPT_NAMES
 from ipdmeta.models.padded import segment_ptp
+from ipdmeta.models.screens import screened_failures
 from ipdmeta.stage1.data import kept_covariates, split_studies
 from ipdmeta.stage1.formula import ModelFormula, study_design
 from ipdmeta.stage1.study import (
@@ -50,8 +65,9 @@ from ipdmeta.stage1.study import (
 
 #: batching is used by default from this many studies
 BATCH_MIN_STUDIES = 20
-#: the families with a batched fitter (the others always take the per-study path)
-BATCHED_MODELS = ("linear", "logistic", "poisson", "cox")
+#: the families with a batched fitter (the others are fitted by the per-study path, on
+#: their slices of the block's design)
+BATCHED_MODELS = ("linear", "logistic", "poisson", "cox", *MLE_MODELS, "ordinal")
 #: the serial and processes engines work on blocks of whole studies of about this many rows
 #: (small blocks: their design matrices and work arrays stay in the CPU caches and are a
 #: few tens of MB, whatever the size of the data)
@@ -105,7 +121,7 @@ def make_plan(setup: Setup, study: str, needed: Sequence[str], keep: Sequence[st
     names), ``names``: the design columns stage 1 resolved ``poolvar`` against."""
     formula_names = tuple(names[:-1]) if setup.interaction else tuple(names)
     design: tuple[str, ...] = ()
-    if (batch is not False and setup.func is None and setup.model in BATCHED_MODELS
+    if (batch is not False and setup.func is None
             and design_is_global(setup.design_formula, sample)):
         _, _, found = study_design(setup.design_formula, sample,
                                    cox=setup.model in NO_INTERCEPT_MODELS,
@@ -182,6 +198,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     if not plan.design_names or setup.func is not None:
         return {}, {}
     cox = setup.model == "cox"
+    no_intercept = setup.model in NO_INTERCEPT_MODELS
     sizes = np.fromiter((p.size for p in positions), np.intp, len(positions))
     order = np.concatenate(positions)
     cc = complete[order]
@@ -194,7 +211,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     starts = np.cumsum(counts) - counts
     sub = block.iloc[order[cc & np.repeat(take, sizes)]]
     try:
-        y, X, names = study_design(setup.design_formula, sub, cox=cox,
+        y, X, names = study_design(setup.design_formula, sub, cox=no_intercept,
                                    interaction=setup.interaction, center=False)
     except (InputError, SpecificationError):   # the per-study path names the study
         return {}, {}
@@ -204,7 +221,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
         _center_interaction(setup, plan.formula_names, sub, X, names, starts, counts)
     designs = {int(cand[ci]): (y[s:s + m], X[s:s + m], tuple(names))
                for ci, (s, m) in enumerate(zip(starts.tolist(), counts.tolist(), strict=True))}
-    if setup.firth or setup.cluster is not None or setup.robust:
+    if setup.firth:   # the penalised fits have no outcome screens
         return {}, designs
     x = X[:, names.index(setup.poolvar)]
     use = segment_ptp(x, starts) > 0
@@ -218,11 +235,7 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
     if failures:
         use = use.copy()
         use[list(failures)] = False
-    if cox:
-        fit = fit_cox(y, X, starts, strata=opts.get("strata"), ties=opts["ties"], use=use)
-    else:
-        fit = fit_glm(setup.model, y, X, starts, offset=opts.get("offset"), use=use)
-    j = names.index(setup.poolvar)
+    fit, j = _fit_all(setup, y, X, names, starts, opts, use)
     est, se = fit.coef[:, j], fit.se()[:, j]
     counted = arm_counts(setup.model, y, x, starts)
     out = {}
@@ -233,8 +246,30 @@ def batched_rows(plan: Plan, block: pd.DataFrame, labels: Sequence, positions: l
         if ci in failures:
             out[i] = {**row, "status": failures[ci][0], "reason": failures[ci][1]}
         else:
-            out[i] = {**study_row(setup, row, est[ci], se[ci]), "_k": X.shape[1]}
+            out[i] = {**study_row(setup, row, est[ci], se[ci]),
+                      "_k": int(np.isfinite(fit.coef[ci]).sum())}
     return out, {i: d for i, d in designs.items() if i not in out}
+
+
+def _fit_all(setup: Setup, y: np.ndarray, X: np.ndarray, names: list[str], starts: np.ndarray,
+             opts: dict[str, Any], use: np.ndarray) -> tuple[BatchFit, int]:
+    """The family's batched fit of the studies ``use`` (none fitted for a family without
+    one, or with robust standard errors) and the column of the pooled term in it."""
+    j = names.index(setup.poolvar)
+    model = setup.model
+    if model not in BATCHED_MODELS or setup.cluster is not None or setup.robust:
+        return BatchFit.empty(starts.size, X.shape[1]), j
+    if model == "ordinal":   # the cut-points replace the intercept
+        slopes = [c for c, name in enumerate(names) if name not in INTERCEPT_NAMES]
+        if j not in slopes:
+            return BatchFit.empty(starts.size, X.shape[1]), j
+        return fit_ordinal(y, X[:, slopes], starts, use=use), slopes.index(j)
+    if model in MLE_MODELS:
+        return fit_batched(model, y, X, starts, scale=opts.get("scale", "ph"),
+                           offset=opts.get("offset"), use=use), j
+    if model == "cox":
+        return fit_cox(y, X, starts, strata=opts.get("strata"), ties=opts["ties"], use=use), j
+    return fit_glm(model, y, X, starts, offset=opts.get("offset"), use=use), j
 
 
 def _center_interaction(setup: Setup, formula_names: Sequence[str], sub: pd.DataFrame,

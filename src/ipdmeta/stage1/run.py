@@ -21,11 +21,14 @@ Per study, before fitting:
   the study is ``collinear`` (its estimate would not be adjusted as asked).
 
 With many studies (20 or more by default, ``batch=``) the design matrix is built
-once for all of them and linear, logistic, Poisson and Cox models are fitted in
-all studies at once (:mod:`ipdmeta.stage1.blocks`); every study that needs the special
-handling above goes through the per-study path, so the table is the same (to
-1e-10).  ``engine=`` runs the work in this process, in worker processes or on a
-dask cluster (:mod:`ipdmeta.stage1.engines`, :mod:`ipdmeta.stage1.dask_engine`).
+once for all of them (every family), the outcome screens run on all studies at once,
+and linear, logistic, Poisson, Cox, log- and identity-binomial, negative binomial,
+exponential, Weibull and ordinal models are fitted in all studies at once
+(:mod:`ipdmeta.stage1.blocks`); Fine-Gray models, and every study that needs the
+special handling above, go through the per-study path on their slice of that design,
+so the table is the same (to 1e-10).  ``engine=`` runs the work in this process, in
+worker processes or on a dask cluster (:mod:`ipdmeta.stage1.engines`,
+:mod:`ipdmeta.stage1.dask_engine`).
 
 After fitting, an estimate of a ratio model (Cox, logistic, Poisson) with
 ``|estimate| > 10`` and ``se > 10`` on the log scale is never ``ok`` (``runaway``),
@@ -313,10 +316,12 @@ def stage1(data: Any, study: str, formula: str | None = None,
         progress: show a progress bar on stderr (True/False); default (None): the
             ``IPDMETA_PROGRESS`` environment variable, else only on a terminal with
             more than 20 studies (:mod:`ipdmeta.progress`).
-        batch: fit all studies at once where the family allows (linear, logistic,
-            Poisson and Cox without Firth): one design matrix for the whole table and
-            batched Newton iterations; studies that need special handling are fitted
-            one by one, so the results are those of the per-study fits (to 1e-10).
+        batch: one design matrix for the whole table, shared outcome screens, and all
+            studies fitted at once where the family allows (linear, logistic, Poisson,
+            Cox, rr, rd, negbin, exponential, Weibull and ordinal, without Firth or robust
+            standard errors: batched Newton iterations); studies that need special
+            handling are fitted one by one, so the results are those of the per-study
+            fits (to 1e-10).
             Default (None): from 20 studies (below, the per-study overhead is under
             0.1 s and the per-study path is the reference).  False: always one
             by one.
