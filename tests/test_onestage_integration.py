@@ -124,3 +124,16 @@ def test_stata_melogit_runs() -> None:
     step = StataSession(df).run("melogit y i.trial trt || trial: trt, nocons or intpoints(5)")
     ref = ipd.onestage(df, study="trial", formula="y ~ trt", model="logistic", nagq=5)
     assert step.result.estimate == ref.estimate and "exp(b)" in step.output
+
+
+def test_two_stage_n_counts_the_pooled_trials_only() -> None:
+    # 5 of the 33 trials cannot be estimated in stage 1 (no events, separation): the
+    # two-stage row of the comparison counts the participants of the 28 pooled trials
+    data = ipd.datasets.load("weight_gain_binary")
+    res = ipd.ipdmeta(data, study="studyid", formula="outcm_comp_exclbase ~ trt2",
+                      model="logistic", one_stage={"nagq": 1})
+    table = res.aggregate.to_frame()
+    pooled = table.loc[table["status"].eq("ok"), "n"]
+    row = res.comparison.to_frame().set_index("approach").loc["two-stage"]
+    assert row["k"] == len(pooled) == 28
+    assert row["n"] == pooled.sum() < len(data)
