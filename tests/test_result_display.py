@@ -44,6 +44,8 @@ def test_trimfill_summary_names_the_filled_studies_and_the_new_estimate() -> Non
     tf = RESULTS["TrimFillResult"]
     text = tf.summary()
     assert text.startswith("Trim-and-fill (L0") and f"{tf.k0} studies missing" in text
+    one = ipd.pool(BCG, estimate="yi", variance="vi").trimfill(side="right")
+    assert one.k0 == 1 and "1 study missing on the right side" in one.summary()
     assert "Meta-analysis of" in text or tf.k0 == 0
 
 

@@ -243,7 +243,8 @@ class TrimFillResult:
     def summary(self, eform: bool | None = None, digits: int = 3) -> str:
         """The number of filled studies, then the analysis with them."""
         head = (f"Trim-and-fill ({self.estimator}, {self.iterations} iterations): "
-                f"{self.k0} studies missing on the {self.side} side (se {self.se_k0:.3f}"
+                f"{self.k0} {'study' if self.k0 == 1 else 'studies'} missing on the "
+                f"{self.side} side (se {self.se_k0:.3f}"
                 + (f", p(k0 = 0) = {self.p_k0:.4g}" if np.isfinite(self.p_k0) else "") + ")")
         if self.k0 == 0:
             return head + "; the analysis is unchanged."
