@@ -43,9 +43,11 @@ def test_summary_and_short_repr(name: str) -> None:
 def test_trimfill_summary_names_the_filled_studies_and_the_new_estimate() -> None:
     tf = RESULTS["TrimFillResult"]
     text = tf.summary()
-    assert text.startswith("Trim-and-fill (L0") and f"{tf.k0} studies missing" in text
+    assert text.startswith("Trim-and-fill (L0") and " missing on the " in text
     one = ipd.pool(BCG, estimate="yi", variance="vi").trimfill(side="right")
     assert one.k0 == 1 and "1 study missing on the right side" in one.summary()
+    none = ipd.pool(BCG, estimate="yi", variance="vi").trimfill(side="left")
+    assert none.k0 == 0 and "0 studies missing" in none.summary()
     assert "Meta-analysis of" in text or tf.k0 == 0
 
 
