@@ -178,10 +178,13 @@ def describe_correction(family: str, opts: dict, corrected: np.ndarray,
         >>> describe_correction("two_by_two", {"add": 0.5, "to": "only0", "kind": "constant"},
         ...                     np.array([True, False]), np.array(["ok", "ok"]))
         ('continuity correction: 0.5 added to every cell of 1 study with a zero count',)
+        >>> describe_correction("proportion", {"add": 0.0, "to": "only0", "kind": "constant"},
+        ...                     np.array([True, False]), np.array(["ok", "ok"]))
+        ()
     """
     notes = []
     k = int(np.sum(corrected))
-    if k:
+    if k and opts["add"] != 0:   # nothing added (correction=0, or a scale that needs none)
         what = {"constant": f"{opts['add']:g} added to every cell",
                 "opposite": f"Sweeting's treatment-arm correction ({opts['add']:g} x 2 x arm "
                             "size / total) added to the cells",
