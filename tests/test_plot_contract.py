@@ -66,3 +66,16 @@ def test_plot_takes_path_and_ax(name: str, tmp_path) -> None:
         host = new_figure(figsize=(4, 3))
         ax = host.add_subplot()
         assert fn(*args, ax=ax) is host and ax.has_data()
+
+
+def _png_width(path) -> int:
+    return int.from_bytes(path.read_bytes()[16:20], "big")
+
+
+@pytest.mark.parametrize("name", sorted(_calls()))
+def test_plot_saves_at_the_dpi_asked_for(name: str, tmp_path) -> None:
+    fn, args = _calls()[name]
+    low, high = tmp_path / "low.png", tmp_path / "high.png"
+    fn(*args, path=low, dpi=50)
+    fn(*args, path=high, dpi=100)
+    assert _png_width(high) == pytest.approx(2 * _png_width(low), abs=2)

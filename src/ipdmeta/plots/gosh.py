@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 def gosh_plot(result: GoshResult, *, x: str = "I2", y: str | None = None,
               highlight: Any = None, eform: bool = False, bins: int = 40,
               title: str | None = None, ax: Axes | None = None,
-              path: str | Path | None = None,
+              path: str | Path | None = None, dpi: int = 300,
               figsize: tuple[float, float] = (6.0, 6.0)) -> Figure:
     """Scatter of a coefficient against a heterogeneity statistic over the subsets.
 
@@ -46,6 +46,7 @@ def gosh_plot(result: GoshResult, *, x: str = "I2", y: str | None = None,
         highlight: a study label: subsets containing it are drawn in colour.
         eform: label the coefficient axis exponentiated.
         bins, title, path, figsize: histogram bins, title, a file to save to, size.
+        dpi: the resolution of a saved raster image (300).
         ax: draw the scatter alone into this Axes (no marginal histograms).
     """
     from matplotlib.ticker import FuncFormatter
@@ -92,5 +93,5 @@ def gosh_plot(result: GoshResult, *, x: str = "I2", y: str | None = None,
     (top or ax).set_title(
         title or f"GOSH: {len(xs):,} {'' if result.exact else 'random '}subsets",
         fontsize="medium")
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=dpi)
     return fig

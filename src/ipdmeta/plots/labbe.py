@@ -45,7 +45,7 @@ def _to_probability(values: np.ndarray, measure: str) -> np.ndarray:
 
 def labbe_plot(result: Any, events: Any = None, n: Any = None, *, measure: str | None = None,
                scale: str = "probability", labels: bool = False, title: str | None = None,
-               ax: Axes | None = None, path: str | Path | None = None,
+               ax: Axes | None = None, path: str | Path | None = None, dpi: int = 300,
                figsize: tuple[float, float] = (5.5, 5.5)) -> Figure:
     """Draw the L'Abbé plot of a pooled OR, RR or RD with arm-level counts.
 
@@ -56,6 +56,7 @@ def labbe_plot(result: Any, events: Any = None, n: Any = None, *, measure: str |
         scale: "probability" (event risks) or "measure" (metafor's axes).
         labels, title, ax, path, figsize: study labels, title, an existing Axes, a file
             to save to, the figure size.
+        dpi: the resolution of a saved raster image (300).
     """
     if scale not in ("probability", "measure"):
         raise InputError(f"scale={scale!r}: use 'probability' or 'measure'")
@@ -91,5 +92,5 @@ def labbe_plot(result: Any, events: Any = None, n: Any = None, *, measure: str |
     ax.legend(fontsize="small", frameon=False, loc="upper left")
     if title:
         ax.set_title(title)
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=dpi)
     return fig

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 def profile_plot(profile: ProfileResult, *, interval: bool = True, eform: bool = False,
                  title: str | None = None, ax: Axes | None = None,
-                 path: str | Path | None = None,
+                 path: str | Path | None = None, dpi: int = 300,
                  figsize: tuple[float, float] = (6.0, 4.5)) -> Figure:
     """Plot a profiled log-likelihood (``interval`` marks the likelihood interval)."""
     from matplotlib.ticker import FuncFormatter
@@ -59,5 +59,5 @@ def profile_plot(profile: ProfileResult, *, interval: bool = True, eform: bool =
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{np.exp(v):.3g}"))
     ax.set_title(title or ("Profile likelihood of τ²" if profile.parameter == "tau2"
                            else "Profile likelihood of μ"), fontsize="medium")
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=dpi)
     return fig

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def selection_plot(result: SelectionModelResult, *, rug: bool = True, title: str | None = None,
-                   ax: Axes | None = None, path: str | Path | None = None,
+                   ax: Axes | None = None, path: str | Path | None = None, dpi: int = 300,
                    figsize: tuple[float, float] = (6.0, 4.0)) -> Figure:
     """Plot the selection function w(p) (scaled as estimated) and the studies' p-values."""
     fig, ax = figure_axes(ax, figsize)
@@ -45,5 +45,5 @@ def selection_plot(result: SelectionModelResult, *, rug: bool = True, title: str
     ax.set_xlabel("p-value")
     ax.set_ylabel("Relative likelihood of selection")
     ax.set_title(title or f"Selection function ({result.type})", fontsize="medium")
-    save_figure(fig, path)
+    save_figure(fig, path, dpi=dpi)
     return fig
