@@ -126,10 +126,8 @@ def compare(one: OneStageResult, two_stage: Any, level: float | None = None) -> 
     if level is not None and abs(level - one.level) > 1e-12:
         notes.append(f"the one-stage interval is at level {one.level}, not {level}")
     row = one._row()
-    two_n = np.nan
-    if ad is not None and "n" in ad.table.columns:   # the participants of the pooled trials
-        pooled = ad.table["status"].eq("ok") if "status" in ad.table.columns else True
-        two_n = int(ad.table.loc[pooled, "n"].sum())
+    two_n = (int(ad.ok.table["n"].sum())              # the participants of the pooled trials
+             if ad is not None and "n" in ad.table.columns else np.nan)
     model2 = (f"{'random' if o.model == 'random' else 'common'} effects ({o.method}, "
               f"{CI_NAMES.get(o.ci_method, o.ci_method)})")
     layout = "stratified baselines" if one.model == "cox" else f"{one.intercepts} intercepts"
