@@ -146,3 +146,17 @@ def test_back_transformed_needs_a_proportion_measure() -> None:
     p = ipd.pool(DATA, events="xi", n="ni", measure="PLO")
     with pytest.raises(InputError, match="study_ci"):
         p.back_transformed(study_ci="agresti")
+
+
+def test_no_correction_is_reported_where_none_is_added() -> None:
+    # two studies with all events: PR adds 0.5 to them; PFT (and correction=0) adds nothing
+    frame = pd.DataFrame({"x": [16, 12, 5, 20], "n": [17, 12, 10, 20]})
+    pr = ipd.effect_sizes(frame, measure="PR", events="x", n="n")
+    assert pr.attrs["effect_sizes"]["corrected"] == [False, True, False, True]
+    assert "continuity correction: 0.5 added" in ipd.pool(
+        frame, events="x", n="n", measure="PR").summary()
+    for options in ({"measure": "PFT"}, {"measure": "PR", "correction": 0.0}):
+        es = ipd.effect_sizes(frame, events="x", n="n", **options)
+        assert es.attrs["effect_sizes"]["corrected"] == [False] * 4
+    assert "continuity correction" not in ipd.pool(frame, events="x", n="n",
+                                                   measure="PFT").summary()

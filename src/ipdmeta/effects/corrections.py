@@ -96,7 +96,7 @@ def correct_counts(cells: tuple[np.ndarray, ...], *, add: float, to: str) -> Cor
     """
     stacked = np.vstack(cells)
     has_zero = np.any(stacked == 0, axis=0) & ~np.any(np.isnan(stacked), axis=0)
-    rows = rows_to_correct(has_zero, to) & ~np.any(np.isnan(stacked), axis=0)
+    rows = rows_to_correct(has_zero, to) & ~np.any(np.isnan(stacked), axis=0) & (add != 0)
     amount = np.where(rows, add, 0.0)
     return Corrected(tuple(c + amount for c in cells), rows, (amount, amount))
 
@@ -155,7 +155,7 @@ def correct_tables(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, *
     cells = np.vstack([a, b, c, d])
     missing = np.any(np.isnan(cells), axis=0)
     has_zero = np.any(cells == 0, axis=0) & ~missing
-    rows = rows_to_correct(has_zero, to) & ~missing
+    rows = rows_to_correct(has_zero, to) & ~missing & (add != 0)   # add=0: none corrected
     prior = None
     if kind == "empirical":
         if has_zero.sum() == (~missing).sum():
@@ -178,13 +178,10 @@ def describe_correction(family: str, opts: dict, corrected: np.ndarray,
         >>> describe_correction("two_by_two", {"add": 0.5, "to": "only0", "kind": "constant"},
         ...                     np.array([True, False]), np.array(["ok", "ok"]))
         ('continuity correction: 0.5 added to every cell of 1 study with a zero count',)
-        >>> describe_correction("proportion", {"add": 0.0, "to": "only0", "kind": "constant"},
-        ...                     np.array([True, False]), np.array(["ok", "ok"]))
-        ()
     """
     notes = []
     k = int(np.sum(corrected))
-    if k and opts["add"] != 0:   # nothing added (correction=0, or a scale that needs none)
+    if k:
         what = {"constant": f"{opts['add']:g} added to every cell",
                 "opposite": f"Sweeting's treatment-arm correction ({opts['add']:g} x 2 x arm "
                             "size / total) added to the cells",
