@@ -246,7 +246,7 @@ def _stage2(p: argparse.ArgumentParser, ci: str = "z", by: bool = True) -> None:
                    help=f"z, t, hksj, hksj-trunc, hksj-zovert, pl, pl-bartlett, pl-skovgaard, "
                         f"kr, kr-oim, hc (default {ci})")
     g.add_argument("--level", type=float, default=0.95, help="confidence level (0.95 or 95)")
-    g.add_argument("--pi", default="hts", help="prediction interval: hts (default), metafor")
+    g.add_argument("--pi", default="hts", help="prediction interval: hts (default), metafor, kr")
     g.add_argument("--pi-level", type=float, help="level of the prediction interval "
                                                    "(default: --level; metan rflevel())")
     g.add_argument("--tau2-ci", default="qp", help="tau² interval: qp (default), pl")

@@ -271,8 +271,9 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, spec: PoolSpec,
 
     pi_low = pi_high = NAN
     if not spec.is_common:
+        kr = kenward_roger(v, tau2) if spec.pi == "kr" else None
         pi_low, pi_high, note = prediction_interval(mu, inf.se, tau2, k, spec.prediction_level,
-                                                    spec.pi, ci)
+                                                    spec.pi, ci, kr)
         if note:
             messages.append(note)
     return Pooled(

@@ -39,7 +39,7 @@ from ipdmeta.pooling.projection import Projection
 
 CI_METHODS = ("z", "t", "hksj", "hksj-trunc", "hksj-zovert", "pl", "pl-bartlett",
               "pl-skovgaard", "kr", "kr-oim", "hc")
-PI_METHODS = ("hts", "metafor")
+PI_METHODS = ("hts", "metafor", "kr")
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,17 @@ def wald_inference(estimate: float, se: float, level: float, ci: str, k: int,
 
 
 def prediction_interval(estimate: float, se: float, tau2: float, k: int, level: float,
-                        kind: str, ci: str) -> tuple[float, float, str | None]:
+                        kind: str, ci: str, kr: tuple[float, float] | None = None
+                        ) -> tuple[float, float, str | None]:
     """Prediction interval for the effect in a new study.
 
     ``kind="hts"``: Higgins, Thompson & Spiegelhalter (2009), t with k − 2 df (as
     Stata's metan ``rfdist``).  ``kind="metafor"``: metafor's ``predict()``: normal
     quantiles for ``ci="z"``, t with k − 1 df otherwise.  Both use
-    ``sqrt(se² + tau²)`` with the se of the chosen interval method.  Returns the
-    bounds and a message when the interval is not given (k < 3).
+    ``sqrt(se² + tau²)`` with the se of the chosen interval method.  ``kind="kr"``:
+    Partlett & Riley (2017), ``sqrt(se_KR² + tau²)`` with t on ``df_KR − 1`` df, from
+    ``kr = (se_KR, df_KR)`` (R meta's ``method.predict="KR"``).  Returns the bounds and
+    a message when the interval is not given (k < 3, or ``df_KR ≤ 1``).
     """
     if kind not in PI_METHODS:
         raise InputError(f"pi={kind!r} is not a prediction-interval method; use one of "
@@ -119,8 +122,17 @@ def prediction_interval(estimate: float, se: float, tau2: float, k: int, level: 
     if k < 3:
         return float("nan"), float("nan"), (
             f"no prediction interval with k = {k} studies (at least 3 are needed)")
-    if kind == "hts":
-        df: float | None = k - 2
+    if kind == "kr":
+        if kr is None:
+            raise InputError("pi='kr' (Kenward-Roger prediction interval) goes with a tau² "
+                             "estimator and inverse-variance weights; use pi='hts' here")
+        se, kr_df = kr
+        if not kr_df > 1:
+            return float("nan"), float("nan"), (
+                f"no Kenward-Roger prediction interval: its df ({kr_df:.3g}) is not above 1")
+        df: float | None = kr_df - 1
+    elif kind == "hts":
+        df = k - 2
     else:
         df = None if ci in ("z", "hc") or ci.startswith("pl") else k - 1
     lo, hi = wald_bounds(estimate, float(np.sqrt(se**2 + tau2)), level, df)

@@ -83,7 +83,8 @@ def pool(data: Any, *, estimate: str | None = None, se: str | None = None,
             information) or "hc" (Henmi-Copas).
         level: confidence level (0.95 or 95).
         pi: prediction interval: "hts" (t with k − 2 df, Higgins et al. 2009, as
-            Stata's metan) or "metafor" (metafor's ``predict()``).
+            Stata's metan), "metafor" (metafor's ``predict()``) or "kr" (Kenward-Roger,
+            Partlett & Riley 2017: t with df_KR − 1, as R meta's ``method.predict="KR"``).
         tau2_ci: "qp" (Q-profile) or "pl" (profile likelihood; ML/REML only).
         measure: the effect measure ("HR", "OR", "RR", "MD", ...), used for display; with
             summary data, the measure to compute (``ipdmeta.effects.MEASURES``).

@@ -69,6 +69,9 @@ def check_weighted_spec(spec: PoolSpec) -> None:
     if spec.is_alternative:
         raise InputError(f"method={spec.method!r}/ci={spec.ci!r} has its own weights; user "
                          "weights (weights=) go with the common effect or a tau² estimator")
+    if spec.pi == "kr":
+        raise InputError("pi='kr' (Kenward-Roger) is defined for inverse-variance weights; with "
+                         "user weights (weights=) use pi='hts' or pi='metafor'")
     if spec.ci not in WEIGHTED_CIS:
         raise InputError(f"ci={spec.ci!r} is defined for inverse-variance weights; with user "
                          "weights (weights=) use ci='z' or ci='t' (Stata metan: hksj and pl "

@@ -1,0 +1,103 @@
+"""metan-only intervals and the Harbord/Peters tests against a second R package: meta 7.0-0.
+
+Reference values: ``tests/reference/stage2_meta.json``, written by
+``tests/reference/stage2_meta.R`` (R meta 7.0-0, Schwarzer, with REML fitted by metafor
+3.8.1 at threshold 1e-12).  Its inputs are read from ``stage2_extra.json`` (six real
+data sets from metadat) and ``stage2_bias.json`` (2x2 counts of dat.bcg and the magnesium
+trials), so they are the very numbers the other reference tests use.
+
+meta is a separate implementation from metafor and from the formula-based R code of
+``stage2_extra.R``: its Kenward-Roger method follows Partlett & Riley (2017), its ad hoc
+HKSJ variants Knapp & Hartung (2003) and Jackson et al. (2017), and its bias tests
+Harbord et al. (2006) and Peters et al. (2006).  Agreement is required to 1e-9.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import ipdmeta as ipd
+from ipdmeta.errors import InputError
+from ipdmeta.pooling.counts_bias import harbord_test, peters_test
+from test_metareg import assert_close
+
+HERE = Path(__file__).parent / "reference"
+REF: dict[str, Any] = json.loads((HERE / "stage2_meta.json").read_text())
+EXTRA: dict[str, Any] = json.loads((HERE / "stage2_extra.json").read_text())["datasets"]
+BIAS: dict[str, Any] = json.loads((HERE / "stage2_bias.json").read_text())["datasets"]
+TOL = 1e-9
+
+
+def studies(name: str) -> pd.DataFrame:
+    return pd.DataFrame({"yi": EXTRA[name]["yi"], "vi": EXTRA[name]["vi"]})
+
+
+def reml(name: str, **options: Any) -> Any:
+    return ipd.pool(studies(name), estimate="yi", variance="vi", method="REML",
+                    **options).overall
+
+
+def label(rec: dict[str, Any]) -> str:
+    return f"{rec['data']}-{rec['level']:.2f}"
+
+
+@pytest.mark.parametrize("rec", REF["intervals"], ids=label)
+def test_kenward_roger_interval_and_prediction_match_meta(rec: dict[str, Any]) -> None:
+    o = reml(rec["data"], ci="kr", pi="kr", level=rec["level"])
+    ref = rec["kr"]
+    assert_close({"tau2": o.tau2, "estimate": o.estimate, "se": o.se, "df": o.df,
+                  "ci_low": o.ci_low, "ci_high": o.ci_high, "pvalue": o.pvalue,
+                  "pi_low": o.pi_low, "pi_high": o.pi_high},
+                 {"tau2": rec["tau2"], "estimate": rec["estimate"], "se": ref["se"],
+                  "df": ref["df"], "ci_low": ref["ci_low"], "ci_high": ref["ci_high"],
+                  "pvalue": ref["pvalue"], "pi_low": ref["pi_low"], "pi_high": ref["pi_high"]},
+                 f"KR {label(rec)}", TOL)
+
+
+@pytest.mark.parametrize("rec", REF["intervals"], ids=label)
+def test_hksj_truncations_match_meta_adhoc_variants(rec: dict[str, Any]) -> None:
+    zovert = reml(rec["data"], ci="hksj-zovert", level=rec["level"])
+    trunc = reml(rec["data"], ci="hksj-trunc", level=rec["level"])
+    assert_close({"zovert_low": zovert.ci_low, "zovert_high": zovert.ci_high,
+                  "trunc_low": trunc.ci_low, "trunc_high": trunc.ci_high, "trunc_se": trunc.se},
+                 {"zovert_low": rec["hksj_zovert"]["ci_low"],
+                  "zovert_high": rec["hksj_zovert"]["ci_high"],
+                  "trunc_low": rec["hksj_trunc"]["ci_low"],
+                  "trunc_high": rec["hksj_trunc"]["ci_high"],
+                  "trunc_se": rec["hksj_trunc"]["se"]}, f"HKSJ {label(rec)}", TOL)
+
+
+def test_kr_prediction_interval_differs_from_hts_and_is_refused_where_undefined() -> None:
+    kr = reml("bcg", ci="kr", pi="kr")
+    hts = reml("bcg", ci="kr", pi="hts")
+    assert kr.pi_low != pytest.approx(hts.pi_low, abs=1e-4)
+    with pytest.raises(InputError, match=r"pi=.kr.*needs a tau² estimator"):
+        ipd.pool(studies("bcg"), estimate="yi", variance="vi", method="IVhet", pi="kr")
+    with pytest.raises(InputError, match=r"pi=.kr.*needs a tau² estimator"):
+        ipd.pool(studies("bcg"), estimate="yi", variance="vi", method="common", pi="kr")
+    weighted = studies("bcg").assign(w=1.0)
+    with pytest.raises(InputError, match="user weights"):
+        ipd.pool(weighted, estimate="yi", variance="vi", method="REML", pi="kr", weights="w")
+
+
+def bias_fit(name: str) -> Any:
+    frame = pd.DataFrame(BIAS[name])
+    return ipd.pool(frame, estimate="yi", variance="vi", study="study", method="REML")
+
+
+@pytest.mark.parametrize("rec", REF["bias"], ids=lambda r: r["data"])
+def test_harbord_and_peters_match_meta_metabias(rec: dict[str, Any]) -> None:
+    m = bias_fit(rec["data"])
+    counts = {"events": ("d1", "d0"), "n": ("n1", "n0")}
+    for name, result in (("harbord", harbord_test(m, **counts)),
+                         ("peters", peters_test(m, **counts))):
+        ref = rec[name]
+        assert_close({"estimate": result.estimate, "se": result.se,
+                      "statistic": result.statistic, "df": result.df, "pvalue": result.pvalue},
+                     {key: ref[key] for key in ("estimate", "se", "statistic", "df", "pvalue")},
+                     f"{name} {rec['data']}", TOL)
