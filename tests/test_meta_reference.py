@@ -1,4 +1,4 @@
-"""metan-only intervals and the Harbord/Peters tests against a second R package: meta 7.0-0.
+"""metan-only methods against second R implementations: meta 7.0-0 and metaLik 0.43.0.
 
 Reference values: ``tests/reference/stage2_meta.json``, written by
 ``tests/reference/stage2_meta.R`` (R meta 7.0-0, Schwarzer, with REML fitted by metafor
@@ -10,6 +10,11 @@ meta is a separate implementation from metafor and from the formula-based R code
 ``stage2_extra.R``: its Kenward-Roger method follows Partlett & Riley (2017), its ad hoc
 HKSJ variants Knapp & Hartung (2003) and Jackson et al. (2017), and its bias tests
 Harbord et al. (2006) and Peters et al. (2006).  Agreement is required to 1e-9.
+
+``tests/reference/stage2_metalik.json`` (``stage2_metalik.R``) holds Skovgaard's corrected
+profile likelihood from metaLik, the package of Guolo, who introduced the correction to
+meta-analysis (Guolo 2012): its likelihood matrices and ``u`` evaluated at exact fits
+(1e-8 here), and ``test.metaLik()``'s own spline-smoothed statistic (1e-3).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from test_metareg import assert_close
 
 HERE = Path(__file__).parent / "reference"
 REF: dict[str, Any] = json.loads((HERE / "stage2_meta.json").read_text())
+METALIK: dict[str, Any] = json.loads((HERE / "stage2_metalik.json").read_text())
 EXTRA: dict[str, Any] = json.loads((HERE / "stage2_extra.json").read_text())["datasets"]
 BIAS: dict[str, Any] = json.loads((HERE / "stage2_bias.json").read_text())["datasets"]
 TOL = 1e-9
@@ -101,3 +107,18 @@ def test_harbord_and_peters_match_meta_metabias(rec: dict[str, Any]) -> None:
                       "statistic": result.statistic, "df": result.df, "pvalue": result.pvalue},
                      {key: ref[key] for key in ("estimate", "se", "statistic", "df", "pvalue")},
                      f"{name} {rec['data']}", TOL)
+
+
+@pytest.mark.parametrize("rec", METALIK["skovgaard"], ids=lambda r: r["data"])
+def test_skovgaard_profile_likelihood_matches_metalik(rec: dict[str, Any]) -> None:
+    data = pd.DataFrame({"yi": rec["y"], "vi": rec["vi"]})
+    o = ipd.pool(data, estimate="yi", variance="vi", method="ML", ci="pl-skovgaard",
+                 level=rec["level"]).overall
+    assert_close({"estimate": o.estimate, "tau2": o.tau2, "rskov_at_0": o.z_or_t,
+                  "pvalue": o.pvalue, "ci_low": o.ci_low, "ci_high": o.ci_high},
+                 {"estimate": rec["mu_ml"], "tau2": rec["tau2_ml"],
+                  "rskov_at_0": rec["rskov_at_0"], "pvalue": rec["pvalue"],
+                  "ci_low": rec["ci_low"], "ci_high": rec["ci_high"]},
+                 f"Skovgaard {rec['data']}", 1e-8)
+    assert o.z_or_t == pytest.approx(rec["package_rskov_at_0"], abs=1e-3)
+    assert o.pvalue == pytest.approx(rec["package_pvalue"], abs=1e-3)
