@@ -1,4 +1,4 @@
-"""metan-only methods against second R implementations: meta 7.0-0 and metaLik 0.43.0.
+"""metan-only methods against second R implementations: meta 7.0-0, metaLik 0.43.0, pimeta.
 
 Reference values: ``tests/reference/stage2_meta.json``, written by
 ``tests/reference/stage2_meta.R`` (R meta 7.0-0, Schwarzer, with REML fitted by metafor
@@ -15,6 +15,8 @@ Harbord et al. (2006) and Peters et al. (2006).  Agreement is required to 1e-9.
 profile likelihood from metaLik, the package of Guolo, who introduced the correction to
 meta-analysis (Guolo 2012): its likelihood matrices and ``u`` evaluated at exact fits
 (1e-8 here), and ``test.metaLik()``'s own spline-smoothed statistic (1e-3).
+``tests/reference/stage2_pimeta.json`` (``stage2_pimeta.R``) holds the Hartung-Makambi
+tau² of pimeta 1.1.3 (Nagashima et al.), a closed form compared to 1e-12.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from test_metareg import assert_close
 HERE = Path(__file__).parent / "reference"
 REF: dict[str, Any] = json.loads((HERE / "stage2_meta.json").read_text())
 METALIK: dict[str, Any] = json.loads((HERE / "stage2_metalik.json").read_text())
+PIMETA: dict[str, Any] = json.loads((HERE / "stage2_pimeta.json").read_text())
 EXTRA: dict[str, Any] = json.loads((HERE / "stage2_extra.json").read_text())["datasets"]
 BIAS: dict[str, Any] = json.loads((HERE / "stage2_bias.json").read_text())["datasets"]
 TOL = 1e-9
@@ -122,3 +125,10 @@ def test_skovgaard_profile_likelihood_matches_metalik(rec: dict[str, Any]) -> No
                  f"Skovgaard {rec['data']}", 1e-8)
     assert o.z_or_t == pytest.approx(rec["package_rskov_at_0"], abs=1e-3)
     assert o.pvalue == pytest.approx(rec["package_pvalue"], abs=1e-3)
+
+
+@pytest.mark.parametrize("rec", PIMETA["hartung_makambi"], ids=lambda r: r["data"])
+def test_hartung_makambi_matches_pimeta(rec: dict[str, Any]) -> None:
+    o = ipd.pool(studies(rec["data"]), estimate="yi", variance="vi", method="HM").overall
+    assert rec["tau2"] > 0
+    assert o.tau2 == pytest.approx(rec["tau2"], rel=1e-12, abs=1e-14)
