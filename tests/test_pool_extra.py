@@ -107,6 +107,11 @@ def test_moment_estimators_and_alternative_models(name):
     assert mult.model == "common" and np.isnan(mult.pi_low)
     iv = pooled(name, method="IVhet").overall
     close([iv.estimate, iv.se, iv.tau2], [m["mult_estimate"], m["ivhet_se"], m["tau2_DL"]])
+    # and against metafor's own code: rma(method="DL", weights=1/v), rma("EE", test="knha")
+    mf = m["metafor_ivhet"]
+    close([iv.estimate, iv.se, iv.ci_low, iv.ci_high, iv.tau2],
+          [mf["estimate"], mf["se"], mf["ci_low"], mf["ci_high"], mf["tau2"]])
+    close(mult.se, m["metafor_mult_se"])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -138,6 +143,9 @@ def test_biggerstaff_tweedie(name):
         close(o.tau2_ci, ref["tau2_ci"], 1e-8)
         w = np.asarray(ref["weights"])
         close(m.studies["weight"], 100 * w / w.sum())
+        mf = ref["metafor_weighted"]
+        close([o.estimate, o.se, o.ci_low, o.ci_high],
+              [mf["estimate"], mf["se"], mf["ci_low"], mf["ci_high"]])
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -126,9 +126,14 @@ bt_ref <- function(d, lev) {
     uniroot(function(t) p_at(t) - target, c(0, up), tol = 1e-14)$root
   }
   est <- sum(wt * y) / sum(wt)
+  # given the Biggerstaff-Tweedie weights, estimate and se are metafor's DL model with user
+  # weights (its own code for sum(w y)/sum(w) and sum(w^2 (v + tau2_DL))/sum(w)^2)
+  mf <- rma(y, v, method = "DL", weights = wt, control = ctrl, level = 100 * lev)
   list(level = lev, weights = I(wt), estimate = est,
        se = sqrt(sum(wt^2 * (v + tau2))) / sum(wt), tau2 = tau2,
-       tau2_ci = I(c(bound(0.5 + lev / 2), bound(0.5 - lev / 2))))
+       tau2_ci = I(c(bound(0.5 + lev / 2), bound(0.5 - lev / 2))),
+       metafor_weighted = list(estimate = as.numeric(mf$b), se = mf$se, ci_low = mf$ci.lb,
+                               ci_high = mf$ci.ub))
 }
 
 moments_ref <- function(d) {
@@ -138,6 +143,14 @@ moments_ref <- function(d) {
               mult_estimate = mu0, mult_se = sqrt(Q / (k - 1) / sum(w)),
               tau2_DL = max(0, (Q - (k - 1)) / cc))
   out$ivhet_se <- sqrt(sum(w^2 * (v + out$tau2_DL))) / sum(w)
+  # the same two models from metafor's own code: IVhet is the DL model with user weights
+  # 1/v (rma(weights=)); the multiplicative model's se is metafor's EE model with the
+  # Knapp-Hartung factor Q/(k - 1) (metafor warns that knha is not meant for EE models;
+  # only the se is used)
+  iv <- rma(y, v, method = "DL", weights = 1 / v, control = ctrl)
+  out$metafor_ivhet <- list(estimate = as.numeric(iv$b), se = iv$se, ci_low = iv$ci.lb,
+                            ci_high = iv$ci.ub, tau2 = iv$tau2)
+  out$metafor_mult_se <- suppressWarnings(rma(y, v, method = "EE", test = "knha"))$se
   if (!is.null(d$n)) {
     N <- sum(d$n)
     out$B0 <- max(0, out$BP - (N - k) * (k - 1) * mean(v) / ((k + 1) * (N - k + 2)))
