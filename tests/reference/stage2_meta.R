@@ -26,17 +26,11 @@
 #   metabias(method.bias = "Peters")    Peters et al. (2006) regression on 1/n
 # REML is fitted by metafor inside meta, with control threshold 1e-12.
 
-suppressPackageStartupMessages({
-  library(meta)
-  library(jsonlite)
-})
-
-ref_dir <- file.path("tests", "reference")
-source(file.path(ref_dir, "write_json.R"))
-extra <- fromJSON(file.path(ref_dir, "stage2_extra.json"), simplifyVector = TRUE)$datasets
-bias <- fromJSON(file.path(ref_dir, "stage2_bias.json"), simplifyVector = TRUE)$datasets
+suppressPackageStartupMessages(library(meta))
+source(file.path("tests", "reference", "write_json.R"))
+extra <- read_inputs("stage2_extra.json")
+bias <- read_inputs("stage2_bias.json")
 ctrl <- list(threshold = 1e-12, tol = 1e-12, maxiter = 1000)
-real <- setdiff(names(extra), "constructed_outlier")
 
 interval_record <- function(name, level) {
   d <- extra[[name]]
@@ -68,7 +62,7 @@ bias_record <- function(name, sm_peters) {
   list(data = name, peters_measure = sm_peters, harbord = pick(h), peters = pick(p))
 }
 
-intervals <- unlist(lapply(real, function(n) lapply(c(0.95, 0.90), function(l)
+intervals <- unlist(lapply(real_data_sets(extra), function(n) lapply(c(0.95, 0.90), function(l)
   interval_record(n, l))), recursive = FALSE)
 # Peters' test uses the effect sizes of stage2_bias.json: log RR for bcg, log OR for the
 # magnesium trials
@@ -82,4 +76,4 @@ notes <- list(
   numbers = "17 significant digits"
 )
 write_reference(list(notes = notes, intervals = intervals, bias = bias_tests),
-                file.path(ref_dir, "stage2_meta.json"))
+                file.path("tests", "reference", "stage2_meta.json"))

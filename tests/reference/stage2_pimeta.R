@@ -11,19 +11,15 @@
 # (pimeta's REML-based Kenward-Roger intervals are not used: its REML stops at a relative
 # change of 1e-5, too coarse for a 1e-9 comparison; R meta's are, in stage2_meta.R.)
 
-suppressPackageStartupMessages({
-  library(pimeta)
-  library(jsonlite)
-})
-ref_dir <- file.path("tests", "reference")
-source(file.path(ref_dir, "write_json.R"))
-extra <- fromJSON(file.path(ref_dir, "stage2_extra.json"), simplifyVector = TRUE)$datasets
-real <- setdiff(names(extra), "constructed_outlier")
+suppressPackageStartupMessages(library(pimeta))
+source(file.path("tests", "reference", "write_json.R"))
+extra <- read_inputs("stage2_extra.json")
 
-hm <- lapply(real, function(name) {
+hm <- lapply(real_data_sets(extra), function(name) {
   d <- extra[[name]]
   list(data = name, tau2 = tau2h(d$yi, sqrt(d$vi), method = "HM")$tau2h)
 })
 notes <- list(pimeta_version = as.character(packageVersion("pimeta")),
               R_version = R.version.string, numbers = "17 significant digits")
-write_reference(list(notes = notes, hartung_makambi = hm), file.path(ref_dir, "stage2_pimeta.json"))
+write_reference(list(notes = notes, hartung_makambi = hm),
+                file.path("tests", "reference", "stage2_pimeta.json"))

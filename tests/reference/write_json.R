@@ -4,6 +4,8 @@
 # I(...) values are written as arrays; logical scalars as true/false.
 #     source(file.path("tests", "reference", "write_json.R"))
 #     write_reference(list(...), file.path("tests", "reference", "x.json"))
+# read_inputs() reads the data sets another reference script stored, so that two
+# references see exactly the same numbers; real_data_sets() leaves out constructed ones.
 
 fmt_num <- function(x) {
   x <- as.double(x)
@@ -32,3 +34,9 @@ write_reference <- function(out, path) {
   jsonlite::write_json(to_json_tree(out), path, auto_unbox = TRUE, json_verbatim = TRUE,
                        pretty = TRUE, digits = NA, na = "null")
 }
+
+read_inputs <- function(name) {
+  jsonlite::fromJSON(file.path("tests", "reference", name), simplifyVector = TRUE)$datasets
+}
+
+real_data_sets <- function(inputs) setdiff(names(inputs), "constructed_outlier")
