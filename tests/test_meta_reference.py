@@ -31,24 +31,20 @@ import pytest
 import ipdmeta as ipd
 from ipdmeta.errors import InputError
 from ipdmeta.pooling.counts_bias import harbord_test, peters_test
+from test_bias_methods import COUNTS
+from test_bias_methods import fit as bias_fit
 from test_metareg import assert_close
+from test_pool_extra import frame, pooled
 
 HERE = Path(__file__).parent / "reference"
 REF: dict[str, Any] = json.loads((HERE / "stage2_meta.json").read_text())
 METALIK: dict[str, Any] = json.loads((HERE / "stage2_metalik.json").read_text())
 PIMETA: dict[str, Any] = json.loads((HERE / "stage2_pimeta.json").read_text())
-EXTRA: dict[str, Any] = json.loads((HERE / "stage2_extra.json").read_text())["datasets"]
-BIAS: dict[str, Any] = json.loads((HERE / "stage2_bias.json").read_text())["datasets"]
 TOL = 1e-9
 
 
-def studies(name: str) -> pd.DataFrame:
-    return pd.DataFrame({"yi": EXTRA[name]["yi"], "vi": EXTRA[name]["vi"]})
-
-
 def reml(name: str, **options: Any) -> Any:
-    return ipd.pool(studies(name), estimate="yi", variance="vi", method="REML",
-                    **options).overall
+    return pooled(name, method="REML", **options).overall
 
 
 def label(rec: dict[str, Any]) -> str:
@@ -86,25 +82,21 @@ def test_kr_prediction_interval_differs_from_hts_and_is_refused_where_undefined(
     hts = reml("bcg", ci="kr", pi="hts")
     assert kr.pi_low != pytest.approx(hts.pi_low, abs=1e-4)
     with pytest.raises(InputError, match=r"pi=.kr.*needs a tau² estimator"):
-        ipd.pool(studies("bcg"), estimate="yi", variance="vi", method="IVhet", pi="kr")
+        ipd.pool(frame("bcg"), estimate="yi", variance="vi", method="IVhet", pi="kr")
     with pytest.raises(InputError, match=r"pi=.kr.*needs a tau² estimator"):
-        ipd.pool(studies("bcg"), estimate="yi", variance="vi", method="common", pi="kr")
-    weighted = studies("bcg").assign(w=1.0)
+        ipd.pool(frame("bcg"), estimate="yi", variance="vi", method="common", pi="kr")
+    with pytest.raises(InputError, match=r"pi=.kr. .* does not go with ci='hc'"):
+        ipd.pool(frame("bcg"), estimate="yi", variance="vi", method="REML", ci="hc", pi="kr")
+    weighted = frame("bcg").assign(w=1.0)
     with pytest.raises(InputError, match="user weights"):
         ipd.pool(weighted, estimate="yi", variance="vi", method="REML", pi="kr", weights="w")
-
-
-def bias_fit(name: str) -> Any:
-    frame = pd.DataFrame(BIAS[name])
-    return ipd.pool(frame, estimate="yi", variance="vi", study="study", method="REML")
 
 
 @pytest.mark.parametrize("rec", REF["bias"], ids=lambda r: r["data"])
 def test_harbord_and_peters_match_meta_metabias(rec: dict[str, Any]) -> None:
     m = bias_fit(rec["data"])
-    counts = {"events": ("d1", "d0"), "n": ("n1", "n0")}
-    for name, result in (("harbord", harbord_test(m, **counts)),
-                         ("peters", peters_test(m, **counts))):
+    for name, result in (("harbord", harbord_test(m, **COUNTS)),
+                         ("peters", peters_test(m, **COUNTS))):
         ref = rec[name]
         assert_close({"estimate": result.estimate, "se": result.se,
                       "statistic": result.statistic, "df": result.df, "pvalue": result.pvalue},
@@ -129,6 +121,6 @@ def test_skovgaard_profile_likelihood_matches_metalik(rec: dict[str, Any]) -> No
 
 @pytest.mark.parametrize("rec", PIMETA["hartung_makambi"], ids=lambda r: r["data"])
 def test_hartung_makambi_matches_pimeta(rec: dict[str, Any]) -> None:
-    o = ipd.pool(studies(rec["data"]), estimate="yi", variance="vi", method="HM").overall
+    o = pooled(rec["data"], method="HM").overall
     assert rec["tau2"] > 0
     assert o.tau2 == pytest.approx(rec["tau2"], rel=1e-12, abs=1e-14)

@@ -5,7 +5,9 @@ metafor 3.8.1 (hc, robust, GENQ with two-step weights, SJ with tau2.init) with t
 control, and independent R code from the published formulas for what metafor lacks
 (Hartung-Makambi, Rukhin B0/BP, multiplicative, IVhet, Biggerstaff-Tweedie, Kenward-Roger
 by the general matrix formulas, (z/t) truncation, Bartlett/Skovgaard profile likelihood,
-metan's Q-based I² intervals), on metadat data.
+metan's Q-based I² intervals), on metadat data.  IVhet, the multiplicative model and
+Biggerstaff-Tweedie (given its weights) are also compared with metafor's user-weighted and
+common-effect Knapp-Hartung fits, which compute the same quantities.
 """
 
 from __future__ import annotations

@@ -152,11 +152,12 @@ def make_spec(method: str = "REML", ci: str = "z", level: float = 0.95, pi: str 
     if tau2_ci_name == "pl" and method_name not in ("ML", "REML"):
         raise InputError("tau2_ci='pl' (likelihood interval) needs method='ML' or 'REML'")
     ci_name = _check_ci(method_name, ci_name)
-    if pi_name == "kr" and (method_name == "common" or method_name in ALTERNATIVE_METHODS
-                            or ci_name == "hc"):
+    if pi_name == "kr" and ci_name == "hc":
+        raise InputError("pi='kr' (Kenward-Roger prediction interval) does not go with "
+                         "ci='hc' (Henmi-Copas has its own variance); use pi='hts'")
+    if pi_name == "kr" and (method_name == "common" or method_name in ALTERNATIVE_METHODS):
         raise InputError(f"pi='kr' (Kenward-Roger prediction interval) needs a tau² estimator "
-                         f"such as method='REML', not method={method!r}"
-                         + (" with ci='hc'" if ci_name == "hc" else ""))
+                         f"such as method='REML', not method={method!r}")
     i2 = str(I2).strip().lower()
     if i2 not in I2_CONVENTIONS:
         raise InputError(f"I2={I2!r} is not known; use 'tau2' (from tau², as metafor) or 'q' "
